@@ -1,0 +1,1 @@
+"""Butlers: a self-hosted personal AI agent framework."""

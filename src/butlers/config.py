@@ -1,0 +1,233 @@
+"""butler.toml models, `${VAR}` interpolation and discovery of `butlers.d/*/`.
+
+Every error names the file, the key (dotted, with list indices) and what is
+expected, so a user can fix the file without reading code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from butlers.errors import ConfigError, ConfigErrors
+
+CONFIG_FILE = "butler.toml"
+NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScheduleConfig(_Strict):
+    """One `[[butler.schedule]]` entry: a prompt run on a cron expression."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="Unique within the butler.")
+    cron: str = Field(description="Five-field cron expression, e.g. '0 8 * * *'.")
+    prompt: str = Field(min_length=1)
+    timezone: str | None = Field(default=None, description="IANA zone; default: the host's.")
+    enabled: bool = True
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        if len(value.split()) != 5 or not croniter.is_valid(value):
+            raise ValueError(f"'{value}' is not a valid five-field cron expression (e.g. '*/30 * * * *')")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str | None) -> str | None:
+        if value is not None:
+            validate_timezone(value)
+        return value
+
+
+class EnvConfig(_Strict):
+    """`[butler.env]`: variables the butler (and its agent) needs."""
+
+    required: list[str] = Field(default_factory=list)
+    optional: list[str] = Field(default_factory=list)
+
+
+class AgentConfig(_Strict):
+    """`[butler.agent]`: how Claude Code sessions of this butler run."""
+
+    model: str | None = Field(default=None, description="Model name; default: Claude Code's own.")
+    max_turns: int = Field(default=20, ge=1, le=500)
+    timeout_s: float = Field(default=600.0, gt=0, description="A session running longer is killed (timed_out).")
+    max_concurrency: int = Field(default=1, ge=1, le=32)
+    daily_budget_usd: float | None = Field(default=None, gt=0)
+
+
+class ButlerSection(_Strict):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = ""
+    port: int = Field(ge=1, le=65535)
+    schedule: list[ScheduleConfig] = Field(default_factory=list)
+    env: EnvConfig = Field(default_factory=EnvConfig)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+
+
+class ButlerFile(_Strict):
+    """The whole butler.toml."""
+
+    butler: ButlerSection
+    modules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class ButlerConfig(BaseModel):
+    """A loaded butler: its butler.toml plus where it came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    description: str
+    port: int
+    schedules: list[ScheduleConfig]
+    env: EnvConfig
+    agent: AgentConfig
+    modules: dict[str, dict[str, Any]]
+    directory: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.directory / CONFIG_FILE
+
+    @property
+    def system_prompt(self) -> str:
+        """CLAUDE.md (and AGENTS.md when present), the agent's system prompt."""
+        parts = [p.read_text(encoding="utf-8") for p in (self.directory / "CLAUDE.md", self.directory / "AGENTS.md") if p.is_file()]
+        return "\n\n".join(parts)
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"'{value}' is not a known IANA time zone (e.g. 'Europe/Paris')") from exc
+
+
+def interpolate(value: Any, env: Mapping[str, str], file: Path, key: str = "") -> Any:
+    """Replace `${VAR}` in every string of a parsed TOML tree; a missing variable is an error."""
+    if isinstance(value, str):
+
+        def repl(match: re.Match[str]) -> str:
+            var = match.group(1)
+            if var not in env:
+                raise ConfigError(f"environment variable {var} is referenced but not set", file=file, key=key)
+            return env[var]
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, file, f"{key}.{k}" if key else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, file, f"{key}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _dotted(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _schema_errors(exc: ValidationError, file: Path, prefix: str = "") -> list[ConfigError]:
+    errors = []
+    for err in exc.errors():
+        key = _dotted([*([prefix] if prefix else []), *err["loc"]])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        errors.append(ConfigError(message, file=file, key=key))
+    return errors
+
+
+def load_butler_config(directory: Path, env: Mapping[str, str] | None = None) -> ButlerConfig:
+    """Read and validate `<directory>/butler.toml`; raise ConfigErrors listing every problem."""
+    file = directory / CONFIG_FILE
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigErrors([ConfigError("file not found", file=file)]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigErrors([ConfigError(f"not valid TOML: {exc}", file=file)]) from None
+    try:
+        raw = interpolate(raw, os.environ if env is None else env, file)
+        parsed = ButlerFile.model_validate(raw)
+    except ConfigError as exc:
+        raise ConfigErrors([exc]) from None
+    except ValidationError as exc:
+        raise ConfigErrors(_schema_errors(exc, file)) from None
+    section = parsed.butler
+    errors = [
+        ConfigError(f"duplicate schedule name '{s.name}'", file=file, key=f"butler.schedule[{i}].name")
+        for i, s in enumerate(section.schedule)
+        if s.name in {o.name for o in section.schedule[:i]}
+    ]
+    if errors:
+        raise ConfigErrors(errors)
+    return ButlerConfig(
+        name=section.name,
+        description=section.description,
+        port=section.port,
+        schedules=section.schedule,
+        env=section.env,
+        agent=section.agent,
+        modules=parsed.modules,
+        directory=directory.resolve(),
+    )
+
+
+def butler_dirs(root: Path) -> list[Path]:
+    """Every `root/*/` that holds a butler.toml, in name order."""
+    if not root.is_dir():
+        raise ConfigErrors([ConfigError("butler folder does not exist (set BUTLERS_DIR or --dir)", file=root)])
+    return sorted(p for p in root.iterdir() if (p / CONFIG_FILE).is_file())
+
+
+def discover(root: Path, env: Mapping[str, str] | None = None) -> tuple[list[ButlerConfig], list[ConfigError]]:
+    """Load every butler under `root`; return the good ones and every error found.
+
+    A butler with a bad file is left out and reported; a name or port used twice
+    is reported on the second file (both stay out of the good list for a name
+    clash, only the second for a port clash).
+    """
+    good: list[ButlerConfig] = []
+    errors: list[ConfigError] = []
+    for directory in butler_dirs(root):
+        try:
+            good.append(load_butler_config(directory, env))
+        except ConfigErrors as exc:
+            errors.extend(exc.errors)
+    accepted: list[ButlerConfig] = []
+    for cfg in good:
+        clash = _clash(cfg, accepted)
+        if clash:
+            errors.append(clash)
+        else:
+            accepted.append(cfg)
+    return accepted, errors
+
+
+def _clash(cfg: ButlerConfig, accepted: list[ButlerConfig]) -> ConfigError | None:
+    for other in accepted:
+        if other.name == cfg.name:
+            return ConfigError(f"butler name '{cfg.name}' is already used by {other.config_file}", file=cfg.config_file, key="butler.name")
+        if other.port == cfg.port:
+            return ConfigError(f"port {cfg.port} is already used by butler '{other.name}' ({other.config_file})", file=cfg.config_file, key="butler.port")
+    return None

@@ -1,0 +1,1 @@
+"""The core every butler has: state store, scheduler, session log, spawner."""

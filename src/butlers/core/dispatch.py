@@ -1,0 +1,34 @@
+"""How accepted work is handed on: the dispatcher interface.
+
+The scheduler, the heartbeat, the `trigger` tool and the switchboard all turn
+work into a `DispatchRequest`. `dispatch` runs inside the caller's transaction,
+so the work is recorded atomically with whatever accepted it (a claimed
+schedule window, say): accepted work is never lost between the two.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import asyncpg
+
+TriggerSource = Literal["trigger_tool", "schedule", "tick", "route", "inbound"]
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    """One unit of work for a butler's agent."""
+
+    trigger_source: TriggerSource
+    prompt: str
+    schedule_name: str | None = None
+    context: dict[str, Any] | None = field(default=None)
+    idempotency_key: str | None = None
+
+
+class Dispatcher(Protocol):
+    """Records a request inside `conn`'s transaction and returns its session id."""
+
+    async def dispatch(self, conn: asyncpg.Connection, request: DispatchRequest) -> uuid.UUID: ...

@@ -1,0 +1,77 @@
+"""The one exception hierarchy of Butlers.
+
+Every message says what went wrong, where (file and key, tool and argument,
+butler and module) and, where it can, how to fix it. Errors are turned into
+user-facing output only at the edges: a CLI exit code, an MCP tool error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class ButlersError(Exception):
+    """Base class of every error Butlers raises on purpose."""
+
+
+class ConfigError(ButlersError):
+    """A butler.toml (or global setting) is invalid."""
+
+    def __init__(self, message: str, *, file: Path | str | None = None, key: str | None = None) -> None:
+        self.file = str(file) if file is not None else None
+        self.key = key
+        where = ""
+        if self.file and key:
+            where = f"{self.file}: {key}: "
+        elif self.file:
+            where = f"{self.file}: "
+        elif key:
+            where = f"{key}: "
+        super().__init__(f"{where}{message}")
+        self.detail = message
+
+
+class ConfigErrors(ButlersError):
+    """Several configuration errors found at once (e.g. by `butlerctl check`)."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(str(e) for e in errors))
+
+
+class CredentialError(ButlersError):
+    """A required environment variable is missing."""
+
+
+class DatabaseError(ButlersError):
+    """The database could not be reached, created or started."""
+
+
+class MigrationError(ButlersError):
+    """A migration failed to apply."""
+
+
+class ModuleError(ButlersError):
+    """A module is unknown, misconfigured, has bad dependencies or failed to start."""
+
+
+class ToolInputError(ButlersError):
+    """A tool was called with an invalid argument; nothing was written."""
+
+    def __init__(self, tool: str, argument: str | None, message: str) -> None:
+        self.tool = tool
+        self.argument = argument
+        where = f"{tool}: argument '{argument}'" if argument else tool
+        super().__init__(f"{where}: {message}")
+
+
+class NotFoundError(ButlersError):
+    """The thing asked for does not exist."""
+
+
+class SpawnerError(ButlersError):
+    """A Claude Code session could not be started or run."""
+
+
+class DaemonUnreachableError(ButlersError):
+    """butlerctl could not reach a running butler."""

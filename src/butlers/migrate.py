@@ -1,0 +1,59 @@
+"""Schema migrations with yoyo: the core ones and each module's own.
+
+Core SQL lives in the top-level `migrations/` folder (shipped inside the
+package as `butlers/migrations` when installed); a module keeps its own folder.
+Each set is tracked in its own yoyo table, so module migrations never collide
+with core's or with another module's. Applying is idempotent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+from yoyo import get_backend, read_migrations
+
+from butlers.db import ServerAddress
+from butlers.errors import MigrationError
+
+
+def core_migrations_dir() -> Path:
+    """The core SQL migrations: the repo's `migrations/`, or the copy in the wheel."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "migrations", here.parent.parent / "migrations"):
+        if candidate.is_dir():
+            return candidate
+    raise MigrationError(f"core migrations folder not found next to {here}")
+
+
+def tracking_table(owner: str) -> str:
+    """yoyo's table recording which migrations of `owner` ('core' or a module) ran."""
+    return "_yoyo_migration" if owner == "core" else f"_yoyo_migration_{owner}"
+
+
+def _yoyo_uri(address: ServerAddress, database: str) -> str:
+    # yoyo's `postgresql` scheme is its psycopg2 backend and takes the same URI.
+    return address.dsn(database)
+
+
+def apply_migrations_sync(address: ServerAddress, database: str, folder: Path, owner: str) -> list[str]:
+    """Apply every pending migration of `folder`; return the ids applied now."""
+    if not folder.is_dir():
+        raise MigrationError(f"migrations of {owner}: folder {folder} does not exist")
+    backend = get_backend(_yoyo_uri(address, database), migration_table=tracking_table(owner))
+    try:
+        migrations = read_migrations(str(folder))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            try:
+                backend.apply_migrations(pending)
+            except Exception as exc:
+                raise MigrationError(f"migrations of {owner} in {folder} failed on database {database}: {exc}") from exc
+        return [m.id for m in pending]
+    finally:
+        backend.connection.close()
+
+
+async def apply_migrations(address: ServerAddress, database: str, folder: Path, owner: str = "core") -> list[str]:
+    """Async wrapper: yoyo is synchronous, so it runs in a worker thread."""
+    return await anyio.to_thread.run_sync(apply_migrations_sync, address, database, folder, owner)

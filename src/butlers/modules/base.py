@@ -1,0 +1,69 @@
+"""The `Module` ABC: what a module declares and the lifecycle hooks it gets.
+
+A module is found by name (built in, or through the `butlers.modules` entry-point
+group), configured from `[modules.<name>]` of butler.toml through its
+`config_schema`, started after its `dependencies`, and stopped in reverse order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import asyncpg
+import structlog
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+
+    from butlers.core.dispatch import Dispatcher
+
+
+class EmptyConfig(BaseModel):
+    """For modules that take no settings: any key is an error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class ModuleContext:
+    """What a module gets from its butler: never global state."""
+
+    butler: str
+    pool: asyncpg.Pool
+    directory: Path  # the butler's config folder
+    data_dir: Path  # a folder of this module's own under the data dir
+    credentials: dict[str, str]  # values of this module's credentials_env
+    dispatcher: Dispatcher | None = None
+    log: Any = field(default_factory=structlog.get_logger)
+
+
+class Module(ABC):
+    """Subclass this, declare the class attributes, implement `register_tools`."""
+
+    name: ClassVar[str]
+    config_schema: ClassVar[type[BaseModel]] = EmptyConfig
+    dependencies: ClassVar[tuple[str, ...]] = ()
+    credentials_env: ClassVar[tuple[str, ...]] = ()
+    # A folder of yoyo migrations, tracked apart from core's and other modules'.
+    migrations_dir: ClassVar[Path | None] = None
+
+    def __init__(self, config: BaseModel) -> None:
+        self.config = config
+
+    @abstractmethod
+    def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
+        """Add this module's MCP tools to the butler's server."""
+
+    async def on_startup(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
+        """Called after migrations, in dependency order."""
+
+    async def on_shutdown(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
+        """Called at shutdown, in reverse dependency order."""
+
+    async def health(self) -> dict[str, Any]:
+        """Reported by the `status` tool; override to probe an outside server."""
+        return {"ok": True}

@@ -1,0 +1,45 @@
+"""Global settings, read from the environment (pydantic-settings).
+
+The seed's variables keep their names (`POSTGRES_*`, `OTEL_EXPORTER_OTLP_ENDPOINT`);
+the project's own carry the `BUTLERS_` prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """`$XDG_DATA_HOME/butlers`, or `~/.local/share/butlers`."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "butlers"
+
+
+class Settings(BaseSettings):
+    """Settings shared by every butler in one daemon."""
+
+    model_config = SettingsConfigDict(env_prefix="BUTLERS_", extra="ignore")
+
+    dir: Path = Field(default=Path("butlers.d"), description="Folder holding one sub-folder per butler.")
+    data_dir: Path = Field(default_factory=default_data_dir, description="Where the embedded database and agent homes live.")
+    host: str = Field(default="127.0.0.1", description="Address every butler's MCP server binds to.")
+    heartbeat_interval_s: float = Field(default=600.0, gt=0, description="Seconds between heartbeat ticks of every butler.")
+    drain_timeout_s: float = Field(default=30.0, ge=0, description="Seconds shutdown waits for in-flight work.")
+    log_format: Literal["auto", "console", "json"] = Field(default="auto", description="Log rendering.")
+    log_level: str = Field(default="info", description="Minimum log level.")
+
+    postgres_host: str | None = Field(default=None, validation_alias=AliasChoices("POSTGRES_HOST"))
+    postgres_port: int = Field(default=5432, validation_alias=AliasChoices("POSTGRES_PORT"))
+    postgres_user: str = Field(default="postgres", validation_alias=AliasChoices("POSTGRES_USER"))
+    postgres_password: str = Field(default="postgres", validation_alias=AliasChoices("POSTGRES_PASSWORD"))
+    otel_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"))
+
+    @property
+    def embedded_postgres(self) -> bool:
+        """True when no `POSTGRES_HOST` is given: the daemon runs its own server."""
+        return not self.postgres_host

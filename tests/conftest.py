@@ -1,0 +1,62 @@
+"""Shared fixtures: one embedded PostgreSQL per test session, a fresh database per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from butlers.db import ServerAddress, create_pool
+from butlers.testing.postgres import TestPostgres
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The folder says the cost: tests/unit is fast, tests/integration uses real servers.
+    for item in items:
+        path = str(item.path)
+        if "/tests/unit/" in path:
+            item.add_marker(pytest.mark.unit)
+        elif "/tests/integration/" in path:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPostgres]:
+    server = TestPostgres(tmp_path_factory.mktemp("pg") / "data")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_address(pg: TestPostgres) -> ServerAddress:
+    return pg.address
+
+
+@pytest.fixture
+def database(pg: TestPostgres) -> Iterator[str]:
+    """A fresh database with the core migrations applied."""
+    with pg.database() as name:
+        yield name
+
+
+@pytest.fixture
+def empty_database(pg: TestPostgres) -> Iterator[str]:
+    """A fresh database with nothing in it."""
+    with pg.database(migrated=False) as name:
+        yield name
+
+
+@pytest.fixture
+async def pool(pg_address: ServerAddress, database: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(pg_address, database)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d

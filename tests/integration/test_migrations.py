@@ -1,0 +1,13 @@
+"""Core migrations apply on a fresh database and are idempotent."""
+
+from __future__ import annotations
+
+from butlers.db import ServerAddress
+from butlers.migrate import apply_migrations, core_migrations_dir
+
+
+async def test_core_migrations_apply_once_then_nothing(pg_address: ServerAddress, empty_database: str) -> None:
+    first = await apply_migrations(pg_address, empty_database, core_migrations_dir())
+    assert "0001_state" in first and "0002_schedules" in first
+    second = await apply_migrations(pg_address, empty_database, core_migrations_dir())
+    assert second == []
