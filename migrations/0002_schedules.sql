@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS schedules (
     prompt      text NOT NULL,
     timezone    text,                           -- NULL: the host's zone
     source      text NOT NULL CHECK (source IN ('config', 'runtime')),
-    misfire     text NOT NULL DEFAULT 'coalesce' CHECK (misfire IN ('coalesce', 'skip', 'all')),
+    misfire     text NOT NULL DEFAULT 'coalesce' CHECK (misfire IN ('coalesce', 'all')),
     enabled     boolean NOT NULL DEFAULT true,
     next_run_at timestamptz,
     last_run_at timestamptz,

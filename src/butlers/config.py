@@ -12,7 +12,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -21,6 +21,7 @@ from butlers.errors import ConfigError, ConfigErrors
 
 CONFIG_FILE = "butler.toml"
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+MisfirePolicy = Literal["coalesce", "all"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -36,6 +37,10 @@ class ScheduleConfig(_Strict):
     prompt: str = Field(min_length=1)
     timezone: str | None = Field(default=None, description="IANA zone; default: the host's.")
     enabled: bool = True
+    misfire: MisfirePolicy = Field(
+        default="coalesce",
+        description="After downtime: 'coalesce' runs once for all missed windows, 'all' runs each one.",
+    )
 
     @field_validator("cron")
     @classmethod
@@ -106,7 +111,11 @@ class ButlerConfig(BaseModel):
     @property
     def system_prompt(self) -> str:
         """CLAUDE.md (and AGENTS.md when present), the agent's system prompt."""
-        parts = [p.read_text(encoding="utf-8") for p in (self.directory / "CLAUDE.md", self.directory / "AGENTS.md") if p.is_file()]
+        parts = [
+            p.read_text(encoding="utf-8")
+            for p in (self.directory / "CLAUDE.md", self.directory / "AGENTS.md")
+            if p.is_file()
+        ]
         return "\n\n".join(parts)
 
 
@@ -227,7 +236,15 @@ def discover(root: Path, env: Mapping[str, str] | None = None) -> tuple[list[But
 def _clash(cfg: ButlerConfig, accepted: list[ButlerConfig]) -> ConfigError | None:
     for other in accepted:
         if other.name == cfg.name:
-            return ConfigError(f"butler name '{cfg.name}' is already used by {other.config_file}", file=cfg.config_file, key="butler.name")
+            return ConfigError(
+                f"butler name '{cfg.name}' is already used by {other.config_file}",
+                file=cfg.config_file,
+                key="butler.name",
+            )
         if other.port == cfg.port:
-            return ConfigError(f"port {cfg.port} is already used by butler '{other.name}' ({other.config_file})", file=cfg.config_file, key="butler.port")
+            return ConfigError(
+                f"port {cfg.port} is already used by butler '{other.name}' ({other.config_file})",
+                file=cfg.config_file,
+                key="butler.port",
+            )
     return None

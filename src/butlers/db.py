@@ -115,7 +115,9 @@ async def ensure_database(address: ServerAddress, database: str) -> bool:
     try:
         conn = await asyncpg.connect(database="postgres", **address.connect_kwargs())
     except (OSError, asyncpg.PostgresError) as exc:
-        raise DatabaseError(f"cannot connect to PostgreSQL at {address.host}:{address.port}: {exc} (check POSTGRES_*)") from exc
+        raise DatabaseError(
+            f"cannot connect to PostgreSQL at {address.host}:{address.port}: {exc} (check POSTGRES_*)"
+        ) from exc
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
         if exists:

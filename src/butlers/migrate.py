@@ -11,7 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import anyio
-from yoyo import get_backend, read_migrations
+from typing import Any
+
+from yoyo import read_migrations
+from yoyo.connections import get_backend_class, parse_uri
 
 from butlers.db import ServerAddress
 from butlers.errors import MigrationError
@@ -31,6 +34,21 @@ def tracking_table(owner: str) -> str:
     return "_yoyo_migration" if owner == "core" else f"_yoyo_migration_{owner}"
 
 
+def _backend(uri: str, owner: str) -> Any:
+    """A yoyo backend whose bookkeeping tables (migrations, log, version) belong to `owner` alone.
+
+    yoyo names only the migration table per call; its log and version tables
+    would be shared and its internal schema check would then fail for the
+    second owner, so every owner gets all three of its own. The lock is shared.
+    """
+    backend = get_backend_class(parse_uri(uri).scheme)(parse_uri(uri), tracking_table(owner))
+    if owner != "core":
+        backend.log_table = f"_yoyo_log_{owner}"
+        backend.version_table = f"_yoyo_version_{owner}"
+    backend.init_database()
+    return backend
+
+
 def _yoyo_uri(address: ServerAddress, database: str) -> str:
     # yoyo's `postgresql` scheme is its psycopg2 backend and takes the same URI.
     return address.dsn(database)
@@ -40,7 +58,7 @@ def apply_migrations_sync(address: ServerAddress, database: str, folder: Path, o
     """Apply every pending migration of `folder`; return the ids applied now."""
     if not folder.is_dir():
         raise MigrationError(f"migrations of {owner}: folder {folder} does not exist")
-    backend = get_backend(_yoyo_uri(address, database), migration_table=tracking_table(owner))
+    backend = _backend(_yoyo_uri(address, database), owner)
     try:
         migrations = read_migrations(str(folder))
         with backend.lock():

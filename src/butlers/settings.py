@@ -26,9 +26,13 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BUTLERS_", extra="ignore")
 
     dir: Path = Field(default=Path("butlers.d"), description="Folder holding one sub-folder per butler.")
-    data_dir: Path = Field(default_factory=default_data_dir, description="Where the embedded database and agent homes live.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir, description="Where the embedded database and agent homes live."
+    )
     host: str = Field(default="127.0.0.1", description="Address every butler's MCP server binds to.")
-    heartbeat_interval_s: float = Field(default=600.0, gt=0, description="Seconds between heartbeat ticks of every butler.")
+    heartbeat_interval_s: float = Field(
+        default=600.0, gt=0, description="Seconds between heartbeat ticks of every butler."
+    )
     drain_timeout_s: float = Field(default=30.0, ge=0, description="Seconds shutdown waits for in-flight work.")
     log_format: Literal["auto", "console", "json"] = Field(default="auto", description="Log rendering.")
     log_level: str = Field(default="info", description="Minimum log level.")

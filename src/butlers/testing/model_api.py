@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import itertools
 import json
-import socket
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
 
 import anyio
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from butlers.testing.asgi import serve_asgi
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ class Hang:
     """The API accepts the request and never answers (until the stand-in stops)."""
 
 
-Turn = Union[Text, ToolUse, Reply, ApiError, Hang, Callable[[dict[str, Any]], "Turn"]]
+# A callable turn looks at the request body and returns the turn to play.
+Turn = Union[Text, ToolUse, Reply, ApiError, Hang, Callable[[dict[str, Any]], "Turn"]]  # noqa: UP007
 
 
 class ModelApiStandIn:
@@ -114,7 +115,6 @@ class ModelApiStandIn:
         self._release: anyio.Event
         self._changed: anyio.Event
         self._stack: AsyncExitStack | None = None
-        self._server: uvicorn.Server | None = None
         self.port = 0
 
     # -- script -------------------------------------------------------------
@@ -161,15 +161,15 @@ class ModelApiStandIn:
             return system
         return "\n".join(b.get("text", "") for b in system)
 
-    async def wait_for_requests(self, n: int, timeout: float = 10.0) -> None:
+    async def wait_for_requests(self, n: int, within_s: float = 10.0) -> None:
         """Wait (bounded) until at least `n` model requests have arrived."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within_s):
             while len(self.requests) < n:
                 await self._changed.wait()
 
-    async def wait_hanging(self, timeout: float = 10.0) -> None:
+    async def wait_hanging(self, within_s: float = 10.0) -> None:
         """Wait (bounded) until a request is being held by a Hang turn."""
-        with anyio.fail_after(timeout):
+        with anyio.fail_after(within_s):
             await self._hang_started.wait()
 
     def release(self) -> None:
@@ -186,27 +186,13 @@ class ModelApiStandIn:
                 Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
             ]
         )
-        # Binding the listening socket ourselves gives the port before the
-        # server task runs; the kernel queues early connections, so no wait.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(128)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            app, lifespan="off", log_level="warning", access_log=False, timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(config)
         self._stack = AsyncExitStack()
-        self._stack.callback(sock.close)  # after the server task ends (LIFO)
-        tg = await self._stack.enter_async_context(anyio.create_task_group())
-        tg.start_soon(self._server.serve, [sock])
+        self.port = int((await self._stack.enter_async_context(serve_asgi(app, lifespan="off"))).rsplit(":", 1)[1])
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._stack is not None and self._server is not None
-        self._release.set()
-        self._server.should_exit = True
+        assert self._stack is not None
+        self._release.set()  # held requests end, so the server can stop
         await self._stack.aclose()
 
     # -- handlers -----------------------------------------------------------
@@ -287,19 +273,25 @@ async def _sse(message: dict[str, Any]) -> AsyncIterator[bytes]:
     yield _event("message_start", {"type": "message_start", "message": start})
     for i, block in enumerate(message["content"]):
         if block["type"] == "text":
-            yield _event("content_block_start", {"type": "content_block_start", "index": i,
-                                                 "content_block": {"type": "text", "text": ""}})
+            yield _event(
+                "content_block_start",
+                {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+            )
             delta = {"type": "text_delta", "text": block["text"]}
         else:
             empty = {**block, "input": {}}
-            yield _event("content_block_start", {"type": "content_block_start", "index": i,
-                                                 "content_block": empty})
+            yield _event("content_block_start", {"type": "content_block_start", "index": i, "content_block": empty})
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}
         yield _event("content_block_delta", {"type": "content_block_delta", "index": i, "delta": delta})
         yield _event("content_block_stop", {"type": "content_block_stop", "index": i})
-    yield _event("message_delta", {"type": "message_delta",
-                                   "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
-                                   "usage": usage})
+    yield _event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": message["stop_reason"], "stop_sequence": None},
+            "usage": usage,
+        },
+    )
     yield _event("message_stop", {"type": "message_stop"})
 
 

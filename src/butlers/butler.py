@@ -1,0 +1,214 @@
+"""One butler: its database pool, its FastMCP app on its own port, its core and modules.
+
+A Butler is an object inside the daemon, not a process. `run()` performs the
+startup steps in the seed's order, serves until asked to stop, then drains and
+shuts its modules down in reverse order. Anything it raises is contained by the
+supervisor, so one butler's failure never stops another.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import anyio
+import asyncpg
+import structlog
+from fastmcp import FastMCP
+
+from butlers.config import ButlerConfig
+from butlers.core.dispatch import Dispatcher
+from butlers.core.scheduler import FiredWindow, Scheduler
+from butlers.core.state import StateStore
+from butlers.core.tools import register_core_tools
+from butlers.db import ServerAddress, create_pool, database_name, ensure_database
+from butlers.errors import CredentialError
+from butlers.http import EmbeddedServer, bind, make_server
+from butlers.migrate import apply_migrations, core_migrations_dir
+from butlers.modules.base import Module, ModuleContext
+from butlers.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[str, str]) -> dict[str, str]:
+    """Values of every declared variable; a missing required one fails this butler."""
+    required = [*config.env.required, *(v for m in modules for v in m.credentials_env)]
+    missing = [v for v in required if not env.get(v)]
+    if missing:
+        raise CredentialError(
+            f"butler '{config.name}' ({config.config_file}): required environment variable(s) not set: "
+            + ", ".join(missing)
+        )
+    for var in config.env.optional:
+        if not env.get(var):
+            log.warning("credentials.optional_missing", butler=config.name, variable=var)
+    declared = [*required, *config.env.optional]
+    return {v: env[v] for v in declared if env.get(v)}
+
+
+class Butler:
+    """A running butler. Build with the config; `run` inside the supervisor's task group."""
+
+    def __init__(self, config: ButlerConfig, settings: Settings, address: ServerAddress) -> None:
+        self.config = config
+        self.settings = settings
+        self.address = address
+        self.name = config.name
+        self.database = database_name(config.name)
+        self.modules: list[Module] = []
+        self.credentials: dict[str, str] = {}
+        self.started_at: float | None = None
+        self.phase = "created"
+        self.dispatcher: Dispatcher | None = None
+        self.on_schedules_changed: Callable[[], None] = lambda: None
+        self._pool: asyncpg.Pool | None = None
+        self._http: EmbeddedServer | None = None
+        self._stop = anyio.Event()
+        self.done = anyio.Event()
+        self.settled = anyio.Event()  # set once serving, or once it failed to start
+        self.error: str | None = None
+
+    # The pool and the stores exist once startup has reached the database step.
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, f"butler {self.name} has no database yet"
+        return self._pool
+
+    @property
+    def mcp_url(self) -> str:
+        return f"http://{self.settings.host}:{self.config.port}/mcp"
+
+    async def start(self) -> FastMCP:
+        """Startup steps 3-12 of the seed: credentials to module tools. Returns the MCP app."""
+        from butlers.modules.loader import load_modules
+
+        self.phase = "starting"
+        self.modules = load_modules(self.config)
+        self.credentials = check_credentials(self.config, self.modules, os.environ)
+        await ensure_database(self.address, self.database)
+        await apply_migrations(self.address, self.database, core_migrations_dir(), "core")
+        for module in self.modules:
+            if module.migrations_dir is not None:
+                await apply_migrations(self.address, self.database, module.migrations_dir, module.name)
+        self._pool = await create_pool(self.address, self.database)
+        self.state = StateStore(self._pool)
+        self.scheduler = Scheduler(self._pool, self.dispatcher)
+        for module in self.modules:
+            await module.on_startup(self._module_context(module))
+        self.phase = "started-modules"
+        report = await self.scheduler.sync_from_config(self.config.schedules)
+        log.info("butler.schedules_synced", butler=self.name, **{k: v for k, v in report.items() if v})
+        return self._build_mcp()
+
+    def _module_context(self, module: Module) -> ModuleContext:
+        data_dir = self.settings.data_dir / "modules" / self.name / module.name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        creds = {v: self.credentials[v] for v in module.credentials_env if v in self.credentials}
+        return ModuleContext(
+            butler=self.name,
+            pool=self.pool,
+            directory=self.config.directory,
+            data_dir=data_dir,
+            credentials=creds,
+            dispatcher=self.dispatcher,
+            log=log.bind(butler=self.name, module=module.name),
+        )
+
+    def _build_mcp(self) -> FastMCP:
+        instructions = self.config.description or f"The {self.name} butler."
+        mcp: FastMCP = FastMCP(self.name, instructions=instructions, on_duplicate="error")
+        register_core_tools(mcp, self)
+        for module in self.modules:
+            module.register_tools(mcp, self._module_context(module))
+        return mcp
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Start, serve until `request_stop`, then drain and shut down (also when cancelled)."""
+        try:
+            mcp = await self.start()
+            sock = bind(self.settings.host, self.config.port, f"butler '{self.name}'")
+            self._http = make_server(
+                mcp.http_app(path="/mcp"), self.settings.host, self.config.port, self.settings.drain_timeout_s
+            )
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._http.serve, [sock])
+                await self._http.ready.wait()
+                self.started_at = time.monotonic()
+                self.phase = "serving"
+                log.info("butler.serving", butler=self.name, url=self.mcp_url, modules=[m.name for m in self.modules])
+                self.settled.set()
+                task_status.started()
+                await self._stop.wait()
+                self.phase = "stopping"
+                self._http.should_exit = True  # stop accepting; uvicorn drains open requests
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.drain_timeout_s):
+                await self._shutdown()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def _shutdown(self) -> None:
+        if self.phase in ("started-modules", "serving", "stopping"):
+            for module in reversed(self.modules):
+                try:
+                    await module.on_shutdown(self._module_context(module))
+                except Exception:
+                    log.exception("module.shutdown_failed", butler=self.name, module=module.name)
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+        self.phase = "stopped"
+
+    async def tick(self) -> list[FiredWindow]:
+        return await self.scheduler.claim_due()
+
+    async def next_due_at(self) -> datetime | None:
+        return await self.scheduler.next_due_at()
+
+    async def status(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.config.description,
+            "port": self.config.port,
+            "url": self.mcp_url,
+            "phase": self.phase,
+            "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else 0.0,
+            "modules": {m.name: await self._module_health(m) for m in self.modules},
+            "schedules": [
+                {
+                    "name": s["name"],
+                    "cron": s["cron"],
+                    "source": s["source"],
+                    "enabled": s["enabled"],
+                    "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,
+                }
+                for s in await self.scheduler.list()
+            ],
+            "database": await self._database_health(),
+        }
+
+    async def _module_health(self, module: Module) -> dict[str, Any]:
+        try:
+            with anyio.fail_after(5):
+                return await module.health()
+        except Exception as exc:
+            return {"ok": False, "error": str(exc) or type(exc).__name__}
+
+    async def _database_health(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        try:
+            with anyio.fail_after(5):
+                await self.pool.fetchval("SELECT 1")
+        except Exception as exc:
+            return {"ok": False, "name": self.database, "error": str(exc) or type(exc).__name__}
+        return {"ok": True, "name": self.database, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+    @property
+    def directory(self) -> Path:
+        return self.config.directory

@@ -1,0 +1,120 @@
+"""`butlerd`: the daemon that hosts every butler in one process."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import anyio
+import structlog
+import typer
+
+from butlers.config import ButlerConfig, load_butler_config
+from butlers.errors import ButlersError, ConfigErrors
+from butlers.settings import Settings
+from butlers.supervisor import Supervisor, select_configs
+from butlers.telemetry import configure_logging, configure_tracing, shutdown_tracing
+
+app = typer.Typer(
+    help="Butlers daemon: hosts every butler (MCP server, scheduler, agent spawner) in one process.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+log = structlog.get_logger("butlerd")
+
+EXIT_FORCED = 130
+# `uv run` forwards SIGTERM to its child, and `pkill -f` may hit both: a repeat
+# this soon after the first signal is the same request, not "exit at once".
+REPEAT_SIGNAL_GRACE_S = 1.0
+
+
+async def _serve(settings: Settings, configs: list[ButlerConfig], errors: list) -> int:  # type: ignore[type-arg]
+    supervisor = Supervisor(settings, configs, errors)
+    forced = False
+    async with anyio.create_task_group() as tg:
+
+        async def watch_signals() -> None:
+            nonlocal forced
+            first_at: float | None = None
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    if first_at is not None and anyio.current_time() - first_at < REPEAT_SIGNAL_GRACE_S:
+                        continue
+                    if first_at is not None:
+                        log.warning("butlerd.forced_exit", signal=signal.Signals(signum).name)
+                        forced = True
+                        tg.cancel_scope.cancel()
+                        return
+                    log.info(
+                        "butlerd.signal",
+                        signal=signal.Signals(signum).name,
+                        action="draining; send again to exit at once",
+                    )
+                    first_at = anyio.current_time()
+                    supervisor.request_stop()
+
+        tg.start_soon(watch_signals)
+        await supervisor.run()
+        tg.cancel_scope.cancel()
+    if forced:
+        return EXIT_FORCED
+    return 0 if supervisor.serving or supervisor.butlers else 1
+
+
+def _run(settings: Settings, configs: list[ButlerConfig], errors: list) -> None:  # type: ignore[type-arg]
+    if not configs:
+        for e in errors:
+            typer.echo(str(e), err=True)
+        typer.echo(f"butlerd: no valid butler to serve in {settings.dir}", err=True)
+        raise typer.Exit(1)
+    configure_tracing(settings)
+    try:
+        code = anyio.run(_serve, settings, configs, errors)
+    except ButlersError as exc:
+        typer.echo(f"butlerd: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        shutdown_tracing()
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    only: Annotated[list[str] | None, typer.Option("--only", help="Serve only this butler (repeatable).")] = None,
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Folder of butler folders [env: BUTLERS_DIR].")
+    ] = None,
+) -> None:
+    """Serve every butler found in the butler folder, on the embedded PostgreSQL unless POSTGRES_HOST is set."""
+    settings = Settings() if directory is None else Settings(dir=directory)
+    configure_logging(settings)
+    try:
+        configs, errors = select_configs(settings, only or ())
+    except ButlersError as exc:
+        typer.echo(f"butlerd: {exc}", err=True)
+        raise typer.Exit(2 if only else 1) from None
+    _run(settings, configs, list(errors))
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path, typer.Option("--config", help="A butler folder (holding butler.toml), or the butler.toml itself.")
+    ],
+) -> None:
+    """Serve one butler from its config folder."""
+    settings = Settings()
+    configure_logging(settings)
+    folder = config.parent if config.name == "butler.toml" else config
+    try:
+        butler_config = load_butler_config(folder)
+    except ConfigErrors as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    _run(settings, [butler_config], [])
+
+
+def main() -> None:
+    sys.exit(app())

@@ -1,0 +1,68 @@
+"""The MCP client side of `butlerctl`: one tool call to one running butler.
+
+Every `butlerctl` command that talks to the daemon (status, trigger, sessions,
+approvals, ...) goes through `call_tool`, so "the butler is not running" looks
+the same everywhere: a DaemonUnreachableError naming the URL tried.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anyio
+from fastmcp import Client
+from fastmcp.exceptions import ToolError
+
+from butlers.errors import DaemonUnreachableError
+
+__all__ = ["ToolError", "butler_url", "call_tool"]
+
+DEFAULT_TIMEOUT_S = 5.0
+_JSON_SCALARS = (dict, list, str, int, float, bool, type(None))
+
+
+def butler_url(host: str, port: int) -> str:
+    """The streamable-HTTP MCP endpoint of the butler on `port`."""
+    return f"http://{host}:{port}/mcp"
+
+
+async def call_tool(
+    host: str, port: int, tool: str, args: dict[str, Any] | None = None, timeout: float = DEFAULT_TIMEOUT_S
+) -> Any:
+    """Call `tool` on the butler at `host:port` and return its result as plain JSON data.
+
+    `timeout` bounds the whole exchange (connect, initialize, call). A butler
+    that cannot be reached or does not answer in time raises
+    DaemonUnreachableError; a tool that answers with an error raises
+    fastmcp's ToolError carrying the tool's own message.
+    """
+    url = butler_url(host, port)
+    client = Client(url, timeout=timeout, init_timeout=timeout)
+    try:
+        with anyio.fail_after(timeout):
+            async with client:
+                result = await client.call_tool(tool, args or {})
+    except ToolError:
+        raise
+    except TimeoutError:
+        raise DaemonUnreachableError(f"butler at {url} did not answer within {timeout:g} s") from None
+    # fastmcp reports a refused connection as RuntimeError and transport
+    # failures as OSError/httpx errors; all mean the same thing to a user.
+    except Exception as exc:
+        raise DaemonUnreachableError(f"cannot reach butler at {url}: {exc} (is `butlerd serve` running?)") from exc
+    return _plain(result.data, result.structured_content, result.content)
+
+
+def _plain(data: Any, structured: dict[str, Any] | None, content: list[Any]) -> Any:
+    # `data` is the unwrapped result when the tool has an output schema; it can
+    # be a generated dataclass, so fall back to the raw structured content.
+    if data is not None and isinstance(data, _JSON_SCALARS):
+        return data
+    if structured is not None:
+        return structured
+    text = "".join(getattr(block, "text", "") for block in content)
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,303 @@
+"""The scheduler: cron schedules, and claiming each due window exactly once.
+
+A window is named by (schedule, scheduled time) and that pair is the primary key
+of `schedule_runs`. Claiming inserts that row, hands the work to the dispatcher
+and moves `next_run_at` on, all in one transaction: two ticks racing, or two
+daemons sharing the database, cannot fire one window twice, and a window whose
+dispatch failed is not marked as fired.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import structlog
+import tzlocal
+from croniter import croniter
+
+from butlers.config import MisfirePolicy, ScheduleConfig
+from butlers.core.dispatch import Dispatcher, DispatchRequest
+from butlers.errors import NotFoundError
+
+log = structlog.get_logger(__name__)
+
+# With the 'all' policy a long outage could queue thousands of sessions; past
+# this many missed windows the rest are coalesced into the last one.
+MAX_WINDOWS_PER_CLAIM = 100
+
+_COLUMNS = "name, cron, prompt, timezone, source, misfire, enabled, next_run_at, last_run_at, created_at, updated_at"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def zone(name: str | None) -> tzinfo:
+    """The schedule's zone, or the host's when it names none."""
+    return ZoneInfo(name) if name else tzlocal.get_localzone()
+
+
+def next_after(cron: str, tz_name: str | None, after: datetime) -> datetime:
+    """The first window strictly after `after`, computed in the schedule's zone (DST-aware)."""
+    nxt = croniter(cron, after.astimezone(zone(tz_name))).get_next(datetime)
+    assert isinstance(nxt, datetime)
+    return nxt.astimezone(UTC)
+
+
+def windows_between(cron: str, tz_name: str | None, first: datetime, now: datetime) -> list[datetime]:
+    """Every window from `first` (itself a window) up to and including `now`."""
+    out = [first]
+    while len(out) <= MAX_WINDOWS_PER_CLAIM:
+        nxt = next_after(cron, tz_name, out[-1])
+        if nxt > now:
+            break
+        out.append(nxt)
+    return out
+
+
+@dataclass(frozen=True)
+class FiredWindow:
+    """A window this claim fired (and the missed ones it covered)."""
+
+    schedule: str
+    scheduled_for: datetime
+    skipped_windows: int
+    session_id: uuid.UUID | None
+
+
+class Scheduler:
+    """Schedules of one butler, in its own database."""
+
+    def __init__(self, pool: asyncpg.Pool, dispatcher: Dispatcher | None = None) -> None:
+        self.pool = pool
+        self.dispatcher = dispatcher
+
+    # ---- reading ---------------------------------------------------------
+
+    async def list(self) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(f"SELECT {_COLUMNS} FROM schedules ORDER BY name")
+        return [dict(r) for r in rows]
+
+    async def get(self, name: str) -> dict[str, Any]:
+        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1", name)
+        if row is None:
+            raise NotFoundError(f"no schedule named '{name}'")
+        return dict(row)
+
+    async def next_due_at(self) -> datetime | None:
+        value: datetime | None = await self.pool.fetchval("SELECT min(next_run_at) FROM schedules WHERE enabled")
+        return value
+
+    async def runs(self, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM schedule_runs WHERE $1::text IS NULL OR schedule_name = $1 ORDER BY scheduled_for DESC LIMIT $2",
+            name,
+            limit,
+        )
+        return [dict(r) for r in rows]
+
+    # ---- writing ---------------------------------------------------------
+
+    async def sync_from_config(
+        self, schedules: list[ScheduleConfig], now: datetime | None = None
+    ) -> dict[str, list[str]]:
+        """Make the config schedules in the database match butler.toml: add, change, remove."""
+        now = now or utcnow()
+        report: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "unchanged": []}
+        async with self.pool.acquire() as conn, conn.transaction():
+            existing = {r["name"]: r for r in await conn.fetch(f"SELECT {_COLUMNS} FROM schedules FOR UPDATE")}
+            for s in schedules:
+                old = existing.get(s.name)
+                kind = self._sync_kind(old, s)
+                report[kind].append(s.name)
+                if kind != "unchanged":
+                    await self._upsert(conn, s, old, now)
+            wanted = {s.name for s in schedules}
+            for name, row in existing.items():
+                if row["source"] == "config" and name not in wanted:
+                    await conn.execute("DELETE FROM schedules WHERE name = $1", name)
+                    report["removed"].append(name)
+        return report
+
+    @staticmethod
+    def _sync_kind(old: asyncpg.Record | None, s: ScheduleConfig) -> str:
+        if old is None:
+            return "added"
+        same = (old["cron"], old["prompt"], old["timezone"], old["misfire"], old["enabled"], old["source"]) == (
+            s.cron,
+            s.prompt,
+            s.timezone,
+            s.misfire,
+            s.enabled,
+            "config",
+        )
+        return "unchanged" if same else "changed"
+
+    async def _upsert(
+        self, conn: asyncpg.Connection, s: ScheduleConfig, old: asyncpg.Record | None, now: datetime
+    ) -> None:
+        if old is not None and old["source"] == "runtime":
+            log.warning("schedule.config_replaces_runtime", schedule=s.name)
+        keep_next = (
+            old is not None and old["enabled"] and (old["cron"], old["timezone"]) == (s.cron, s.timezone) and s.enabled
+        )
+        next_run = old["next_run_at"] if keep_next and old is not None else next_after(s.cron, s.timezone, now)
+        await conn.execute(
+            """
+            INSERT INTO schedules (name, cron, prompt, timezone, source, misfire, enabled, next_run_at)
+            VALUES ($1, $2, $3, $4, 'config', $5, $6, $7)
+            ON CONFLICT (name) DO UPDATE SET cron = $2, prompt = $3, timezone = $4, source = 'config',
+                misfire = $5, enabled = $6, next_run_at = $7, updated_at = now()
+            """,
+            s.name,
+            s.cron,
+            s.prompt,
+            s.timezone,
+            s.misfire,
+            s.enabled,
+            next_run,
+        )
+
+    async def create(self, s: ScheduleConfig, now: datetime | None = None) -> dict[str, Any]:
+        """Add a runtime schedule; returns None-free row. Raises ValueError when the name is taken."""
+        try:
+            row = await self.pool.fetchrow(
+                f"""
+                INSERT INTO schedules (name, cron, prompt, timezone, source, misfire, enabled, next_run_at)
+                VALUES ($1, $2, $3, $4, 'runtime', $5, $6, $7) RETURNING {_COLUMNS}
+                """,
+                s.name,
+                s.cron,
+                s.prompt,
+                s.timezone,
+                s.misfire,
+                s.enabled,
+                next_after(s.cron, s.timezone, now or utcnow()),
+            )
+        except asyncpg.UniqueViolationError:
+            raise ValueError(f"a schedule named '{s.name}' already exists") from None
+        assert row is not None
+        return dict(row)
+
+    async def update(self, name: str, changes: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+        """Change fields of a schedule; a new cron, zone or re-enabling recomputes the next window."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1 FOR UPDATE", name)
+            if row is None:
+                raise NotFoundError(f"no schedule named '{name}'")
+            merged = ScheduleConfig(
+                name=name,
+                cron=changes.get("cron", row["cron"]),
+                prompt=changes.get("prompt", row["prompt"]),
+                timezone=changes.get("timezone", row["timezone"]),
+                enabled=changes.get("enabled", row["enabled"]),
+                misfire=changes.get("misfire", row["misfire"]),
+            )
+            recompute = (merged.cron, merged.timezone) != (row["cron"], row["timezone"]) or (
+                merged.enabled and not row["enabled"]
+            )
+            next_run = next_after(merged.cron, merged.timezone, now or utcnow()) if recompute else row["next_run_at"]
+            new = await conn.fetchrow(
+                f"""
+                UPDATE schedules SET cron = $2, prompt = $3, timezone = $4, enabled = $5, misfire = $6,
+                    next_run_at = $7, updated_at = now()
+                WHERE name = $1 RETURNING {_COLUMNS}
+                """,
+                name,
+                merged.cron,
+                merged.prompt,
+                merged.timezone,
+                merged.enabled,
+                merged.misfire,
+                next_run,
+            )
+        assert new is not None
+        return dict(new)
+
+    async def delete(self, name: str) -> dict[str, Any]:
+        row = await self.pool.fetchrow(f"DELETE FROM schedules WHERE name = $1 RETURNING {_COLUMNS}", name)
+        if row is None:
+            raise NotFoundError(f"no schedule named '{name}'")
+        return dict(row)
+
+    # ---- firing ----------------------------------------------------------
+
+    async def claim_due(self, now: datetime | None = None) -> list[FiredWindow]:
+        """Fire every due window once; return what this call fired (others' claims are skipped)."""
+        now = now or utcnow()
+        fired: list[FiredWindow] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            due = await conn.fetch(
+                f"""SELECT {_COLUMNS} FROM schedules WHERE enabled AND next_run_at <= $1
+                    ORDER BY next_run_at FOR UPDATE SKIP LOCKED""",
+                now,
+            )
+            for row in due:
+                fired.extend(await self._claim_schedule(conn, row, now))
+        for f in fired:
+            log.info(
+                "schedule.fired",
+                schedule=f.schedule,
+                scheduled_for=f.scheduled_for.isoformat(),
+                skipped=f.skipped_windows,
+            )
+        return fired
+
+    async def _claim_schedule(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> list[FiredWindow]:
+        windows = windows_between(row["cron"], row["timezone"], row["next_run_at"], now)
+        policy: MisfirePolicy = row["misfire"]
+        # coalesce: one run named by the first missed window covers them all.
+        batches = [[w] for w in windows] if policy == "all" else [windows]
+        if len(batches) > MAX_WINDOWS_PER_CLAIM:
+            batches = [
+                *batches[: MAX_WINDOWS_PER_CLAIM - 1],
+                [w for b in batches[MAX_WINDOWS_PER_CLAIM - 1 :] for w in b],
+            ]
+        fired = []
+        try:
+            async with conn.transaction():  # a savepoint: one failing dispatch spares the other schedules
+                for batch in batches:
+                    window = await self._fire_window(conn, row, batch)
+                    if window:
+                        fired.append(window)
+                await conn.execute(
+                    "UPDATE schedules SET next_run_at = $2, last_run_at = $3 WHERE name = $1",
+                    row["name"],
+                    next_after(row["cron"], row["timezone"], max(now, windows[-1])),
+                    windows[-1],
+                )
+        except Exception:
+            log.exception("schedule.dispatch_failed", schedule=row["name"])
+            return []
+        return fired
+
+    async def _fire_window(
+        self, conn: asyncpg.Connection, row: asyncpg.Record, batch: list[datetime]
+    ) -> FiredWindow | None:
+        inserted = await conn.fetchval(
+            """INSERT INTO schedule_runs (schedule_name, scheduled_for, skipped_windows, skipped_until)
+               VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+            row["name"],
+            batch[0],
+            len(batch) - 1,
+            batch[-1] if len(batch) > 1 else None,
+        )
+        if not inserted:  # someone else fired this window already
+            return None
+        session_id = None
+        if self.dispatcher is not None:
+            context = {"scheduled_for": batch[0].isoformat(), "missed_windows": len(batch) - 1}
+            request = DispatchRequest("schedule", row["prompt"], schedule_name=row["name"], context=context)
+            session_id = await self.dispatcher.dispatch(conn, request)
+            await conn.execute(
+                "UPDATE schedule_runs SET session_id = $3 WHERE schedule_name = $1 AND scheduled_for = $2",
+                row["name"],
+                batch[0],
+                session_id,
+            )
+        return FiredWindow(row["name"], batch[0], len(batch) - 1, session_id)

@@ -1,0 +1,192 @@
+"""The core MCP tools every butler has: status, state_*, schedule_*, tick.
+
+Their names are a contract clients rely on. Every argument is checked before
+anything is written; a bad call raises ToolError naming the tool and argument.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from pydantic import Field, ValidationError
+
+from butlers.config import NAME_PATTERN, ScheduleConfig
+from butlers.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from butlers.butler import Butler
+
+MAX_KEY_LENGTH = 512
+MAX_VALUE_BYTES = 1_000_000
+
+Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, description="The state key.")]
+
+
+def _bad(tool: str, argument: str, message: str) -> ToolError:
+    return ToolError(f"{tool}: argument '{argument}': {message}")
+
+
+def _check_value(tool: str, value: Any) -> None:
+    size = len(json.dumps(value))
+    if size > MAX_VALUE_BYTES:
+        raise _bad(tool, "value", f"is {size} bytes of JSON; at most {MAX_VALUE_BYTES} are allowed")
+
+
+def _schedule_errors(tool: str, exc: ValidationError) -> ToolError:
+    first = exc.errors()[0]
+    argument = ".".join(str(p) for p in first["loc"]) or "arguments"
+    return _bad(tool, argument, first["msg"].removeprefix("Value error, "))
+
+
+def register_core_tools(mcp: FastMCP, butler: Butler) -> None:
+    """Add the core tools, bound to one butler."""
+    _register_status(mcp, butler)
+    _register_state(mcp, butler)
+    _register_schedules(mcp, butler)
+
+
+def _register_status(mcp: FastMCP, butler: Butler) -> None:
+    @mcp.tool(name="status", description="This butler's name, port, modules, schedules, uptime and database health.")
+    async def status() -> dict[str, Any]:
+        return await butler.status()
+
+    @mcp.tool(name="tick", description="Fire every schedule that is due now (each due window fires once).")
+    async def tick() -> dict[str, Any]:
+        fired = await butler.tick()
+        return {
+            "fired": [
+                {
+                    "schedule": f.schedule,
+                    "scheduled_for": f.scheduled_for.isoformat(),
+                    "skipped_windows": f.skipped_windows,
+                    "session_id": str(f.session_id) if f.session_id else None,
+                }
+                for f in fired
+            ]
+        }
+
+
+def _register_state(mcp: FastMCP, butler: Butler) -> None:
+    store = butler.state
+
+    @mcp.tool(name="state_get", description="Read the JSON value stored under a key.")
+    async def state_get(key: Key) -> dict[str, Any]:
+        entry = await store.get(key)
+        if entry is None:
+            return {"key": key, "found": False, "value": None}
+        return {
+            "key": key,
+            "found": True,
+            "value": entry.value,
+            "version": entry.version,
+            "updated_at": entry.updated_at.isoformat(),
+        }
+
+    @mcp.tool(name="state_set", description="Store any JSON value under a key (replaces the old value).")
+    async def state_set(key: Key, value: Annotated[Any, Field(description="Any JSON value.")]) -> dict[str, Any]:
+        _check_value("state_set", value)
+        entry = await store.set(key, value)
+        return {"key": key, "version": entry.version, "updated_at": entry.updated_at.isoformat()}
+
+    @mcp.tool(name="state_delete", description="Delete a key; says whether it existed.")
+    async def state_delete(key: Key) -> dict[str, Any]:
+        return {"key": key, "deleted": await store.delete(key)}
+
+    @mcp.tool(name="state_list", description="List keys (and values) starting with a prefix, in key order.")
+    async def state_list(
+        prefix: Annotated[str, Field(max_length=MAX_KEY_LENGTH, description="Key prefix; empty for all.")] = "",
+        limit: Annotated[int, Field(ge=1, le=1000, description="At most this many entries.")] = 100,
+    ) -> dict[str, Any]:
+        entries = await store.list(prefix, limit)
+        return {"entries": [{"key": e.key, "value": e.value, "version": e.version} for e in entries]}
+
+
+def _schedule_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
+
+
+def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
+    scheduler = butler.scheduler
+
+    @mcp.tool(name="schedule_list", description="Every schedule (from butler.toml and runtime) with its next run.")
+    async def schedule_list() -> dict[str, Any]:
+        return {"schedules": [_schedule_out(r) for r in await scheduler.list()]}
+
+    @mcp.tool(name="schedule_create", description="Add a runtime schedule: a prompt run on a cron expression.")
+    async def schedule_create(
+        name: Annotated[
+            str, Field(pattern=NAME_PATTERN, description="Unique name: lowercase letters, digits, - and _.")
+        ],
+        cron: Annotated[str, Field(description="Five-field cron expression, e.g. '0 8 * * *'.")],
+        prompt: Annotated[str, Field(min_length=1, description="What the agent is asked to do.")],
+        timezone: Annotated[
+            str | None, Field(description="IANA zone, e.g. 'Europe/Paris'; default the host's.")
+        ] = None,
+        enabled: bool = True,
+        misfire: Annotated[str, Field(description="'coalesce' (default) or 'all'.")] = "coalesce",
+    ) -> dict[str, Any]:
+        try:
+            spec = ScheduleConfig.model_validate(
+                {
+                    "name": name,
+                    "cron": cron,
+                    "prompt": prompt,
+                    "timezone": timezone,
+                    "enabled": enabled,
+                    "misfire": misfire,
+                }
+            )
+        except ValidationError as exc:
+            raise _schedule_errors("schedule_create", exc) from None
+        try:
+            return _schedule_out(await scheduler.create(spec))
+        except ValueError as exc:
+            raise _bad("schedule_create", "name", str(exc)) from None
+
+    @mcp.tool(
+        name="schedule_update", description="Change a schedule's cron, prompt, zone, misfire policy or enabled flag."
+    )
+    async def schedule_update(
+        name: Annotated[str, Field(min_length=1, description="The schedule to change.")],
+        cron: str | None = None,
+        prompt: Annotated[str | None, Field(min_length=1)] = None,
+        timezone: str | None = None,
+        enabled: bool | None = None,
+        misfire: str | None = None,
+    ) -> dict[str, Any]:
+        changes = {
+            k: v
+            for k, v in {
+                "cron": cron,
+                "prompt": prompt,
+                "timezone": timezone,
+                "enabled": enabled,
+                "misfire": misfire,
+            }.items()
+            if v is not None
+        }
+        if not changes:
+            raise _bad(
+                "schedule_update",
+                "cron",
+                "nothing to change: give at least one of cron, prompt, timezone, enabled, misfire",
+            )
+        try:
+            return _schedule_out(await scheduler.update(name, changes))
+        except ValidationError as exc:
+            raise _schedule_errors("schedule_update", exc) from None
+        except NotFoundError as exc:
+            raise _bad("schedule_update", "name", str(exc)) from None
+
+    @mcp.tool(
+        name="schedule_delete", description="Delete a schedule (one from butler.toml comes back at the next start)."
+    )
+    async def schedule_delete(name: Annotated[str, Field(min_length=1)]) -> dict[str, Any]:
+        try:
+            row = await scheduler.delete(name)
+        except NotFoundError as exc:
+            raise _bad("schedule_delete", "name", str(exc)) from None
+        return {"deleted": name, "source": row["source"]}

@@ -1,0 +1,96 @@
+"""The heartbeat: a timer task that ticks every butler.
+
+It ticks all butlers every `interval` and also wakes at the earliest
+`next_run_at` across butlers, so a schedule fires within moments of its due
+time instead of up to an interval late. Not a butler, no LLM.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol
+
+import anyio
+import structlog
+
+from butlers.core.scheduler import FiredWindow
+
+log = structlog.get_logger(__name__)
+
+# Re-check for due windows at least this often: another daemon sharing the
+# database may have changed schedules without telling us.
+MAX_SLEEP_S = 60.0
+
+
+class Tickable(Protocol):
+    name: str
+
+    async def tick(self) -> list[FiredWindow]: ...
+
+    async def next_due_at(self) -> datetime | None: ...
+
+
+class Heartbeat:
+    def __init__(self, butlers: Sequence[Tickable], interval_s: float) -> None:
+        self.butlers = list(butlers)
+        self.interval_s = interval_s
+        self.ticks = 0
+        self._wake = anyio.Event()
+
+    def poke(self) -> None:
+        """Schedules changed: recompute when to wake."""
+        self._wake.set()
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        next_full_tick = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if now >= next_full_tick:
+                await self.tick_all()
+                next_full_tick = time.monotonic() + self.interval_s
+            else:
+                await self.tick_due()
+            delay = min(next_full_tick - time.monotonic(), await self._seconds_to_next_due(), MAX_SLEEP_S)
+            self._wake = anyio.Event()
+            with anyio.move_on_after(max(delay, 0.0)):
+                await self._wake.wait()
+
+    async def _seconds_to_next_due(self) -> float:
+        soonest: datetime | None = None
+        for butler in self.butlers:
+            try:
+                due = await butler.next_due_at()
+            except Exception:
+                log.exception("heartbeat.next_due_failed", butler=butler.name)
+                continue
+            if due is not None and (soonest is None or due < soonest):
+                soonest = due
+        if soonest is None:
+            return MAX_SLEEP_S
+        return (soonest - datetime.now(UTC)).total_seconds()
+
+    async def tick_all(self) -> None:
+        self.ticks += 1
+        for butler in self.butlers:
+            await self._tick(butler)
+
+    async def tick_due(self) -> None:
+        now = datetime.now(UTC)
+        for butler in self.butlers:
+            try:
+                due = await butler.next_due_at()
+            except Exception:
+                log.exception("heartbeat.next_due_failed", butler=butler.name)
+                continue
+            if due is not None and due <= now:
+                await self._tick(butler)
+
+    async def _tick(self, butler: Tickable) -> None:
+        # One butler's failing tick must not stop the others from ticking.
+        try:
+            await butler.tick()
+        except Exception:
+            log.exception("heartbeat.tick_failed", butler=butler.name)

@@ -1,0 +1,113 @@
+"""The supervisor: one task group that hosts every butler, the heartbeat and the database.
+
+Start: discover configs, start (or reach) PostgreSQL, start every butler
+concurrently; a butler that fails is reported and left out, the others serve.
+Stop: stop accepting, let each butler drain within the bound, shut modules down,
+close pools, stop the embedded server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+import structlog
+
+from butlers.butler import Butler
+from butlers.config import ButlerConfig, discover
+from butlers.db import PostgresServer
+from butlers.errors import ButlersError, ConfigError
+from butlers.heartbeat import Heartbeat
+from butlers.settings import Settings
+from butlers.telemetry import register_secrets
+
+log = structlog.get_logger(__name__)
+
+
+def select_configs(settings: Settings, only: Sequence[str] = ()) -> tuple[list[ButlerConfig], list[ConfigError]]:
+    """The butlers to host: every good config under BUTLERS_DIR, filtered by --only."""
+    configs, errors = discover(settings.dir)
+    if only:
+        known = {c.name for c in configs}
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise ButlersError(
+                f"--only names unknown butler(s): {', '.join(unknown)}; found: {', '.join(sorted(known)) or 'none'}"
+            )
+        configs = [c for c in configs if c.name in only]
+    return configs, errors
+
+
+class Supervisor:
+    """Owns the daemon's lifetime. `run` returns once every butler has stopped."""
+
+    def __init__(
+        self, settings: Settings, configs: Sequence[ButlerConfig], config_errors: Sequence[ConfigError] = ()
+    ) -> None:
+        self.settings = settings
+        self.configs = list(configs)
+        self.failures: dict[str, str] = {str(e.file): str(e) for e in config_errors}
+        self.database = PostgresServer(settings)
+        self.butlers: dict[str, Butler] = {}
+        self.heartbeat: Heartbeat | None = None
+        self._stop = anyio.Event()
+        self.stopped = anyio.Event()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def serving(self) -> list[Butler]:
+        return [b for b in self.butlers.values() if b.phase == "serving"]
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        for failure in self.failures.values():
+            log.error("butler.config_invalid", error=failure)
+        address = await self.database.start()
+        log.info("database.ready", server=self.database.description)
+        try:
+            async with anyio.create_task_group() as tg:
+                for config in self.configs:
+                    butler = Butler(config, self.settings, address)
+                    self.butlers[config.name] = butler
+                    tg.start_soon(self._run_butler, butler)
+                for butler in self.butlers.values():
+                    await butler.settled.wait()
+                self.heartbeat = Heartbeat(self.serving, self.settings.heartbeat_interval_s)
+                for butler in self.serving:
+                    register_secrets(butler.credentials.values())
+                    butler.on_schedules_changed = self.heartbeat.poke
+                tg.start_soon(self.heartbeat.run)
+                log.info("supervisor.ready", serving=[b.name for b in self.serving], failed=sorted(self.failures))
+                task_status.started()
+                await self._stop.wait()
+                await self._drain(tg.cancel_scope)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.database.stop()
+            self.stopped.set()
+            log.info("supervisor.stopped")
+
+    async def _drain(self, scope: anyio.CancelScope) -> None:
+        log.info("supervisor.stopping", drain_timeout_s=self.settings.drain_timeout_s)
+        for butler in self.butlers.values():
+            butler.request_stop()
+        # Each butler drains itself within the bound; give the lot a little more, then cancel.
+        with anyio.move_on_after(self.settings.drain_timeout_s + 5):
+            for butler in self.butlers.values():
+                await butler.done.wait()
+        scope.cancel()
+
+    async def _run_butler(self, butler: Butler) -> None:
+        try:
+            await butler.run()
+        except Exception as exc:  # contained: the other butlers keep serving
+            butler.error = str(exc) or type(exc).__name__
+            self.failures[butler.name] = butler.error
+            butler.phase = "failed"
+            log.error(
+                "butler.failed", butler=butler.name, error=butler.error, exc_info=not isinstance(exc, ButlersError)
+            )
+        finally:
+            butler.settled.set()
+            butler.done.set()
