@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+import shutil
+import tempfile
 from pathlib import Path
 
 import asyncpg
@@ -23,10 +25,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def pg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestPostgres]:
-    server = TestPostgres(tmp_path_factory.mktemp("pg") / "data")
+def pg() -> Iterator[TestPostgres]:
+    # Not under pytest's basetemp: pytest prunes old basetemps, which would pull
+    # the data folder from under a server that another pytest run still uses.
+    folder = Path(tempfile.mkdtemp(prefix="butlers-test-pg-"))
+    server = TestPostgres(folder / "data")
     yield server
     server.stop()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

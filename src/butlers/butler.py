@@ -30,6 +30,7 @@ from butlers.errors import CredentialError
 from butlers.http import EmbeddedServer, bind, make_server
 from butlers.migrate import apply_migrations, core_migrations_dir
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.loader import Registry, load_modules
 from butlers.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -54,13 +55,21 @@ def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[
 class Butler:
     """A running butler. Build with the config; `run` inside the supervisor's task group."""
 
-    def __init__(self, config: ButlerConfig, settings: Settings, address: ServerAddress) -> None:
+    def __init__(
+        self,
+        config: ButlerConfig,
+        settings: Settings,
+        address: ServerAddress,
+        database: str | None = None,
+        module_registry: Registry | None = None,
+    ) -> None:
         self.config = config
         self.settings = settings
         self.address = address
         self.name = config.name
-        self.database = database_name(config.name)
+        self.database = database or database_name(config.name)
         self.modules: list[Module] = []
+        self.module_registry = module_registry
         self.credentials: dict[str, str] = {}
         self.started_at: float | None = None
         self.phase = "created"
@@ -85,10 +94,8 @@ class Butler:
 
     async def start(self) -> FastMCP:
         """Startup steps 3-12 of the seed: credentials to module tools. Returns the MCP app."""
-        from butlers.modules.loader import load_modules
-
         self.phase = "starting"
-        self.modules = load_modules(self.config)
+        self.modules = load_modules(self.config, self.module_registry)
         self.credentials = check_credentials(self.config, self.modules, os.environ)
         await ensure_database(self.address, self.database)
         await apply_migrations(self.address, self.database, core_migrations_dir(), "core")

@@ -53,8 +53,9 @@ class Heartbeat:
                 next_full_tick = time.monotonic() + self.interval_s
             else:
                 await self.tick_due()
-            delay = min(next_full_tick - time.monotonic(), await self._seconds_to_next_due(), MAX_SLEEP_S)
+            # A fresh event before reading next_due: a poke during the read is not lost.
             self._wake = anyio.Event()
+            delay = min(next_full_tick - time.monotonic(), await self._seconds_to_next_due(), MAX_SLEEP_S)
             with anyio.move_on_after(max(delay, 0.0)):
                 await self._wake.wait()
 

@@ -18,6 +18,7 @@ from butlers.config import ButlerConfig, discover
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError
 from butlers.heartbeat import Heartbeat
+from butlers.modules.loader import Registry
 from butlers.settings import Settings
 from butlers.telemetry import register_secrets
 
@@ -42,9 +43,14 @@ class Supervisor:
     """Owns the daemon's lifetime. `run` returns once every butler has stopped."""
 
     def __init__(
-        self, settings: Settings, configs: Sequence[ButlerConfig], config_errors: Sequence[ConfigError] = ()
+        self,
+        settings: Settings,
+        configs: Sequence[ButlerConfig],
+        config_errors: Sequence[ConfigError] = (),
+        module_registry: Registry | None = None,
     ) -> None:
         self.settings = settings
+        self.module_registry = module_registry
         self.configs = list(configs)
         self.failures: dict[str, str] = {str(e.file): str(e) for e in config_errors}
         self.database = PostgresServer(settings)
@@ -68,7 +74,7 @@ class Supervisor:
         try:
             async with anyio.create_task_group() as tg:
                 for config in self.configs:
-                    butler = Butler(config, self.settings, address)
+                    butler = Butler(config, self.settings, address, module_registry=self.module_registry)
                     self.butlers[config.name] = butler
                     tg.start_soon(self._run_butler, butler)
                 for butler in self.butlers.values():

@@ -15,7 +15,7 @@ from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
 from fastmcp import FastMCP
 
 from butlers.testing.asgi import serve_asgi
-from butlers.testing.model_api import ApiError, ModelApiStandIn, Reply, Text, ToolUse, Usage
+from butlers.testing.model_api import ApiError, ModelApiStandIn, Reply, Text, ToolUse, Turn, Usage
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +44,12 @@ def options(api: ModelApiStandIn, mcp_url: str, home: Path, **extra: Any) -> Cla
         setting_sources=[],
         system_prompt="You are the general butler.",
         cwd=str(home),
-        env={**api.env(), "HOME": str(home), "CLAUDE_CONFIG_DIR": str(home / ".claude"), "CLAUDE_CODE_MAX_RETRIES": "0"},
+        env={
+            **api.env(),
+            "HOME": str(home),
+            "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+            "CLAUDE_CODE_MAX_RETRIES": "0",
+        },
         **extra,
     )
 
@@ -62,7 +67,7 @@ async def run(prompt: str, opts: ClaudeAgentOptions) -> tuple[list[Any], ResultM
 
 async def test_tool_called_over_mcp_and_only_butler_tools_offered(tmp_path: Path) -> None:
     calls: list[tuple[str, int]] = []
-    script = [
+    script: list[Turn] = [
         ToolUse("mcp__general__state_set", {"key": "k", "value": 1}, usage=Usage(120, 30, 5, 7)),
         Text("done", usage=Usage(200, 10)),
     ]
@@ -86,8 +91,13 @@ async def test_tool_called_over_mcp_and_only_butler_tools_offered(tmp_path: Path
 async def test_builtin_and_foreign_tools_are_refused(tmp_path: Path) -> None:
     calls: list[tuple[str, int]] = []
     marker = tmp_path / "pwned"
-    script = [
-        Reply((ToolUse("Bash", {"command": f"touch {marker}"}), ToolUse("mcp__other__state_set", {"key": "x", "value": 2}))),
+    script: list[Turn] = [
+        Reply(
+            (
+                ToolUse("Bash", {"command": f"touch {marker}"}),
+                ToolUse("mcp__other__state_set", {"key": "x", "value": 2}),
+            )
+        ),
         Text("done"),
     ]
     async with serve_asgi(general_server(calls).http_app(path="/mcp")) as url, ModelApiStandIn(script) as api:

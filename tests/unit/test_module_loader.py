@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -10,7 +11,8 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from butlers.config import ButlerConfig, load_butler_config
-from butlers.errors import ConfigErrors
+from butlers.errors import ConfigErrors, ModuleError
+from butlers.modules import loader
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import available_modules, load_modules, required_credentials
 from butlers.modules.notes import NotesModule
@@ -116,3 +118,21 @@ def test_required_credentials_each_once_in_module_order() -> None:
 
 def test_notes_is_installed_through_its_entry_point() -> None:
     assert available_modules()["notes"] is NotesModule
+
+
+def test_a_broken_plugin_is_named_and_stops_only_butlers_that_enable_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = {
+        "notes": EntryPoint("notes", "butlers.modules.notes:NotesModule", "butlers.modules"),
+        "broken": EntryPoint("broken", "no_such_package_xyz:Module", "butlers.modules"),
+    }
+    monkeypatch.setattr(loader, "_entry_points", lambda: installed)
+    with pytest.raises(ModuleError, match="broken = no_such_package_xyz:Module"):
+        available_modules()
+    assert [m.name for m in load_modules(butler(tmp_path, "[modules.notes]"))] == ["notes"]
+    cfg = butler(tmp_path, "[modules.broken]")
+    with pytest.raises(ConfigErrors) as exc:
+        load_modules(cfg)
+    (error,) = exc.value.errors
+    assert error.key == "modules.broken" and "cannot be loaded" in str(error) and str(cfg.config_file) in str(error)

@@ -146,7 +146,7 @@ def check(directory: DirOption = None, as_json: JsonOption = False) -> None:
     """
     root = resolve_dir(directory)
     configs, errors = discover_all(root)
-    errors += module_errors(loadable_configs(root, errors))
+    errors += module_errors(loadable_configs(root))
     # Loader errors name the file as found, others as resolved: compare resolved.
     bad_files = {Path(e.file).resolve() for e in errors if e.file}
     ok = [c.name for c in configs if c.config_file.resolve() not in bad_files]
@@ -160,7 +160,7 @@ def check(directory: DirOption = None, as_json: JsonOption = False) -> None:
     raise typer.Exit(1 if errors else 0)
 
 
-def loadable_configs(root: Path, errors: list[ConfigError]) -> list[ButlerConfig]:
+def loadable_configs(root: Path) -> list[ButlerConfig]:
     """Every butler whose own file loads, clashing ones included, so their modules get checked too."""
     if not root.is_dir():
         return []
@@ -195,14 +195,16 @@ def module_errors(configs: list[ButlerConfig]) -> list[ConfigError]:
 
 @app.command("init")
 def init(
-    name: Annotated[str, typer.Argument(help="The new butler's name: a lowercase letter, then a-z, 0-9, '_', '-'.")],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The new butler's name: a lowercase letter, then a-z, 0-9, '_', '-'.")
+    ],
     port: Annotated[int, typer.Option("--port", help="The port its MCP server listens on; unique among butlers.")],
     directory: DirOption = None,
     description: Annotated[
         str | None, typer.Option("--description", help="One line saying what the butler is for.", show_default=False)
     ] = None,
 ) -> None:
-    """Scaffold a new butler: <dir>/NAME/ with butler.toml, CLAUDE.md, AGENTS.md and skills/.
+    """Scaffold a new butler: DIR/NAME/ with butler.toml, CLAUDE.md, AGENTS.md and skills/.
 
     Refuses, writing nothing, when the folder exists, the name is invalid, or
     the port is out of range or used by another butler in the folder.
@@ -246,11 +248,11 @@ def status(
     raise typer.Exit(0 if healthy and not errors else 1)
 
 
-async def probe_all(host: str, configs: list[ButlerConfig], timeout: float) -> list[dict[str, Any]]:
+async def probe_all(host: str, configs: list[ButlerConfig], wait_s: float) -> list[dict[str, Any]]:
     rows: dict[str, dict[str, Any]] = {}
 
     async def probe_one(config: ButlerConfig) -> None:
-        rows[config.name] = await probe(host, config, timeout)
+        rows[config.name] = await probe(host, config, wait_s)
 
     # Concurrently, so N down butlers cost one timeout, not N.
     async with anyio.create_task_group() as tg:
@@ -259,23 +261,36 @@ async def probe_all(host: str, configs: list[ButlerConfig], timeout: float) -> l
     return [rows[c.name] for c in configs]
 
 
-async def probe(host: str, config: ButlerConfig, timeout: float) -> dict[str, Any]:
+async def probe(host: str, config: ButlerConfig, wait_s: float) -> dict[str, Any]:
     row: dict[str, Any] = {"name": config.name, "port": config.port, "url": butler_url(host, config.port),
                            "up": False, "uptime_s": None, "database": None, "error": None}  # fmt: skip
     try:
-        answer = await call_tool(host, config.port, "status", {}, timeout)
+        answer = await call_tool(host, config.port, "status", {}, wait_s)
     except DaemonUnreachableError as exc:
         return {**row, "error": str(exc)}
     except ToolError as exc:
         return {**row, "up": True, "error": f"status tool failed: {exc}"}
     info = answer if isinstance(answer, dict) else {}
-    row.update(up=True, uptime_s=uptime_of(info), database=database_health(info), status=info)
+    row.update(up=True, phase=info.get("phase"), uptime_s=uptime_of(info), database=database_health(info), status=info)
     if info.get("name") not in (None, config.name):
         # Another program (or another butler) holds this butler's port.
         row["error"] = f"port {config.port} is answered by butler '{info['name']}', not '{config.name}'"
     elif row["database"] not in (None, "ok"):
         row["error"] = f"database: {row['database']}"
+    elif sick := unhealthy_modules(info):
+        row["error"] = "; ".join(sick)
     return row
+
+
+def unhealthy_modules(info: dict[str, Any]) -> list[str]:
+    modules = info.get("modules")
+    if not isinstance(modules, dict):
+        return []
+    return [
+        f"module {name}: {health.get('error') or 'unhealthy'}"
+        for name, health in modules.items()
+        if isinstance(health, dict) and health.get("ok") is False
+    ]
 
 
 def uptime_of(info: dict[str, Any]) -> float | None:
@@ -315,6 +330,8 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
         line = f"{r['name']:<{width}}  {state:<4}  port {r['port']}"
         if r["up"]:
             line += f"  uptime {format_uptime(r['uptime_s'])}  db {r['database'] or '-'}"
+            if r.get("phase") not in (None, "serving"):
+                line += f"  ({r['phase']})"
         typer.echo(line)
         if r["error"]:
             typer.echo(f"  {r['error']}")

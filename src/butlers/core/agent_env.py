@@ -41,6 +41,12 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
+def model_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The model credential and endpoint settings the daemon was given."""
+    env = os.environ if environ is None else environ
+    return {n: env[n] for n in (*MODEL_CREDENTIALS, *MODEL_ENDPOINT) if env.get(n)}
+
+
 def collect_credentials(
     config: ButlerConfig, module_credentials: Iterable[str] = (), environ: Mapping[str, str] | None = None
 ) -> dict[str, str]:
@@ -50,8 +56,8 @@ def collect_credentials(
     variables (required and optional) and its modules' declared credentials.
     """
     env = os.environ if environ is None else environ
-    names = [*MODEL_CREDENTIALS, *MODEL_ENDPOINT, *config.env.required, *config.env.optional, *module_credentials]
-    return {n: env[n] for n in names if n in env}
+    names = [*config.env.required, *config.env.optional, *module_credentials]
+    return {**model_settings(env), **{n: env[n] for n in names if n in env}}
 
 
 def has_model_credential(credentials: Mapping[str, str]) -> bool:

@@ -99,7 +99,12 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
         """List sessions, newest first; filter by status, trigger source, queued since (ISO-8601); paged."""
         _check_list(status, source, limit, offset)
         rows = await sessions.list(status=status, source=source, since=_since(since), limit=limit, offset=offset)
-        return {"sessions": rows, "limit": limit, "offset": offset, "next_offset": offset + len(rows) if len(rows) == limit else None}
+        return {
+            "sessions": rows,
+            "limit": limit,
+            "offset": offset,
+            "next_offset": offset + len(rows) if len(rows) == limit else None,
+        }
 
     @mcp.tool(name="sessions_get")
     async def sessions_get(session_id: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -189,13 +189,20 @@ class Spawner:
         data_dir: Path,
         credentials: dict[str, str],
         *,
+        model_env: Mapping[str, str] | None = None,
         cli_path: str | None = None,
     ) -> None:
+        """`credentials`: the butler's declared variables and its modules' credentials.
+
+        The model credential and endpoint (ANTHROPIC_API_KEY or
+        CLAUDE_CODE_OAUTH_TOKEN, ANTHROPIC_BASE_URL...) come from `model_env`,
+        by default the daemon's environment; nothing else of it is read.
+        """
         self.name = name
         self.config = config
         self.pool = pool
         self.mcp_url = mcp_url
-        self.credentials = dict(credentials)
+        self.credentials = {**agent_env.model_settings(model_env), **credentials}
         self.sessions = SessionLog(pool)
         self.home = agent_env.agent_home(data_dir, name)
         self._launchers = self.home.parent / "bin"
@@ -218,13 +225,27 @@ class Spawner:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The worker loop: claims queued sessions and runs them, until cancelled."""
         agent_env.prepare_home(self.home)
+        if not agent_env.has_model_credential(self.credentials):
+            log.warning(
+                "no model credential: sessions will fail until one is set",
+                butler=self.name,
+                variables=list(agent_env.MODEL_CREDENTIALS),
+            )
         self._wake = anyio.Event()
         async with self.pool.acquire() as listener:
             await listener.add_listener(QUEUE_CHANNEL, self._on_notify)
             try:
                 async with anyio.create_task_group() as tg:
                     task_status.started()
-                    await self._loop(tg)
+                    try:
+                        await self._loop(tg)
+                    finally:
+                        # Shutdown: kill every CLI now, so the SDK's shielded
+                        # cleanup in each session task (which would wait 5 s
+                        # for a graceful exit) ends at once.
+                        for active in self._runs.values():
+                            if active.transport is not None:
+                                active.transport.kill()
             finally:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE_S):
                     await listener.remove_listener(QUEUE_CHANNEL, self._on_notify)

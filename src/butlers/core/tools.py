@@ -142,9 +142,11 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
         except ValidationError as exc:
             raise _schedule_errors("schedule_create", exc) from None
         try:
-            return _schedule_out(await scheduler.create(spec))
+            created = await scheduler.create(spec)
         except ValueError as exc:
             raise _bad("schedule_create", "name", str(exc)) from None
+        butler.on_schedules_changed()
+        return _schedule_out(created)
 
     @mcp.tool(
         name="schedule_update", description="Change a schedule's cron, prompt, zone, misfire policy or enabled flag."
@@ -175,11 +177,13 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
                 "nothing to change: give at least one of cron, prompt, timezone, enabled, misfire",
             )
         try:
-            return _schedule_out(await scheduler.update(name, changes))
+            updated = await scheduler.update(name, changes)
         except ValidationError as exc:
             raise _schedule_errors("schedule_update", exc) from None
         except NotFoundError as exc:
             raise _bad("schedule_update", "name", str(exc)) from None
+        butler.on_schedules_changed()
+        return _schedule_out(updated)
 
     @mcp.tool(
         name="schedule_delete", description="Delete a schedule (one from butler.toml comes back at the next start)."

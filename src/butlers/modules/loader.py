@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +26,35 @@ Registry = Mapping[str, type[Module]]
 
 def available_modules() -> dict[str, type[Module]]:
     """Every installed module by name; an entry point that cannot be loaded is an error naming it."""
-    found: dict[str, type[Module]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        try:
-            cls = ep.load()
-        except Exception as exc:  # any import-time failure of third-party code
-            raise ModuleError(f"module entry point '{ep.name} = {ep.value}' cannot be loaded: {exc}") from exc
-        if not (isinstance(cls, type) and issubclass(cls, Module)):
-            raise ModuleError(f"module entry point '{ep.name} = {ep.value}' is not a butlers.modules.Module subclass")
-        found[ep.name] = cls
-    return found
+    return {name: _load_entry_point(ep) for name, ep in _entry_points().items()}
+
+
+def _entry_points() -> dict[str, EntryPoint]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_entry_point(ep: EntryPoint) -> type[Module]:
+    try:
+        cls = ep.load()
+    except Exception as exc:  # any import-time failure of third-party code
+        raise ModuleError(f"module entry point '{ep.name} = {ep.value}' cannot be loaded: {exc}") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Module)):
+        raise ModuleError(f"module entry point '{ep.name} = {ep.value}' is not a butlers.modules.Module subclass")
+    return cls
+
+
+def _load_enabled(config: ButlerConfig, errors: list[ConfigError]) -> tuple[dict[str, type[Module]], list[str]]:
+    # Only the modules this butler enables are imported: a broken plugin it does
+    # not use must not stop it.
+    eps = _entry_points()
+    loaded: dict[str, type[Module]] = {}
+    for name in config.modules:
+        if name in eps:
+            try:
+                loaded[name] = _load_entry_point(eps[name])
+            except ModuleError as exc:
+                errors.append(ConfigError(str(exc), file=config.config_file, key=f"modules.{name}"))
+    return loaded, sorted(eps)
 
 
 def load_modules(config: ButlerConfig, registry: Registry | None = None) -> list[Module]:
@@ -44,14 +63,16 @@ def load_modules(config: ButlerConfig, registry: Registry | None = None) -> list
     Raises ConfigErrors listing every unknown module, bad setting, missing
     dependency and cycle found.
     """
-    known = available_modules() if registry is None else registry
     file = config.config_file
     errors: list[ConfigError] = []
+    known, installed = (dict(registry), sorted(registry)) if registry is not None else _load_enabled(config, errors)
     instances: dict[str, Module] = {}
     for name, table in config.modules.items():
         cls = known.get(name)
+        if cls is None and name in installed:
+            continue  # installed but broken: already reported
         if cls is None:
-            choices = ", ".join(sorted(known)) or "none installed"
+            choices = ", ".join(installed) or "none installed"
             errors.append(
                 ConfigError(f"unknown module '{name}' (known modules: {choices})", file=file, key=f"modules.{name}")
             )
@@ -62,7 +83,7 @@ def load_modules(config: ButlerConfig, registry: Registry | None = None) -> list
     # Dependencies are judged from the class, so a module with a bad table still
     # gets its missing dependency reported in the same run.
     classes = {name: known[name] for name in config.modules if name in known}
-    errors.extend(_missing_dependencies(classes, file))
+    errors.extend(_missing_dependencies(classes, set(config.modules), file))
     order = _sorted_names(classes, file, errors)
     if errors:
         raise ConfigErrors(errors)
@@ -82,7 +103,7 @@ def _validate_table(
         return None
 
 
-def _missing_dependencies(classes: Mapping[str, type[Module]], file: Path) -> list[ConfigError]:
+def _missing_dependencies(classes: Mapping[str, type[Module]], enabled: set[str], file: Path) -> list[ConfigError]:
     return [
         ConfigError(
             f"module '{name}' depends on module '{dep}', which is not enabled; add a [modules.{dep}] table",
@@ -91,7 +112,7 @@ def _missing_dependencies(classes: Mapping[str, type[Module]], file: Path) -> li
         )
         for name, cls in classes.items()
         for dep in cls.dependencies
-        if dep not in classes
+        if dep not in enabled
     ]
 
 

@@ -1,0 +1,34 @@
+# Everyday commands. `just --list` shows them.
+
+# Serve every butler in butlers.d/ on the embedded PostgreSQL
+run:
+    uv run butlerd serve
+
+# Run the whole test suite (what CI runs)
+test:
+    uv run pytest
+
+# Fast tests only
+test-unit:
+    uv run pytest -m unit -q
+
+# Lint, format check and type check
+lint:
+    uv run ruff check src tests benches scripts
+    uv run ruff format --check src tests benches scripts
+    uv run mypy
+
+# Format the code
+fmt:
+    uv run ruff format src tests benches scripts
+    uv run ruff check --fix src tests benches scripts
+
+# Regenerate docs/cli.md from the code
+docs:
+    uv run python scripts/gen_cli_docs.py
+
+# Benchmarks (figures printed; see docs/benchmarks.md)
+bench:
+    uv run python benches/startup.py
+    uv run python benches/tool_calls.py
+    uv run python benches/schedule_lateness.py

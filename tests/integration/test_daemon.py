@@ -1,0 +1,115 @@
+"""`butlerd serve` as a user runs it: a real process on the embedded PostgreSQL, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fastmcp import Client
+
+BUTLERD = str(Path(sys.executable).parent / "butlerd")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def butler_dir(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+    ports = {"alpha": free_port(), "beta": free_port()}
+    root = tmp_path / "butlers.d"
+    for name, port in ports.items():
+        (root / name).mkdir(parents=True)
+        (root / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\nport = {port}\n\n[modules.notes]\n')
+        (root / name / "CLAUDE.md").write_text(f"You are {name}.\n")
+    return root, ports
+
+
+class Daemon:
+    def __init__(self, root: Path, data_dir: Path, log: Path) -> None:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
+        env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_dir), "BUTLERS_LOG_FORMAT": "json"}
+        self.log = log
+        self.proc = subprocess.Popen([BUTLERD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+
+    def stop(self, timeout: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
+    started: list[Daemon] = []
+    yield started
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+async def wait_answering(port: int, daemon: Daemon, timeout: float = 60) -> None:
+    """Wait (on the condition, with a bound) until the butler's MCP endpoint answers."""
+    with anyio.fail_after(timeout):
+        while True:
+            assert daemon.proc.poll() is None, daemon.log.read_text()
+            try:
+                async with Client(f"http://127.0.0.1:{port}/mcp", timeout=2) as client:
+                    await client.list_tools()
+                    return
+            except Exception:
+                await anyio.sleep(0.1)
+
+
+async def call(port: int, tool: str, **args: Any) -> Any:
+    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+        return (await client.call_tool(tool, args)).structured_content
+
+
+async def test_serve_answers_on_every_port_stops_on_sigterm_and_keeps_state(
+    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+) -> None:
+    root, ports = butler_dir
+    data = tmp_path / "data"
+    first = Daemon(root, data, tmp_path / "first.log")
+    daemons.append(first)
+    for port in ports.values():
+        await wait_answering(port, first)
+    await call(ports["alpha"], "state_set", key="groceries", value=["milk", "bread"])
+    await call(ports["beta"], "notes_add", title="t", body="kept across restarts")
+    assert first.stop() == 0
+    log = first.log.read_text()
+    assert "supervisor.stopped" in log
+
+    second = Daemon(root, data, tmp_path / "second.log")
+    daemons.append(second)
+    for port in ports.values():
+        await wait_answering(port, second)
+    assert (await call(ports["alpha"], "state_get", key="groceries"))["value"] == ["milk", "bread"]
+    # Each butler has its own database: beta's state is not alpha's.
+    assert (await call(ports["beta"], "state_get", key="groceries"))["found"] is False
+    assert len((await call(ports["beta"], "notes_list"))["result"]) == 1
+    assert second.stop() == 0
+
+
+async def test_bad_config_is_reported_and_the_good_butler_still_serves(
+    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+) -> None:
+    root, ports = butler_dir
+    (root / "gamma").mkdir()
+    (root / "gamma" / "butler.toml").write_text('[butler]\nname = "gamma"\nport = "eighty"\n')
+    daemon = Daemon(root, tmp_path / "data", tmp_path / "d.log")
+    daemons.append(daemon)
+    await wait_answering(ports["alpha"], daemon)
+    assert daemon.stop() == 0
+    log = daemon.log.read_text()
+    assert "gamma/butler.toml: butler.port" in log
