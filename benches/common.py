@@ -9,6 +9,7 @@ a note is printed. When `butlers.d/` does not hold the 4 butlers, minimal
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -43,10 +44,8 @@ class Workspace:
 
     def cleanup(self) -> None:
         for pid in postgres_pids(self.data_dir):  # only ever the server of our own temp data dir
-            try:
+            with contextlib.suppress(OSError):
                 os.kill(pid, 15)
-            except OSError:
-                pass
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -103,6 +102,30 @@ def start_and_wait(ws: Workspace, log: Path, deadline_s: float = 120.0) -> tuple
         sys.stderr.write(log.read_text()[-3000:])
         raise
     return proc, elapsed
+
+
+def phases(log: Path, spawned_at: float) -> dict[str, float]:
+    """Seconds from spawn (a time.time() reading) to the daemon's own startup events, from its JSON log."""
+    import json
+    from datetime import datetime
+
+    out: dict[str, float] = {}
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            ev = json.loads(line)
+            ts = datetime.fromisoformat(ev["timestamp"].replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError):
+            continue
+        if ts < spawned_at:
+            continue
+        name = ev.get("event")
+        if name in ("database.ready", "supervisor.ready") and name not in out:
+            out[name] = ts - spawned_at
+        if name == "butler.serving":
+            out.setdefault("first butler serving", ts - spawned_at)
+    return out
 
 
 def stop_daemon(ws: Workspace, proc: subprocess.Popen) -> tuple[int, float, int]:

@@ -97,7 +97,7 @@ def serve(ports: Sequence[int]) -> None:
             tg.start_soon(signals)
             for s in servers:
                 tg.start_soon(s.serve)
-            while not all(s.started for s in servers):
+            while not all(s.started for s in servers):  # noqa: ASYNC110 - uvicorn offers no event
                 await anyio.sleep(0.01)
             print(
                 f"floor: imports {t_imported - t_start:.3f}s, serving {time.perf_counter() - t_start:.3f}s "
@@ -105,7 +105,7 @@ def serve(ports: Sequence[int]) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-            while not all(s.should_exit for s in servers):
+            while not all(s.should_exit for s in servers):  # noqa: ASYNC110 - a flag, not an event
                 await anyio.sleep(0.1)
             tg.cancel_scope.deadline = anyio.current_time() + 10
 
@@ -164,7 +164,9 @@ async def answers_tools_list(u: str, timeout: float = 2.0) -> bool:
         return False
 
 
-async def wait_all_answer(urls: Iterable[str], t0: float, deadline_s: float, proc: subprocess.Popen | None = None) -> float:
+async def wait_all_answer(
+    urls: Iterable[str], t0: float, deadline_s: float, proc: subprocess.Popen | None = None
+) -> float:
     """Seconds from t0 (a perf_counter reading) until every url answered tools/list."""
     import anyio
 

@@ -28,9 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import anyio  # noqa: E402
-from common import make_workspace, start_and_wait, stop_daemon  # noqa: E402
-from floor import free_ports, postgres_pids, rss_kb, rss_sum_kb, start_floor, stop, summary, url, wait_all_answer  # noqa: E402
+import anyio
+from common import make_workspace, phases, start_and_wait, stop_daemon
+from floor import free_ports, postgres_pids, rss_kb, rss_sum_kb, start_floor, stop, summary, url, wait_all_answer
 
 START_GOAL = 1.3
 RSS_GOAL = 1.5
@@ -68,15 +68,20 @@ def main() -> int:
         t = time.perf_counter()
         proc, first = start_and_wait(ws, log, deadline_s=180)
         code, _, left = stop_daemon(ws, proc)
-        print(f"warm-up start (initdb + migrations): {first:.2f}s to answering, {time.perf_counter() - t:.2f}s total, exit {code}")
+        print(
+            f"warm-up start (initdb + migrations): {first:.2f}s to answering, {time.perf_counter() - t:.2f}s total, exit {code}"
+        )
         floor_once(0)  # warm-up of the floor
 
         d_times, d_rss, d_pg, f_times, f_rss, stops = [], [], [], [], [], []
+        d_phases: list[dict[str, float]] = []
         for i in range(runs):
             ft, fr = floor_once(args.settle)
             f_times.append(ft)
             f_rss.append(fr)
+            spawned = time.time()
             proc, dt = start_and_wait(ws, log)
+            d_phases.append(phases(log, spawned))
             time.sleep(args.settle)
             d_rss.append(rss_kb(proc.pid))
             d_pg.append(rss_sum_kb(postgres_pids(ws.data_dir)))
@@ -102,6 +107,10 @@ def main() -> int:
     print(f"floor  start (s): {summary(f_times)}")
     print(f"daemon start (s): {summary(d_times)}")
     print(f"daemon SIGTERM to exit (s): {summary(stops)}")
+    for key in ("database.ready", "first butler serving", "supervisor.ready"):
+        xs = [p[key] for p in d_phases if key in p]
+        if xs:
+            print(f"daemon spawn -> {key:22} (s): {summary(xs)}")
     print()
     print(f"{'metric':34} {'measured':>10} {'floor':>10} {'ratio':>7} {'goal':>7}  result")
     rows = [

@@ -16,8 +16,8 @@ Daemon and floor run as subprocesses (`.venv/bin/butlerd serve`, benches/floor.p
 at the same time but are loaded one after the other; the clients all live in
 this one process, which costs CPU on this 2-core machine for both alike.
 With --profile DIR, the daemon is recorded by py-spy (path in $PY_SPY or
-/tmp/pyspy-venv/bin/py-spy) during an extra concurrent phase; a flame graph
-(SVG) and a raw collapsed-stack file are written to DIR, with a summary by
+/tmp/pyspy-venv/bin/py-spy) during an extra concurrent phase; the raw
+collapsed stacks are written to DIR (daemon.collapsed), with a summary by
 package printed.
 """
 
@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import anyio  # noqa: E402
-from common import make_workspace, start_and_wait, stop_daemon  # noqa: E402
-from fastmcp import Client  # noqa: E402
-from floor import FLOOR_TOOL, free_ports, pct, start_floor, stop, url, wait_all_answer  # noqa: E402
+import anyio
+from common import make_workspace, start_and_wait, stop_daemon
+from fastmcp import Client
+from floor import FLOOR_TOOL, free_ports, pct, start_floor, stop, url, wait_all_answer
 
 P50_GOAL = 1.2
 TPUT_GOAL = 0.8
@@ -92,7 +92,7 @@ async def concurrent(urls: list[str], clients: int, duration: float, max_calls: 
         for i in range(clients):
             tg.start_soon(worker, i)
         with anyio.fail_after(60):
-            while ready < clients and sum(errors.values()) == 0:
+            while ready < clients and sum(errors.values()) == 0:  # noqa: ASYNC110 - counting, not waiting
                 await anyio.sleep(0.05)
         t0 = time.perf_counter()
         t_end = t0 + duration
@@ -110,55 +110,64 @@ def pyspy_path() -> str | None:
     return cand if Path(cand).exists() else None
 
 
+LAYERS = {  # substring of a frame's file -> layer
+    "our tool code (butlers.core/modules)": ("butlers/core/", "butlers/modules/"),
+    "asyncpg (incl. waiting on PostgreSQL)": ("asyncpg/",),
+    "pydantic (validation/serialisation)": ("pydantic/", "pydantic_core/"),
+    "fastmcp": ("fastmcp/",),
+    "mcp SDK": ("mcp/",),
+    "starlette/sse_starlette": ("starlette/",),
+    "uvicorn + h11": ("uvicorn/", "h11/"),
+    "opentelemetry (no-op tracer)": ("opentelemetry/", "trace/propagation/", "trace/__init__", "context/"),
+    "anyio": ("anyio/",),
+    "structlog/logging": ("structlog/", "logging/"),
+}
+
+
+def _frame_file(frame: str) -> str:
+    return frame.rsplit("(", 1)[-1]
+
+
+def _leaf_layer(frame: str) -> str:
+    f = _frame_file(frame)
+    if "butlers/" in f and "site-packages" not in f:
+        return (
+            "butlers (other)"
+            if not any(k in f for k in LAYERS["our tool code (butlers.core/modules)"])
+            else "our tool code"
+        )
+    for name, keys in LAYERS.items():
+        if any(k in f for k in keys):
+            return name.split(" (")[0]
+    if "asyncio/" in f or "selectors" in f:
+        return "asyncio event loop"
+    if "site-packages" in f:
+        return f.split("site-packages/", 1)[1].split("/", 1)[0]
+    return "stdlib/other: " + frame.split(" (", 1)[0]
+
+
 def summarise_collapsed(path: Path) -> None:
-    """Share of samples by the innermost frame's package, and by 'who is on the stack'."""
+    """Where the daemon's CPU goes: self time by package, and time with each layer on the stack."""
     leaf: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
-
-    def pkg(frame: str) -> str:
-        # py-spy frames look like "func (path/to/file.py:123)"
-        f = frame.rsplit("(", 1)[-1]
-        for key in (
-            "butlers/",
-            "fastmcp/",
-            "mcp/",
-            "starlette/",
-            "sse_starlette/",
-            "uvicorn/",
-            "asyncpg/",
-            "pydantic_core/",
-            "pydantic/",
-            "anyio/",
-            "opentelemetry/",
-            "structlog/",
-            "h11/",
-            "httptools/",
-            "jsonschema/",
-            "asyncio/",
-            "json/",
-        ):
-            if key in f:
-                return key.rstrip("/")
-        if "site-packages" in f:
-            return f.split("site-packages/", 1)[1].split("/", 1)[0]
-        return "python-stdlib/other"
-
     for line in path.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         count = int(n)
         frames = stack.split(";")
         total += count
-        leaf[pkg(frames[-1])] += count
-        for p in {pkg(f) for f in frames}:
-            inclusive[p] += count
-    print(f"py-spy samples: {total}")
-    print("  self time by package (innermost frame):")
-    for p, c in leaf.most_common(12):
-        print(f"    {p:24} {100 * c / total:5.1f}%")
-    print("  on the stack (inclusive):")
-    for p, c in inclusive.most_common(12):
-        print(f"    {p:24} {100 * c / total:5.1f}%")
+        leaf[_leaf_layer(frames[-1])] += count
+        files = [_frame_file(f) for f in frames]
+        for name, keys in LAYERS.items():
+            if any(any(k in f for k in keys) for f in files):
+                inclusive[name] += count
+    print(f"py-spy samples (busy only): {total}")
+    print("  self time by layer (innermost frame):")
+    for p, c in leaf.most_common(14):
+        print(f"    {p:44} {100 * c / total:5.1f}%")
+    print("  time with the layer anywhere on the stack (inclusive):")
+    for p, c in inclusive.most_common():
+        print(f"    {p:44} {100 * c / total:5.1f}%")
 
 
 def main() -> int:
@@ -216,25 +225,25 @@ def main() -> int:
         if args.profile:
             spy = pyspy_path()
             if spy is None:
-                print("\n--profile: py-spy not found (uv venv /tmp/pyspy-venv && uv pip install --python /tmp/pyspy-venv/bin/python py-spy)")
+                print(
+                    "\n--profile: py-spy not found (uv venv /tmp/pyspy-venv && uv pip install --python /tmp/pyspy-venv/bin/python py-spy)"
+                )
             else:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 raw = args.profile / "daemon.collapsed"
-                svg = args.profile / "daemon.svg"
                 secs = max(5, int(duration))
                 print(f"\nprofiling the daemon with py-spy for {secs} s under {args.clients} clients ...")
                 base = [spy, "record", "-p", str(proc.pid), "-d", str(secs), "-r", "200", "--nonblocking"]
                 spies = [
-                    subprocess.Popen([*base, "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE),
+                    subprocess.Popen(
+                        [*base, "-f", "raw", "-o", str(raw)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                    ),
                 ]
                 time.sleep(0.5)
                 anyio.run(concurrent, durls, args.clients, secs, args.max_calls)
                 for s in spies:
                     s.wait(timeout=60)
                 if raw.exists():
-                    subprocess.run(
-                        [spy, "record", "--help"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
-                    )
                     summarise_collapsed(raw)
                     print(f"raw stacks: {raw} (open in speedscope or flamegraph.pl)")
                 else:
@@ -250,7 +259,14 @@ def main() -> int:
     print()
     print(f"{'metric':34} {'measured':>10} {'floor':>10} {'ratio':>7} {'goal':>7}  result")
     rows = [
-        ("state_get p50, one client (ms)", pct(d_lat, 0.5) * 1e3, pct(f_lat, 0.5) * 1e3, p50r, f"<={P50_GOAL}", p50r <= P50_GOAL),
+        (
+            "state_get p50, one client (ms)",
+            pct(d_lat, 0.5) * 1e3,
+            pct(f_lat, 0.5) * 1e3,
+            p50r,
+            f"<={P50_GOAL}",
+            p50r <= P50_GOAL,
+        ),
         ("64 clients throughput (calls/s)", dr["rate"], fr["rate"], tr, f">={TPUT_GOAL}", tr >= TPUT_GOAL),
         ("64 clients errors", errs, sum(fr["errors"].values()), float("nan"), "0", errs == 0),
     ]

@@ -23,6 +23,8 @@ from fastmcp import FastMCP
 from butlers.config import ButlerConfig
 from butlers.core.dispatch import Dispatcher
 from butlers.core.scheduler import FiredWindow, Scheduler
+from butlers.core.session_tools import register_session_tools
+from butlers.core.spawner import Spawner
 from butlers.core.state import StateStore
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
@@ -104,6 +106,11 @@ class Butler:
                 await apply_migrations(self.address, self.database, module.migrations_dir, module.name)
         self._pool = await create_pool(self.address, self.database)
         self.state = StateStore(self._pool)
+        self.spawner = Spawner(
+            self.name, self.config, self._pool, self.mcp_url, self.settings.data_dir, self.credentials
+        )
+        await self.spawner.recover_at_startup()
+        self.dispatcher = self.spawner
         self.scheduler = Scheduler(self._pool, self.dispatcher)
         for module in self.modules:
             await module.on_startup(self._module_context(module))
@@ -130,6 +137,7 @@ class Butler:
         instructions = self.config.description or f"The {self.name} butler."
         mcp: FastMCP = FastMCP(self.name, instructions=instructions, on_duplicate="error")
         register_core_tools(mcp, self)
+        register_session_tools(mcp, self.spawner, self.spawner.sessions)
         for module in self.modules:
             module.register_tools(mcp, self._module_context(module))
         return mcp
@@ -142,9 +150,19 @@ class Butler:
             self._http = make_server(
                 mcp.http_app(path="/mcp"), self.settings.host, self.config.port, self.settings.drain_timeout_s
             )
+            http_done = anyio.Event()
+
+            async def serve_http() -> None:
+                try:
+                    await http.serve([sock])
+                finally:
+                    http_done.set()
+
+            http = self._http
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._http.serve, [sock])
-                await self._http.ready.wait()
+                tg.start_soon(serve_http)
+                await http.ready.wait()
+                await tg.start(self.spawner.run)
                 self.started_at = time.monotonic()
                 self.phase = "serving"
                 log.info("butler.serving", butler=self.name, url=self.mcp_url, modules=[m.name for m in self.modules])
@@ -152,10 +170,20 @@ class Butler:
                 task_status.started()
                 await self._stop.wait()
                 self.phase = "stopping"
-                self._http.should_exit = True  # stop accepting; uvicorn drains open requests
+                await self._drain(http, http_done)
+                tg.cancel_scope.cancel()  # what is still running now is interrupted, and recorded so
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.drain_timeout_s):
                 await self._shutdown()
+
+    async def _drain(self, http: EmbeddedServer, http_done: anyio.Event) -> None:
+        """Stop accepting, let open requests and running sessions finish, within the bound."""
+        http.should_exit = True
+        with anyio.move_on_after(self.settings.drain_timeout_s) as scope:
+            await self.spawner.drain()
+            await http_done.wait()
+        if scope.cancelled_caught:
+            log.warning("butler.drain_timeout", butler=self.name, drain_timeout_s=self.settings.drain_timeout_s)
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -195,7 +223,7 @@ class Butler:
                     "enabled": s["enabled"],
                     "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,
                 }
-                for s in await self.scheduler.list()
+                for s in await self.scheduler.list_schedules()
             ],
             "database": await self._database_health(),
         }

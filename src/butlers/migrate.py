@@ -9,10 +9,9 @@ with core's or with another module's. Applying is idempotent.
 from __future__ import annotations
 
 from pathlib import Path
-
-import anyio
 from typing import Any
 
+import anyio
 from yoyo import read_migrations
 from yoyo.connections import get_backend_class, parse_uri
 

@@ -39,6 +39,10 @@ def select_configs(settings: Settings, only: Sequence[str] = ()) -> tuple[list[B
     return configs, errors
 
 
+class NothingToServeError(ButlersError):
+    """Every butler failed to start: the daemon exits non-zero so a service manager notices."""
+
+
 class Supervisor:
     """Owns the daemon's lifetime. `run` returns once every butler has stopped."""
 
@@ -79,6 +83,9 @@ class Supervisor:
                     tg.start_soon(self._run_butler, butler)
                 for butler in self.butlers.values():
                     await butler.settled.wait()
+                if not self.serving:
+                    tg.cancel_scope.cancel()
+                    raise NothingToServeError("no butler could start: " + "; ".join(self.failures.values()))
                 self.heartbeat = Heartbeat(self.serving, self.settings.heartbeat_interval_s)
                 for butler in self.serving:
                     register_secrets(butler.credentials.values())

@@ -106,12 +106,12 @@ async def test_bad_input_is_refused_and_nothing_is_written(
 ) -> None:
     b, mcp = butler
     before = await counts(b)
-    schedules_before = await b.scheduler.list()
+    schedules_before = await b.scheduler.list_schedules()
     message = await refused(mcp, tool, **args)
     assert expected in message
     assert tool in message or "validation error" in message
     assert await counts(b) == before
-    assert await b.scheduler.list() == schedules_before
+    assert await b.scheduler.list_schedules() == schedules_before
 
 
 async def test_runtime_schedule_lifecycle(butler: tuple[Butler, FastMCP]) -> None:

@@ -113,3 +113,16 @@ async def test_bad_config_is_reported_and_the_good_butler_still_serves(
     assert daemon.stop() == 0
     log = daemon.log.read_text()
     assert "gamma/butler.toml: butler.port" in log
+
+
+def test_serve_exits_1_when_no_butler_can_start(tmp_path: Path) -> None:
+    root = tmp_path / "butlers.d"
+    (root / "lonely").mkdir(parents=True)
+    (root / "lonely" / "butler.toml").write_text(
+        f'[butler]\nname = "lonely"\nport = {free_port()}\n[butler.env]\nrequired = ["BUTLERS_TEST_UNSET_VAR"]\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
+    env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([BUTLERD, "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert "no butler could start" in done.stderr and "BUTLERS_TEST_UNSET_VAR" in done.stderr

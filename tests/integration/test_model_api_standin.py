@@ -10,12 +10,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from claude_agent_sdk import ClaudeAgentOptions, ResultMessage, query
 from fastmcp import FastMCP
 
 from butlers.testing.asgi import serve_asgi
-from butlers.testing.model_api import ApiError, ModelApiStandIn, Reply, Text, ToolUse, Turn, Usage
+from butlers.testing.model_api import ApiError, ModelApiStandIn, Reply, Text, ToolUse, Turn, Usage, model_api_fixture
 
 pytestmark = pytest.mark.integration
 
@@ -128,3 +129,29 @@ async def test_sdk_passes_the_parent_environment_to_the_cli(tmp_path: Path, monk
         await run("hi", options(api, "http://127.0.0.1:9/mcp", tmp_path / "home", cli_path=str(probe)))
     assert "BUTLERS_TEST_CANARY=canary-7f3a" in dump.read_text()
     assert os.environ["BUTLERS_TEST_CANARY"] == "canary-7f3a"
+
+
+model_api = model_api_fixture()
+
+
+async def test_wire_format_without_the_cli(model_api: ModelApiStandIn) -> None:
+    """Non-streamed JSON, SSE event order, callable turns, scripted errors, count_tokens."""
+
+    def echo_tools(body: dict[str, Any]) -> Turn:
+        return Text(",".join(t["name"] for t in body.get("tools", [])))
+
+    model_api.push(ToolUse("t", {"a": 1}, usage=Usage(7, 3)), echo_tools, ApiError(529, "overloaded_error"))
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}], "tools": [{"name": "x"}]}
+    async with httpx.AsyncClient(base_url=model_api.base_url) as http:
+        streamed = await http.post("/v1/messages?beta=true", json={**body, "stream": True})
+        plain = (await http.post("/v1/messages", json=body)).json()
+        failed = await http.post("/v1/messages", json=body)
+        counted = (await http.post("/v1/messages/count_tokens", json=body)).json()
+    events = [line.split(": ", 1)[1] for line in streamed.text.splitlines() if line.startswith("event: ")]
+    assert events == [
+        "message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop",
+    ]  # fmt: skip
+    assert '"partial_json": "{\\"a\\": 1}"' in streamed.text and '"stop_reason": "tool_use"' in streamed.text
+    assert plain["content"] == [{"type": "text", "text": "x"}] and plain["stop_reason"] == "end_turn"
+    assert failed.status_code == 529 and failed.json()["error"]["type"] == "overloaded_error"
+    assert counted == {"input_tokens": 100} and len(model_api.requests) == 3 and model_api.exhausted == 0

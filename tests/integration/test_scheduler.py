@@ -60,7 +60,7 @@ async def test_schedule_fires_once_when_two_ticks_race(pool: asyncpg.Pool) -> No
         now = T0 + timedelta(minutes=minute, seconds=1)
         results: list[int] = []
 
-        async def tick(now: datetime = now) -> None:
+        async def tick(now: datetime = now, results: list[int] = results) -> None:
             results.append(len(await scheduler.claim_due(now=now)))
 
         async with anyio.create_task_group() as tg:
@@ -87,7 +87,7 @@ async def test_schedule_fires_once_with_two_supervisors_on_one_database(
             now = T0 + timedelta(minutes=minute)
             counts: list[int] = []
 
-            async def tick(d: Scheduler, now: datetime = now) -> None:
+            async def tick(d: Scheduler, now: datetime = now, counts: list[int] = counts) -> None:
                 counts.append(len(await d.claim_due(now=now)))
 
             async with anyio.create_task_group() as tg:
@@ -143,7 +143,11 @@ async def test_sync_adds_changes_and_removes_config_schedules_but_keeps_runtime_
     await s.create(every_minute("mine"), now=T0)
     report = await s.sync_from_config([every_minute("a", prompt="new"), every_minute("c")], now=T0)
     assert report["changed"] == ["a"] and report["added"] == ["c"] and report["removed"] == ["b"]
-    assert {r["name"]: r["source"] for r in await s.list()} == {"a": "config", "c": "config", "mine": "runtime"}
+    assert {r["name"]: r["source"] for r in await s.list_schedules()} == {
+        "a": "config",
+        "c": "config",
+        "mine": "runtime",
+    }
     assert (await s.get("a"))["prompt"] == "new"
 
 

@@ -8,6 +8,8 @@ and scripts the model. Waits are on conditions, bounded by fail_after.
 from __future__ import annotations
 
 import json
+import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from spawner_helpers import CANARY, MODEL, PRICE, running_butler, wait_status
 
 from butlers.core.dispatch import DispatchRequest
-from butlers.testing.model_api import Hang, Reply, Text, ToolUse, Turn, Usage
+from butlers.db import ServerAddress
+from butlers.testing.model_api import Hang, ModelApiStandIn, Reply, Text, ToolUse, Turn, Usage
 
 pytestmark = pytest.mark.integration
 
@@ -175,6 +178,54 @@ async def test_crash_leaves_interrupted_and_queued_sessions_run_after_restart(
     assert old["status"] == "interrupted" and "found running at startup" in old["error"]
 
 
+async def test_killed_daemon_leaves_interrupted_and_queued_runs_after_restart(
+    pool: asyncpg.Pool, pg_address: ServerAddress, database: str, tmp_path: Path
+) -> None:
+    script = Path(__file__).with_name("crashing_daemon.py")
+    async with ModelApiStandIn([Hang()]) as api:
+        args = [sys.executable, str(script), pg_address.dsn(database), api.base_url, str(tmp_path)]
+        env = {**os.environ, "PYTHONPATH": str(script.parent)}
+        async with await anyio.open_process(args, env=env) as daemon:
+            await api.wait_hanging(within_s=30)
+            [cli] = [p for p in children(daemon.pid) if "claude" in Path(f"/proc/{p}/cmdline").read_text()]
+            daemon.kill()  # SIGKILL: no cleanup runs
+            await daemon.wait()
+            # The launcher's parent-death signal takes the orphaned CLI down too.
+            with anyio.fail_after(10):
+                while alive(cli):  # noqa: ASYNC110 - a process, not an event
+                    await anyio.sleep(0.02)
+    assert {r["prompt"]: r["status"] for r in await pool.fetch("SELECT prompt, status FROM sessions")} == {
+        "long job": "running",
+        "next job": "queued",
+    }
+    async with running_butler(pool, tmp_path, [Text("ran after restart")]) as b:
+        queued = await pool.fetchval("SELECT id FROM sessions WHERE prompt = 'next job'")
+        row = await wait_status(pool, queued, {"succeeded", "failed"})
+        assert len(b.api.requests) == 1
+    assert row["status"] == "succeeded" and row["result"] == "ran after restart"
+    crashed = await pool.fetchrow("SELECT status, error, finished_at FROM sessions WHERE prompt = 'long job'")
+    assert crashed is not None and crashed["status"] == "interrupted" and "found running at startup" in crashed["error"]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 async def test_shutdown_marks_running_sessions_interrupted(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [Hang()]) as b:
         queued = await b.spawner.trigger("long job")
@@ -202,3 +253,17 @@ async def test_concurrency_limit(pool: asyncpg.Pool, tmp_path: Path) -> None:
             await b.spawner.cancel(uuid.UUID(sid))
         assert len(b.api.requests) == 2  # the third never reached the model while two ran
     assert {r["status"] for r in await pool.fetch("SELECT status FROM sessions")} == {"cancelled"}
+
+
+async def test_drain_waits_for_running_sessions_and_leaves_queued_ones(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    async with running_butler(pool, tmp_path, [Hang(), Text("never")]) as b:
+        first = await b.spawner.trigger("running one")
+        second = await b.spawner.trigger("queued one")
+        await b.api.wait_hanging()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(b.spawner.drain)
+            b.api.release()  # the model answers (with an error): the running session ends
+        assert b.spawner.active_pids() == {}
+    done = await wait_status(pool, first["session_id"], {"failed"}, within=1)
+    assert "HTTP 500" in done["error"]
+    assert (await wait_status(pool, second["session_id"], {"queued"}, within=1))["status"] == "queued"

@@ -17,9 +17,12 @@ class FakeButler:
         self.fail = fail
         self.ticks = 0
         self.ticked = anyio.Event()
+        self.third_tick = anyio.Event()
 
     async def tick(self) -> list[FiredWindow]:
         self.ticks += 1
+        if self.ticks == 3:
+            self.third_tick.set()
         if self.fail:
             raise RuntimeError("database gone")
         if self.due and self.due <= datetime.now(UTC):
@@ -65,7 +68,6 @@ async def test_full_tick_every_interval() -> None:
     async with anyio.create_task_group() as tg:
         await tg.start(heartbeat.run)
         with anyio.fail_after(10):
-            while heartbeat.ticks < 3:
-                await anyio.sleep(0.01)
+            await butler.third_tick.wait()
         tg.cancel_scope.cancel()
     assert butler.ticks >= 3

@@ -12,9 +12,9 @@ import structlog
 import typer
 
 from butlers.config import ButlerConfig, load_butler_config
-from butlers.errors import ButlersError, ConfigErrors
+from butlers.errors import ButlersError, ConfigError, ConfigErrors
 from butlers.settings import Settings
-from butlers.supervisor import Supervisor, select_configs
+from butlers.supervisor import NothingToServeError, Supervisor, select_configs
 from butlers.telemetry import configure_logging, configure_tracing, shutdown_tracing
 
 app = typer.Typer(
@@ -30,9 +30,10 @@ EXIT_FORCED = 130
 REPEAT_SIGNAL_GRACE_S = 1.0
 
 
-async def _serve(settings: Settings, configs: list[ButlerConfig], errors: list) -> int:  # type: ignore[type-arg]
+async def _serve(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigError]) -> int:
     supervisor = Supervisor(settings, configs, errors)
     forced = False
+    failure: str | None = None
     async with anyio.create_task_group() as tg:
 
         async def watch_signals() -> None:
@@ -56,14 +57,20 @@ async def _serve(settings: Settings, configs: list[ButlerConfig], errors: list) 
                     supervisor.request_stop()
 
         tg.start_soon(watch_signals)
-        await supervisor.run()
+        try:
+            await supervisor.run()
+        except* NothingToServeError as group:
+            failure = str(group.exceptions[0])
         tg.cancel_scope.cancel()
+    if failure:
+        typer.echo(f"butlerd: {failure}", err=True)
+        return 1
     if forced:
         return EXIT_FORCED
-    return 0 if supervisor.serving or supervisor.butlers else 1
+    return 0
 
 
-def _run(settings: Settings, configs: list[ButlerConfig], errors: list) -> None:  # type: ignore[type-arg]
+def _run(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigError]) -> None:
     if not configs:
         for e in errors:
             typer.echo(str(e), err=True)

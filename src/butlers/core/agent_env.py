@@ -10,10 +10,12 @@ before Claude Code runs. The script holds names only, never values.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -104,7 +106,9 @@ def launcher(directory: Path, names: Iterable[str], cli: str) -> Path:
         raise ValueError(f"not valid environment variable names: {bad}")
     env_bin = shutil.which("env") or "/usr/bin/env"
     assigns = " ".join(f'{n}="${{{n}}}"' for n in keep)
-    text = f'#!/bin/sh\n# Written by butlers: Claude Code sees only these variables.\nexec {env_bin} -i {assigns} {_quote(cli)} "$@"\n'
+    guard = _pdeathsig_prefix()
+    comment = "only these variables" + ("; it dies with the daemon" if guard else "")
+    text = f'#!/bin/sh\n# Written by butlers: Claude Code sees {comment}.\nexec {env_bin} -i {assigns} {guard}{_quote(cli)} "$@"\n'
     path = directory / f"claude-{hashlib.sha256(text.encode()).hexdigest()[:16]}.sh"
     if not path.exists():
         directory.mkdir(parents=True, exist_ok=True)
@@ -113,6 +117,24 @@ def launcher(directory: Path, names: Iterable[str], cli: str) -> Path:
         tmp.chmod(0o700)
         tmp.replace(path)  # atomic: a concurrent session never runs a half-written script
     return path
+
+
+@functools.cache
+def _pdeathsig_prefix() -> str:
+    """`setpriv --pdeathsig KILL -- ` where available (Linux util-linux), else nothing.
+
+    If the daemon is killed outright, an orphaned CLI would go on calling the
+    butler's tools after a restart has marked its session interrupted; the
+    kernel's parent-death signal stops it with its parent.
+    """
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        return ""
+    try:
+        out = subprocess.run([setpriv, "--help"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"{setpriv} --pdeathsig KILL -- " if "--pdeathsig" in out else ""
 
 
 def bundled_cli() -> str:

@@ -13,7 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
+# A connection as code gets it: plain, or borrowed from a pool.
+Conn = asyncpg.Connection | PoolConnectionProxy
 TriggerSource = Literal["trigger_tool", "schedule", "tick", "route", "inbound"]
 
 
@@ -31,4 +34,4 @@ class DispatchRequest:
 class Dispatcher(Protocol):
     """Records a request inside `conn`'s transaction and returns its session id."""
 
-    async def dispatch(self, conn: asyncpg.Connection, request: DispatchRequest) -> uuid.UUID: ...
+    async def dispatch(self, conn: Conn, request: DispatchRequest) -> uuid.UUID: ...

@@ -21,7 +21,7 @@ import tzlocal
 from croniter import croniter
 
 from butlers.config import MisfirePolicy, ScheduleConfig
-from butlers.core.dispatch import Dispatcher, DispatchRequest
+from butlers.core.dispatch import Conn, Dispatcher, DispatchRequest
 from butlers.errors import NotFoundError
 
 log = structlog.get_logger(__name__)
@@ -79,7 +79,7 @@ class Scheduler:
 
     # ---- reading ---------------------------------------------------------
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list_schedules(self) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(f"SELECT {_COLUMNS} FROM schedules ORDER BY name")
         return [dict(r) for r in rows]
 
@@ -138,9 +138,7 @@ class Scheduler:
         )
         return "unchanged" if same else "changed"
 
-    async def _upsert(
-        self, conn: asyncpg.Connection, s: ScheduleConfig, old: asyncpg.Record | None, now: datetime
-    ) -> None:
+    async def _upsert(self, conn: Conn, s: ScheduleConfig, old: asyncpg.Record | None, now: datetime) -> None:
         if old is not None and old["source"] == "runtime":
             log.warning("schedule.config_replaces_runtime", schedule=s.name)
         keep_next = (
@@ -248,7 +246,7 @@ class Scheduler:
             )
         return fired
 
-    async def _claim_schedule(self, conn: asyncpg.Connection, row: asyncpg.Record, now: datetime) -> list[FiredWindow]:
+    async def _claim_schedule(self, conn: Conn, row: asyncpg.Record, now: datetime) -> list[FiredWindow]:
         windows = windows_between(row["cron"], row["timezone"], row["next_run_at"], now)
         policy: MisfirePolicy = row["misfire"]
         # coalesce: one run named by the first missed window covers them all.
@@ -276,9 +274,7 @@ class Scheduler:
             return []
         return fired
 
-    async def _fire_window(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, batch: list[datetime]
-    ) -> FiredWindow | None:
+    async def _fire_window(self, conn: Conn, row: asyncpg.Record, batch: list[datetime]) -> FiredWindow | None:
         inserted = await conn.fetchval(
             """INSERT INTO schedule_runs (schedule_name, scheduled_for, skipped_windows, skipped_until)
                VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",

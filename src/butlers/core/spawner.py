@@ -210,6 +210,7 @@ class Spawner:
         self._runs: dict[uuid.UUID, _Run] = {}
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
+        self._draining = False
 
     # -- public API ---------------------------------------------------------
 
@@ -289,6 +290,15 @@ class Spawner:
             self._finished(session_id)
         return await self._get(session_id)
 
+    async def drain(self) -> None:
+        """Claim nothing more and wait for the running sessions to end (the caller bounds it).
+
+        Queued sessions stay queued: they run after the next start.
+        """
+        self._draining = True
+        for run in list(self._runs.values()):
+            await run.done.wait()
+
     def active_pids(self) -> dict[uuid.UUID, int]:
         """Process ids of the CLIs running now (for tests and diagnostics)."""
         return {sid: r.transport.pid for sid, r in self._runs.items() if r.transport and r.transport.pid}
@@ -307,14 +317,22 @@ class Spawner:
             # A fresh event before claiming: a NOTIFY or a freed slot arriving
             # while we claim sets it, so no wake-up is lost.
             self._wake = anyio.Event()
-            while len(self._runs) < self.config.agent.max_concurrency:
-                row = await self.sessions.claim_next()
-                if row is None:
-                    break
-                self._runs[row["id"]] = _Run()
-                tg.start_soon(self._run_session, row)
+            try:
+                await self._claim(tg)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                # The database is away: keep the worker (and the butler) alive,
+                # try again at the next wake-up or poll.
+                log.exception("could not claim queued sessions", butler=self.name)
             with anyio.move_on_after(POLL_S):
                 await self._wake.wait()
+
+    async def _claim(self, tg: TaskGroup) -> None:
+        while not self._draining and len(self._runs) < self.config.agent.max_concurrency:
+            row = await self.sessions.claim_next()
+            if row is None:
+                return
+            self._runs[row["id"]] = _Run()
+            tg.start_soon(self._run_session, row)
 
     async def _run_session(self, row: asyncpg.Record) -> None:
         session_id: uuid.UUID = row["id"]

@@ -44,7 +44,7 @@ class StateStore:
         status = await self.pool.execute("DELETE FROM state WHERE key = $1", key)
         return status.endswith(" 1")
 
-    async def list(self, prefix: str = "", limit: int = 100) -> list[StateEntry]:
+    async def list_prefix(self, prefix: str = "", limit: int = 100) -> list[StateEntry]:
         # LIKE with the prefix's own wildcards escaped, so "a_" means "a_" literally.
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         rows = await self.pool.fetch(

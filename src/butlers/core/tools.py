@@ -100,7 +100,7 @@ def _register_state(mcp: FastMCP, butler: Butler) -> None:
         prefix: Annotated[str, Field(max_length=MAX_KEY_LENGTH, description="Key prefix; empty for all.")] = "",
         limit: Annotated[int, Field(ge=1, le=1000, description="At most this many entries.")] = 100,
     ) -> dict[str, Any]:
-        entries = await store.list(prefix, limit)
+        entries = await store.list_prefix(prefix, limit)
         return {"entries": [{"key": e.key, "value": e.value, "version": e.version} for e in entries]}
 
 
@@ -113,7 +113,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
 
     @mcp.tool(name="schedule_list", description="Every schedule (from butler.toml and runtime) with its next run.")
     async def schedule_list() -> dict[str, Any]:
-        return {"schedules": [_schedule_out(r) for r in await scheduler.list()]}
+        return {"schedules": [_schedule_out(r) for r in await scheduler.list_schedules()]}
 
     @mcp.tool(name="schedule_create", description="Add a runtime schedule: a prompt run on a cron expression.")
     async def schedule_create(

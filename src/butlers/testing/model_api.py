@@ -309,10 +309,29 @@ def model_api_fixture(name: str = "model_api") -> Any:
     ``model_api.push(ToolUse(...), Text("done"))``. Imported lazily so that the
     module works without pytest installed.
     """
+    import asyncio
+
     import pytest_asyncio
 
     async def _fixture() -> AsyncIterator[ModelApiStandIn]:
-        async with model_api() as api:
-            yield api
+        # pytest-asyncio runs a fixture's setup and teardown in different
+        # tasks, and a task group must be left by the task that entered it:
+        # one owner task holds the stand-in open for the whole test.
+        ready: asyncio.Future[ModelApiStandIn] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+
+        async def owner() -> None:
+            async with model_api() as api:
+                ready.set_result(api)
+                await stop.wait()
+
+        task = asyncio.create_task(owner())
+        first: list[asyncio.Future[Any]] = [task, ready]
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+        if not ready.done():
+            await task  # it failed before serving: raise its error
+        yield ready.result()
+        stop.set()
+        await task
 
     return pytest_asyncio.fixture(name=name)(_fixture)
