@@ -84,6 +84,7 @@ def make_workspace(prefix: str = "butlers-bench-") -> Workspace:
 
 
 def start_daemon(ws: Workspace, log: Path, via_uv: bool = False) -> subprocess.Popen:
+    """`.venv/bin/butlerd serve` (or `uv run butlerd`)."""
     cmd = ["uv", "run", "butlerd"] if via_uv else [str(BUTLERD)]
     cmd += ["serve", "--dir", str(ws.butlers_dir)]
     out = open(log, "ab")  # noqa: SIM115

@@ -37,7 +37,9 @@ class EmbeddedServer(uvicorn.Server):
 def bind(host: str, port: int, owner: str) -> socket.socket:
     """Bind the listening socket ourselves: uvicorn would call sys.exit on failure."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio disables Nagle only on sockets that name TCP,
+    # and with Nagle on every response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

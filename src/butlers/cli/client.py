@@ -34,7 +34,7 @@ async def call_tool(
     port: int,
     tool: str,
     args: dict[str, Any] | None = None,
-    timeout: float = DEFAULT_TIMEOUT_S,  # noqa: ASYNC109
+    timeout: float = DEFAULT_TIMEOUT_S,
 ) -> Any:
     """Call `tool` on the butler at `host:port` and return its result as plain JSON data.
 
