@@ -10,7 +10,7 @@ import os
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -248,3 +248,17 @@ def _clash(cfg: ButlerConfig, accepted: list[ButlerConfig]) -> ConfigError | Non
                 key="butler.port",
             )
     return None
+
+
+def select_configs(root: Path, only: Sequence[str] = ()) -> tuple[list[ButlerConfig], list[ConfigError]]:
+    """The butlers to host: every good config under `root`, filtered by --only (an unknown name is an error)."""
+    configs, errors = discover(root)
+    if only:
+        known = {c.name for c in configs}
+        unknown = [n for n in only if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"--only names unknown butler(s): {', '.join(unknown)}; found: {', '.join(sorted(known)) or 'none'}"
+            )
+        configs = [c for c in configs if c.name in only]
+    return configs, errors

@@ -9,6 +9,7 @@ butler gets a database of its own, `butler_<name>`, created if missing.
 from __future__ import annotations
 
 import re
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,28 @@ class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._server: Any = None
+        self._early: Future[Any] | None = None
+
+    def start_early(self) -> None:
+        """Begin starting the server in a thread now, while the daemon is still importing.
+
+        Starting PostgreSQL is mostly waiting on its processes, so it overlaps
+        the second or so of imports instead of following them.
+        """
+        if self._early is None:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            with ThreadPoolExecutor(1, thread_name_prefix="embedded-postgres") as pool:
+                self._early = pool.submit(self._start_sync)
+                pool.shutdown(wait=False)
 
     async def start(self) -> ServerAddress:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        early, self._early = self._early, None
         try:
-            self._server = await anyio.to_thread.run_sync(self._start_sync)
+            if early is not None:
+                self._server = await anyio.to_thread.run_sync(early.result)
+            else:
+                self._server = await anyio.to_thread.run_sync(self._start_sync)
         except Exception as exc:  # pgserver raises plain exceptions with the log's path
             raise DatabaseError(f"could not start the embedded PostgreSQL in {self.data_dir}: {exc}") from exc
         return ServerAddress.from_uri(self._server.get_uri())
@@ -85,13 +103,17 @@ class PostgresServer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._embedded: EmbeddedPostgres | None = None
+        self._embedded = EmbeddedPostgres(settings.data_dir / "postgres") if settings.embedded_postgres else None
         self.address: ServerAddress | None = None
+
+    def start_early(self) -> None:
+        """See EmbeddedPostgres.start_early; nothing to do for an external server."""
+        if self._embedded is not None:
+            self._embedded.start_early()
 
     async def start(self) -> ServerAddress:
         s = self.settings
-        if s.embedded_postgres:
-            self._embedded = EmbeddedPostgres(s.data_dir / "postgres")
+        if self._embedded is not None:
             self.address = await self._embedded.start()
         else:
             assert s.postgres_host is not None
@@ -101,7 +123,6 @@ class PostgresServer:
     async def stop(self) -> None:
         if self._embedded is not None:
             await self._embedded.stop()
-            self._embedded = None
 
     @property
     def description(self) -> str:

@@ -14,7 +14,7 @@ import anyio
 import structlog
 
 from butlers.butler import Butler
-from butlers.config import ButlerConfig, discover
+from butlers.config import ButlerConfig
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError
 from butlers.heartbeat import Heartbeat
@@ -23,20 +23,6 @@ from butlers.settings import Settings
 from butlers.telemetry import register_secrets
 
 log = structlog.get_logger(__name__)
-
-
-def select_configs(settings: Settings, only: Sequence[str] = ()) -> tuple[list[ButlerConfig], list[ConfigError]]:
-    """The butlers to host: every good config under BUTLERS_DIR, filtered by --only."""
-    configs, errors = discover(settings.dir)
-    if only:
-        known = {c.name for c in configs}
-        unknown = [n for n in only if n not in known]
-        if unknown:
-            raise ButlersError(
-                f"--only names unknown butler(s): {', '.join(unknown)}; found: {', '.join(sorted(known)) or 'none'}"
-            )
-        configs = [c for c in configs if c.name in only]
-    return configs, errors
 
 
 class NothingToServeError(ButlersError):
@@ -52,12 +38,13 @@ class Supervisor:
         configs: Sequence[ButlerConfig],
         config_errors: Sequence[ConfigError] = (),
         module_registry: Registry | None = None,
+        database: PostgresServer | None = None,
     ) -> None:
         self.settings = settings
         self.module_registry = module_registry
         self.configs = list(configs)
         self.failures: dict[str, str] = {str(e.file): str(e) for e in config_errors}
-        self.database = PostgresServer(settings)
+        self.database = database or PostgresServer(settings)
         self.butlers: dict[str, Butler] = {}
         self.heartbeat: Heartbeat | None = None
         self._stop = anyio.Event()

@@ -11,11 +11,14 @@ import anyio
 import structlog
 import typer
 
-from butlers.config import ButlerConfig, load_butler_config
+from butlers.config import ButlerConfig, load_butler_config, select_configs
+from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
 from butlers.settings import Settings
-from butlers.supervisor import NothingToServeError, Supervisor, select_configs
 from butlers.telemetry import configure_logging, configure_tracing, shutdown_tracing
+
+# butlers.supervisor (and with it FastMCP, the MCP SDK, uvicorn) is imported only
+# once the embedded PostgreSQL has begun starting: the two overlap.
 
 app = typer.Typer(
     help="Butlers daemon: hosts every butler (MCP server, scheduler, agent spawner) in one process.",
@@ -30,8 +33,12 @@ EXIT_FORCED = 130
 REPEAT_SIGNAL_GRACE_S = 1.0
 
 
-async def _serve(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigError]) -> int:
-    supervisor = Supervisor(settings, configs, errors)
+async def _serve(
+    settings: Settings, configs: list[ButlerConfig], errors: list[ConfigError], database: PostgresServer
+) -> int:
+    from butlers.supervisor import Supervisor
+
+    supervisor = Supervisor(settings, configs, errors, database=database)
     forced = False
     failure: str | None = None
     async with anyio.create_task_group() as tg:
@@ -59,7 +66,7 @@ async def _serve(settings: Settings, configs: list[ButlerConfig], errors: list[C
         tg.start_soon(watch_signals)
         try:
             await supervisor.run()
-        except* NothingToServeError as group:
+        except* ButlersError as group:  # e.g. no butler could start, the database would not start
             failure = str(group.exceptions[0])
         tg.cancel_scope.cancel()
     if failure:
@@ -76,9 +83,11 @@ def _run(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigErr
             typer.echo(str(e), err=True)
         typer.echo(f"butlerd: no valid butler to serve in {settings.dir}", err=True)
         raise typer.Exit(1)
+    database = PostgresServer(settings)
+    database.start_early()
     configure_tracing(settings)
     try:
-        code = anyio.run(_serve, settings, configs, errors)
+        code = anyio.run(_serve, settings, configs, errors, database)
     except ButlersError as exc:
         typer.echo(f"butlerd: {exc}", err=True)
         raise typer.Exit(1) from None
@@ -98,7 +107,7 @@ def serve(
     settings = Settings() if directory is None else Settings(dir=directory)
     configure_logging(settings)
     try:
-        configs, errors = select_configs(settings, only or ())
+        configs, errors = select_configs(settings.dir, only or ())
     except ButlersError as exc:
         typer.echo(f"butlerd: {exc}", err=True)
         raise typer.Exit(2 if only else 1) from None
