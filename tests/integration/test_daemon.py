@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -126,3 +127,49 @@ def test_serve_exits_1_when_no_butler_can_start(tmp_path: Path) -> None:
     done = subprocess.run([BUTLERD, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "no butler could start" in done.stderr and "BUTLERS_TEST_UNSET_VAR" in done.stderr
+
+
+INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2.12.0", "--cli"]
+
+
+def inspector(port: int, *args: str, expect_exit: int = 0) -> Any:
+    """Run the MCP Inspector's CLI, a third-party MCP client, and parse its JSON answer (exit 5: tool error)."""
+    import json
+
+    done = subprocess.run(
+        [*INSPECTOR, f"http://127.0.0.1:{port}/mcp", "--transport", "http", *args],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == expect_exit, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+async def test_the_mcp_inspector_lists_and_calls_tools(
+    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+) -> None:
+    root, ports = butler_dir
+    daemon = Daemon(root, tmp_path / "data", tmp_path / "d.log")
+    daemons.append(daemon)
+    await wait_answering(ports["alpha"], daemon)
+    listed = await anyio.to_thread.run_sync(inspector, ports["alpha"], "--method", "tools/list")
+    names = {t["name"] for t in listed["tools"]}
+    assert {"status", "state_get", "state_set", "schedule_create", "tick", "trigger", "notes_add"} <= names
+    set_args = [
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "state_set",
+        "--tool-arg",
+        "key=colour",
+        "--tool-arg",
+        'value="blue"',
+    ]
+    await anyio.to_thread.run_sync(inspector, ports["alpha"], *set_args)
+    got = await anyio.to_thread.run_sync(
+        inspector, ports["alpha"], "--method", "tools/call", "--tool-name", "state_get", "--tool-arg", "key=colour"
+    )
+    assert got["structuredContent"]["value"] == "blue"
+    bad_args = ["--method", "tools/call", "--tool-name", "state_list", "--tool-arg", "limit=0"]
+    bad = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *bad_args, expect_exit=5))
+    assert bad["isError"] is True and "limit" in bad["content"][0]["text"]
+    assert daemon.stop() == 0
