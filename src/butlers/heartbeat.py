@@ -59,19 +59,24 @@ class Heartbeat:
             with anyio.move_on_after(max(delay, 0.0)):
                 await self._wake.wait()
 
-    async def _seconds_to_next_due(self) -> float:
-        soonest: datetime | None = None
+    async def _due_times(self) -> list[tuple[Tickable, datetime]]:
+        """Each butler's earliest due window; a butler whose database fails is left out and logged."""
+        out = []
         for butler in self.butlers:
             try:
                 due = await butler.next_due_at()
             except Exception:
                 log.exception("heartbeat.next_due_failed", butler=butler.name)
                 continue
-            if due is not None and (soonest is None or due < soonest):
-                soonest = due
-        if soonest is None:
+            if due is not None:
+                out.append((butler, due))
+        return out
+
+    async def _seconds_to_next_due(self) -> float:
+        dues = [due for _, due in await self._due_times()]
+        if not dues:
             return MAX_SLEEP_S
-        return (soonest - datetime.now(UTC)).total_seconds()
+        return (min(dues) - datetime.now(UTC)).total_seconds()
 
     async def tick_all(self) -> None:
         self.ticks += 1
@@ -80,13 +85,8 @@ class Heartbeat:
 
     async def tick_due(self) -> None:
         now = datetime.now(UTC)
-        for butler in self.butlers:
-            try:
-                due = await butler.next_due_at()
-            except Exception:
-                log.exception("heartbeat.next_due_failed", butler=butler.name)
-                continue
-            if due is not None and due <= now:
+        for butler, due in await self._due_times():
+            if due <= now:
                 await self._tick(butler)
 
     async def _tick(self, butler: Tickable) -> None:

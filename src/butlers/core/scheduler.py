@@ -162,7 +162,7 @@ class Scheduler:
         )
 
     async def create(self, s: ScheduleConfig, now: datetime | None = None) -> dict[str, Any]:
-        """Add a runtime schedule; returns None-free row. Raises ValueError when the name is taken."""
+        """Add a runtime schedule and return its row; ValueError when the name is taken."""
         try:
             row = await self.pool.fetchrow(
                 f"""
