@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 from yoyo import read_migrations
 from yoyo.connections import get_backend_class, parse_uri
 
@@ -71,6 +72,29 @@ def apply_migrations_sync(address: ServerAddress, database: str, folder: Path, o
         backend.connection.close()
 
 
+def migration_ids(folder: Path) -> set[str]:
+    """The ids yoyo gives the migrations of `folder`: file names without extension, rollbacks aside."""
+    return {p.stem for p in folder.iterdir() if p.suffix in (".sql", ".py") and not p.name.endswith(".rollback.sql")}
+
+
+async def pending_migrations(address: ServerAddress, database: str, folder: Path, owner: str) -> set[str]:
+    """Ids in `folder` that yoyo has not recorded as applied (all of them when it never ran)."""
+    wanted = migration_ids(folder)
+    conn = await asyncpg.connect(database=database, **address.connect_kwargs())
+    try:
+        applied = await conn.fetch(f'SELECT migration_id FROM "{tracking_table(owner)}"')
+    except asyncpg.UndefinedTableError:
+        return wanted
+    finally:
+        await conn.close()
+    return wanted - {r["migration_id"] for r in applied}
+
+
 async def apply_migrations(address: ServerAddress, database: str, folder: Path, owner: str = "core") -> list[str]:
-    """Async wrapper: yoyo is synchronous, so it runs in a worker thread."""
+    """Apply what is pending. An up-to-date database (the usual start) costs one query, not a yoyo run.
+
+    yoyo is synchronous, so when there is work it runs in a worker thread, under its own lock.
+    """
+    if folder.is_dir() and not await pending_migrations(address, database, folder, owner):
+        return []
     return await anyio.to_thread.run_sync(apply_migrations_sync, address, database, folder, owner)

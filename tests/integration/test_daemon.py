@@ -16,6 +16,8 @@ import anyio
 import pytest
 from fastmcp import Client
 
+from butlers.testing.system_packages import ensure_command
+
 BUTLERD = str(Path(sys.executable).parent / "butlerd")
 
 
@@ -129,7 +131,8 @@ def test_serve_exits_1_when_no_butler_can_start(tmp_path: Path) -> None:
     assert "no butler could start" in done.stderr and "BUTLERS_TEST_UNSET_VAR" in done.stderr
 
 
-INSPECTOR = ["npx", "-y", "@modelcontextprotocol/inspector@2.12.0", "--cli"]
+def inspector_command() -> list[str]:
+    return [ensure_command("npx", "npm"), "-y", "@modelcontextprotocol/inspector@2.12.0", "--cli"]
 
 
 def inspector(port: int, *args: str, expect_exit: int = 0) -> Any:
@@ -137,7 +140,7 @@ def inspector(port: int, *args: str, expect_exit: int = 0) -> Any:
     import json
 
     done = subprocess.run(
-        [*INSPECTOR, f"http://127.0.0.1:{port}/mcp", "--transport", "http", *args],
+        [*inspector_command(), f"http://127.0.0.1:{port}/mcp", "--transport", "http", *args],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == expect_exit, done.stderr[-2000:]

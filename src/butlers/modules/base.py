@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict
 if TYPE_CHECKING:
     from fastmcp import FastMCP
 
+    from butlers.core.approvals import ApprovalGate
     from butlers.core.dispatch import Dispatcher
+    from butlers.core.inbound import InboundLog
 
 
 class EmptyConfig(BaseModel):
@@ -39,6 +41,10 @@ class ModuleContext:
     credentials: dict[str, str]  # values of this module's credentials_env
     dispatcher: Dispatcher | None = None
     log: Any = field(default_factory=structlog.get_logger)
+    # Shared mechanisms for channel modules (issue 5): inbound messages are stored
+    # before anything acts on them; outbound actions can require approval.
+    inbound: InboundLog | None = None
+    approvals: ApprovalGate | None = None
 
 
 class Module(ABC):
