@@ -39,9 +39,10 @@ def butler_dir(tmp_path: Path) -> tuple[Path, dict[str, int]]:
 
 
 class Daemon:
-    def __init__(self, root: Path, data_dir: Path, log: Path) -> None:
+    def __init__(self, root: Path, data_dir: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
         env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_dir), "BUTLERS_LOG_FORMAT": "json"}
+        env |= extra_env or {}
         self.log = log
         self.proc = subprocess.Popen([BUTLERD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
 
@@ -176,3 +177,32 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
     bad = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *bad_args, expect_exit=5))
     assert bad["isError"] is True and "limit" in bad["content"][0]["text"]
     assert daemon.stop() == 0
+
+
+async def test_second_signal_exits_at_once_and_the_running_session_is_interrupted_after_restart(
+    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+) -> None:
+    from butlers.testing.model_api import Hang, ModelApiStandIn
+
+    root, ports = butler_dir
+    async with ModelApiStandIn([Hang()]) as api:
+        daemon = Daemon(root, tmp_path / "data", tmp_path / "d.log", extra_env=api.env())
+        daemons.append(daemon)
+        await wait_answering(ports["alpha"], daemon)
+        queued = await call(ports["alpha"], "trigger", prompt="think for a long time")
+        await api.wait_hanging(within_s=60)
+        daemon.proc.send_signal(signal.SIGTERM)
+        # The first signal drains: the session keeps the daemon alive (drain bound 30 s).
+        with anyio.fail_after(10):
+            while "supervisor.stopping" not in daemon.log.read_text():  # noqa: ASYNC110 - another process writes it
+                await anyio.sleep(0.05)
+        await anyio.sleep(1.2)  # past the window in which a repeat counts as the same request
+        assert daemon.proc.poll() is None
+        daemon.proc.send_signal(signal.SIGTERM)
+        assert await anyio.to_thread.run_sync(daemon.proc.wait, 30) == 130
+    restarted = Daemon(root, tmp_path / "data", tmp_path / "r.log")
+    daemons.append(restarted)
+    await wait_answering(ports["alpha"], restarted)
+    record = await call(ports["alpha"], "sessions_get", session_id=queued["session_id"])
+    assert record["status"] == "interrupted", record
+    assert restarted.stop() == 0
