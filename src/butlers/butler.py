@@ -21,7 +21,10 @@ import structlog
 from fastmcp import FastMCP
 
 from butlers.config import ButlerConfig
+from butlers.core.approval_tools import register_approval_tools
+from butlers.core.approvals import ApprovalGate
 from butlers.core.dispatch import Dispatcher
+from butlers.core.inbound import InboundLog
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spawner import Spawner
@@ -112,8 +115,13 @@ class Butler:
         await self.spawner.recover_at_startup()
         self.dispatcher = self.spawner
         self.scheduler = Scheduler(self._pool, self.dispatcher)
+        self.inbound = InboundLog(self._pool, self.dispatcher, self.name)
+        self.approvals = ApprovalGate(self._pool, self.name)
+        await self.approvals.recover_at_startup()
         for module in self.modules:
             await module.on_startup(self._module_context(module))
+        # Messages stored but never handed off (a crash, a failing hand-off) go now.
+        await self.inbound.redeliver_pending()
         self.phase = "started-modules"
         report = await self.scheduler.sync_from_config(self.config.schedules)
         log.info("butler.schedules_synced", butler=self.name, **{k: v for k, v in report.items() if v})
@@ -133,6 +141,8 @@ class Butler:
             credentials=creds,
             dispatcher=self.dispatcher,
             log=log.bind(butler=self.name, module=module.name),
+            inbound=self.inbound,
+            approvals=self.approvals,
         )
 
     def _build_mcp(self) -> FastMCP:
@@ -140,6 +150,7 @@ class Butler:
         mcp: FastMCP = FastMCP(self.name, instructions=instructions, on_duplicate="error")
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
+        register_approval_tools(mcp, self.approvals)
         for module in self.modules:
             module.register_tools(mcp, self._module_context(module))
         return mcp

@@ -1,0 +1,422 @@
+"""The `telegram` module: a Telegram bot for the butler, through python-telegram-bot.
+
+Messages from chats on the allow-list become inbound messages (stored, then handed to the
+butler); messages from any other chat are ignored and counted. Updates arrive by long polling
+(a background task of the module) or by webhook (a route on the butler's HTTP port, the secret
+token header checked). Tools: `telegram_send` (through the approval gate) and `telegram_recent`.
+
+    [modules.telegram]
+    mode = "polling"                 # or "webhook"
+    allowed_chat_ids = [123456789]
+    allowed_usernames = ["alice"]
+    require_approval = ["telegram_send"]
+
+The bot token comes from the environment variable BUTLER_TELEGRAM_TOKEN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import anyio
+import anyio.abc
+import asyncpg
+from fastmcp.exceptions import ToolError
+from pydantic import Field
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from telegram import Bot, Message, Update
+from telegram.request import HTTPXRequest
+
+from butlers.core.inbound import InboundMessage
+from butlers.errors import ModuleError, ToolInputError
+from butlers.modules.base import Module, ModuleContext
+from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+
+__all__ = ["OUTBOUND_TOOLS", "TOKEN_ENV", "TelegramConfig", "TelegramModule", "WebhookConfig"]
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+MAX_TEXT = 4096  # Telegram's limit for one message
+MAX_RECENT = 200
+MAX_IGNORED_CHATS = 20  # how many ignored chats health() remembers (to help fill the allow-list)
+ALLOWED_UPDATES = ["message"]
+HEALTH_TIMEOUT_S = 5.0
+_COLUMNS = "direction, chat_id, message_id, sender, username, text, sent_at, inbound_id"
+
+ChatArg = Annotated[
+    int | str,
+    Field(description="A chat id (e.g. 123456789 or -1001234567890) or an allowed @username."),
+]
+
+
+def _refuse(tool: str, argument: str, message: str) -> ToolError:
+    return ToolError(str(ToolInputError(tool, argument, message)))
+
+
+def _row(record: asyncpg.Record) -> dict[str, Any]:
+    row = dict(record)
+    row["sent_at"] = row["sent_at"].isoformat()
+    row["inbound_id"] = str(row["inbound_id"]) if row["inbound_id"] else None
+    return row
+
+
+def _sender(message: Message) -> str:
+    user = message.from_user
+    if user is None:
+        return message.chat.title or str(message.chat.id)
+    if user.username:
+        return f"@{user.username}"
+    return f"{user.full_name} (id {user.id})"
+
+
+class TelegramModule(Module):
+    """A Telegram bot: allowed chats reach the butler; the butler can write back."""
+
+    name = "telegram"
+    config_schema = TelegramConfig
+    credentials_env = (TOKEN_ENV,)
+    migrations_dir = Path(__file__).parent / "migrations"
+
+    def __init__(self, config: TelegramConfig) -> None:
+        super().__init__(config)
+        self.config: TelegramConfig = config
+        self._bot: Bot | None = None
+        self._requests: list[HTTPXRequest] = []
+        self._ctx: ModuleContext | None = None
+        self._runner: asyncio.Task[None] | None = None
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._loop_error: str | None = None  # the last polling / setWebhook failure, cleared on success
+        self.received = 0  # allowed messages stored
+        self.ignored = 0  # messages from chats not on the allow-list
+        self.ignored_chats: dict[int, dict[str, Any]] = {}
+        self.webhook_set = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def on_startup(self, ctx: ModuleContext) -> None:
+        token = ctx.credentials.get(TOKEN_ENV)
+        if not token:
+            raise ModuleError(
+                f"module 'telegram': environment variable {TOKEN_ENV} is not set (the bot token from @BotFather)"
+            )
+        self._ctx = ctx
+        self._bot = self._make_bot(token)
+        for request in self._requests:
+            await request.initialize()
+        # The background work lives in a task of its own that owns an anyio task group: it outlives
+        # this call, and on_shutdown cancels that group (a group entered here could not be left there).
+        started = anyio.Event()
+        self._runner = asyncio.get_running_loop().create_task(self._background(ctx, started))
+        await started.wait()
+
+    async def on_shutdown(self, ctx: ModuleContext) -> None:
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        if self._runner is not None:
+            await asyncio.wait([self._runner])
+            if not self._runner.cancelled() and self._runner.exception() is not None:
+                ctx.log.error("telegram.background_failed", error=repr(self._runner.exception()))
+            self._runner = None
+        for request in self._requests:
+            await request.shutdown()
+        self._requests = []
+        self._bot = None
+
+    def _make_bot(self, token: str) -> Bot:
+        # Separate connection pools: a getUpdates held open for 30 s never delays a sendMessage.
+        request = HTTPXRequest(connection_pool_size=8, connect_timeout=5.0, read_timeout=10.0)
+        updates_request = HTTPXRequest(connection_pool_size=1, connect_timeout=5.0, read_timeout=10.0)
+        self._requests = [request, updates_request]
+        return Bot(token, base_url=self.config.bot_base_url, request=request, get_updates_request=updates_request)
+
+    async def _background(self, ctx: ModuleContext, started: anyio.Event) -> None:
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            if self.config.mode == "polling":
+                tg.start_soon(self._poll, ctx)
+            else:
+                tg.start_soon(self._set_webhook, ctx)
+            started.set()
+        self._tg = None
+
+    async def _retrying(self, ctx: ModuleContext, what: str, attempt: Any) -> None:
+        """Run `attempt()` until it returns False (done); failures are logged, shown in health, retried."""
+        backoff = 1.0
+        while True:
+            try:
+                again = await attempt()
+            except Exception as exc:
+                self._loop_error = f"{what} failed: {type(exc).__name__}: {exc}"
+                ctx.log.warning("telegram.retry", what=what, error=str(exc), retry_in_s=backoff)
+                await anyio.sleep(backoff)  # back off before retrying an unreachable server
+                backoff = min(backoff * 2, 60.0)
+                continue
+            self._loop_error = None
+            backoff = 1.0
+            if not again:
+                return
+
+    async def _poll(self, ctx: ModuleContext) -> None:
+        bot = self._require_bot()
+        offset: int | None = None
+        webhook_deleted = False
+
+        async def once() -> bool:
+            nonlocal offset, webhook_deleted
+            if not webhook_deleted:  # getUpdates answers 409 while a webhook is set
+                await bot.delete_webhook()
+                webhook_deleted = True
+            updates = await bot.get_updates(
+                offset=offset, timeout=self.config.poll_timeout_s, allowed_updates=ALLOWED_UPDATES
+            )
+            for update in updates:
+                await self.handle_update(ctx, update)
+                offset = update.update_id + 1  # confirmed only once stored: a crash re-reads it
+            return True
+
+        await self._retrying(ctx, "getUpdates", once)
+
+    async def _set_webhook(self, ctx: ModuleContext) -> None:
+        bot = self._require_bot()
+        hook = self.config.webhook
+
+        async def once() -> bool:
+            await bot.set_webhook(url=hook.url, secret_token=hook.secret_token, allowed_updates=ALLOWED_UPDATES)
+            self.webhook_set = True
+            ctx.log.info("telegram.webhook_set", url=hook.url)
+            return False
+
+        await self._retrying(ctx, "setWebhook", once)
+
+    def _require_bot(self) -> Bot:
+        if self._bot is None:
+            raise ModuleError("module 'telegram' is not started (on_startup has not run)")
+        return self._bot
+
+    # -- incoming -------------------------------------------------------------------------------
+
+    def is_allowed(self, message: Message) -> bool:
+        chat = message.chat
+        if chat.id in self.config.allowed_chat_ids:
+            return True
+        names = self.config.allowed_usernames
+        if chat.username and chat.username.lower() in names:
+            return True
+        user = message.from_user
+        # A private chat's id is its user's id: an allowed user reaches the butler from there.
+        username = user.username if user is not None else None
+        return chat.type == "private" and username is not None and username.lower() in names
+
+    async def handle_update(self, ctx: ModuleContext, update: Update) -> str:
+        """Record one update: 'received', 'duplicate', 'ignored' (not allowed) or 'skipped' (not a message)."""
+        message = update.message
+        if message is None:
+            return "skipped"
+        if not self.is_allowed(message):
+            self._count_ignored(ctx, message)
+            return "ignored"
+        user = message.from_user
+        username = user.username.lower() if user is not None and user.username else None
+        text = message.text or message.caption or ""
+        received_at = message.date if message.date.tzinfo else message.date.replace(tzinfo=UTC)
+        inbound_id = None
+        created = True
+        if ctx.inbound is not None:
+            inbound_id, created = await ctx.inbound.receive(
+                InboundMessage(
+                    channel="telegram",
+                    external_id=f"{message.chat.id}:{message.message_id}",
+                    sender=_sender(message),
+                    text=text,
+                    received_at=received_at,
+                    metadata={
+                        "chat_id": message.chat.id,
+                        "chat_type": message.chat.type,
+                        "chat_title": message.chat.title,
+                        "message_id": message.message_id,
+                        "update_id": update.update_id,
+                        "user_id": user.id if user is not None else None,
+                        "username": username,
+                    },
+                )
+            )
+        else:
+            ctx.log.warning("telegram.no_inbound_log", chat_id=message.chat.id)
+        await ctx.pool.execute(
+            f"INSERT INTO telegram_messages ({_COLUMNS}) VALUES ('in', $1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (chat_id, message_id) DO NOTHING",
+            message.chat.id,
+            message.message_id,
+            _sender(message),
+            username,
+            text,
+            received_at,
+            inbound_id,
+        )
+        if not created:
+            return "duplicate"
+        self.received += 1
+        return "received"
+
+    def _count_ignored(self, ctx: ModuleContext, message: Message) -> None:
+        self.ignored += 1
+        chat = message.chat
+        seen = self.ignored_chats.pop(chat.id, None) or {"chat_id": chat.id, "count": 0}
+        seen["count"] += 1
+        seen["username"] = message.from_user.username if message.from_user else chat.username
+        seen["last_at"] = datetime.now(UTC).isoformat()
+        self.ignored_chats[chat.id] = seen  # most recent last
+        while len(self.ignored_chats) > MAX_IGNORED_CHATS:
+            del self.ignored_chats[next(iter(self.ignored_chats))]
+        ctx.log.info("telegram.ignored", chat_id=chat.id, ignored=self.ignored)
+
+    # -- tools ----------------------------------------------------------------------------------
+
+    def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
+        config = self.config
+        require_send = "telegram_send" in config.require_approval
+
+        async def run_send(args: dict[str, Any]) -> dict[str, Any]:
+            bot = self._require_bot()
+            sent = await bot.send_message(chat_id=int(args["chat_id"]), text=str(args["text"]))
+            await ctx.pool.execute(
+                f"INSERT INTO telegram_messages ({_COLUMNS}) VALUES ('out', $1, $2, $3, NULL, $4, $5, NULL)"
+                " ON CONFLICT (chat_id, message_id) DO NOTHING",
+                sent.chat.id,
+                sent.message_id,
+                "bot",
+                sent.text or str(args["text"]),
+                sent.date if sent.date.tzinfo else sent.date.replace(tzinfo=UTC),
+            )
+            return {"status": "sent", "chat_id": sent.chat.id, "message_id": sent.message_id}
+
+        if ctx.approvals is not None:
+            ctx.approvals.register("telegram_send", run_send)
+
+        async def telegram_send(chat: ChatArg, text: str) -> dict[str, Any]:
+            """Send a text message to an allowed Telegram chat (a chat id, or the @username of an allowed user who has written to the bot). Returns the sent message's id, or {"status": "pending_approval", "approval_id": ...} when sending needs the user's approval."""
+            if not text.strip():
+                raise _refuse("telegram_send", "text", "must not be empty")
+            if len(text) > MAX_TEXT:
+                raise _refuse("telegram_send", "text", f"is {len(text)} characters long; Telegram allows {MAX_TEXT}")
+            chat_id, label = await self._resolve_chat(ctx, "telegram_send", chat)
+            args = {"chat_id": chat_id, "text": text}
+            if ctx.approvals is None:
+                if require_send:
+                    raise ToolError("telegram_send: requires approval, but this butler has no approval gate")
+                return await run_send(args)
+            preview = text if len(text) <= 200 else text[:200] + "..."
+            return await ctx.approvals.guard(
+                "telegram_send", args, require=require_send, summary=f"Send a Telegram message to {label}: {preview}"
+            )
+
+        async def telegram_recent(
+            chat: Annotated[
+                int | str | None, Field(description="Only this chat (chat id or allowed @username); all if omitted.")
+            ] = None,
+            limit: Annotated[int, Field(description=f"How many messages at most (1-{MAX_RECENT}).")] = 20,
+        ) -> list[dict[str, Any]]:
+            """Recent Telegram messages, newest first: those received from allowed chats (direction 'in') and those the bot sent ('out')."""
+            if not 1 <= limit <= MAX_RECENT:
+                raise _refuse("telegram_recent", "limit", f"must be between 1 and {MAX_RECENT}, got {limit}")
+            chat_id = None
+            if chat is not None and str(chat).strip():
+                chat_id, _ = await self._resolve_chat(ctx, "telegram_recent", chat)
+            rows = await ctx.pool.fetch(
+                f"SELECT {_COLUMNS} FROM telegram_messages WHERE ($1::bigint IS NULL OR chat_id = $1)"
+                " ORDER BY sent_at DESC, id DESC LIMIT $2",
+                chat_id,
+                limit,
+            )
+            return [_row(r) for r in rows]
+
+        mcp.tool(telegram_send, name="telegram_send")
+        mcp.tool(telegram_recent, name="telegram_recent")
+        if config.mode == "webhook":
+            self._register_webhook(mcp, ctx, config.webhook)
+
+    def _register_webhook(self, mcp: FastMCP, ctx: ModuleContext, hook: WebhookConfig) -> None:
+        secret = (hook.secret_token or "").encode()
+
+        @mcp.custom_route(hook.path, methods=["POST"], name="telegram_webhook", include_in_schema=False)
+        async def telegram_webhook(request: Request) -> Response:
+            given = request.headers.get(SECRET_HEADER, "").encode()
+            if not secret or not hmac.compare_digest(given, secret):
+                ctx.log.warning("telegram.webhook_forbidden", client=request.client.host if request.client else None)
+                return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
+            if self._bot is None:
+                return JSONResponse({"ok": False, "error": "telegram module not started"}, status_code=503)
+            try:
+                body = await request.json()
+                update = Update.de_json(body, self._bot) if isinstance(body, dict) else None
+            except Exception:
+                update = None
+            if update is None:
+                return JSONResponse({"ok": False, "error": "body is not a Telegram update"}, status_code=400)
+            # Stored before answering: a failure here answers 500 and Telegram delivers it again.
+            outcome = await self.handle_update(ctx, update)
+            return JSONResponse({"ok": True, "outcome": outcome})
+
+    async def _resolve_chat(self, ctx: ModuleContext, tool: str, chat: int | str) -> tuple[int, str]:
+        """(chat id, label) of an allowed chat given by id or @username; refuses anything else."""
+        text = str(chat).strip()
+        try:
+            chat_id = int(text)
+        except ValueError:
+            chat_id = None
+        if chat_id is not None:
+            known = chat_id in self.config.allowed_chat_ids or await ctx.pool.fetchval(
+                "SELECT true FROM telegram_messages WHERE chat_id = $1 AND direction = 'in' LIMIT 1", chat_id
+            )
+            if not known:
+                raise _refuse(tool, "chat", f"chat {chat_id} is not on the allow-list (allowed_chat_ids)")
+            return chat_id, f"chat {chat_id}"
+        name = text.removeprefix("@").lower()
+        if not name:
+            raise _refuse(tool, "chat", "must be a chat id or an @username")
+        if name not in self.config.allowed_usernames:
+            raise _refuse(tool, "chat", f"@{name} is not on the allow-list (allowed_usernames)")
+        found = await ctx.pool.fetchval(
+            "SELECT chat_id FROM telegram_messages WHERE username = $1 AND direction = 'in' AND chat_id > 0"
+            " ORDER BY sent_at DESC, id DESC LIMIT 1",
+            name,
+        )
+        if found is None:
+            raise _refuse(
+                tool,
+                "chat",
+                f"@{name} has not written to the bot yet; a bot can only message users who started a chat"
+                " with it (ask them to send /start), or give their chat id",
+            )
+        return int(found), f"@{name}"
+
+    # -- health ---------------------------------------------------------------------------------
+
+    async def health(self) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "mode": self.config.mode,
+            "received": self.received,
+            "ignored": self.ignored,
+            "ignored_chats": list(reversed(self.ignored_chats.values())),
+        }
+        if self.config.mode == "webhook":
+            info["webhook_set"] = self.webhook_set
+        if self._bot is None:
+            return {"ok": False, "error": "not started", **info}
+        try:
+            with anyio.fail_after(HEALTH_TIMEOUT_S):
+                me = await self._bot.get_me()
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return {"ok": False, "error": f"Bot API at {self.config.api_base_url} unreachable: {error}", **info}
+        info["bot"] = f"@{me.username}"
+        if self._loop_error:
+            return {"ok": False, "error": self._loop_error, **info}
+        return {"ok": True, **info}

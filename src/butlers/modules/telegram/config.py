@@ -1,0 +1,123 @@
+"""`[modules.telegram]` of butler.toml."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+TOKEN_ENV = "BUTLER_TELEGRAM_TOKEN"
+OUTBOUND_TOOLS = ("telegram_send",)
+DEFAULT_API = "https://api.telegram.org"
+
+_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a webhook secret_token
+_USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
+
+
+def _http_url(value: str, what: str) -> str:
+    value = value.strip()
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise ValueError(f"{what} must be an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class WebhookConfig(BaseModel):
+    """`[modules.telegram.webhook]`: used when mode = "webhook"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(
+        default="/telegram/webhook", description="Path of the route on the butler's HTTP port that receives updates."
+    )
+    secret_token: str | None = Field(
+        default=None,
+        description="Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -. Use ${VAR}.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The butler's public base URL (your HTTPS reverse proxy); Telegram posts to public_url + path.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or value.rstrip("/") in ("", "/mcp") or value.startswith("/mcp/"):
+            raise ValueError(f"must start with '/' and not be '/' or under '/mcp', got {value!r}")
+        return value
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and not _SECRET.fullmatch(value):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, '_' and '-' (Telegram's rule)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        return None if value is None else _http_url(value, "public_url")
+
+    @property
+    def url(self) -> str:
+        """The URL given to setWebhook."""
+        return f"{self.public_url}{self.path}"
+
+
+class TelegramConfig(BaseModel):
+    """`[modules.telegram]` of butler.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: Literal["polling", "webhook"] = Field(default="polling", description="How updates arrive.")
+    api_base_url: str = Field(
+        default=DEFAULT_API,
+        description="The Bot API server; python-telegram-bot's base_url is this + '/bot'.",
+    )
+    allowed_chat_ids: list[int] = Field(default_factory=list, description="Chats whose messages reach the butler.")
+    allowed_usernames: list[str] = Field(
+        default_factory=list, description="Users (@name or name) whose private chats reach the butler."
+    )
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig, validate_default=True)
+    require_approval: list[str] = Field(default_factory=list, description="Outbound tools that need approval.")
+    poll_timeout_s: int = Field(default=30, ge=1, le=50, description="getUpdates long-polling timeout.")
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return _http_url(value, "api_base_url")
+
+    @field_validator("allowed_usernames")
+    @classmethod
+    def _usernames(cls, value: list[str]) -> list[str]:
+        names = []
+        for raw in value:
+            name = raw.strip().removeprefix("@")
+            if not _USERNAME.fullmatch(name):
+                raise ValueError(f"{raw!r} is not a Telegram username (letters, digits and '_')")
+            names.append(name.lower())  # Telegram usernames compare case-insensitively
+        return list(dict.fromkeys(names))
+
+    @field_validator("require_approval")
+    @classmethod
+    def _approval(cls, value: list[str]) -> list[str]:
+        for tool in value:
+            if tool not in OUTBOUND_TOOLS:
+                raise ValueError(
+                    f"{tool!r} is not an outbound tool of this module (choose from {', '.join(OUTBOUND_TOOLS)})"
+                )
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: WebhookConfig, info: ValidationInfo) -> WebhookConfig:
+        if info.data.get("mode") == "webhook":
+            missing = [key for key in ("secret_token", "public_url") if getattr(value, key) is None]
+            if missing:
+                raise ValueError(f"mode = 'webhook' needs {' and '.join(f'webhook.{m}' for m in missing)}")
+        return value
+
+    @property
+    def bot_base_url(self) -> str:
+        """python-telegram-bot's `base_url` (the token is appended to it)."""
+        return f"{self.api_base_url}/bot"
