@@ -27,8 +27,9 @@ fmt:
 docs:
     uv run python scripts/gen_cli_docs.py
 
-# Benchmarks (figures printed; see docs/benchmarks.md)
-bench:
-    uv run python benches/startup.py
-    uv run python benches/tool_calls.py
-    uv run python benches/schedule_lateness.py
+# Benchmarks against the floor (figures printed; see docs/benchmarks.md); `just bench --quick` for a sanity run
+bench *ARGS:
+    uv run python benches/startup.py {{ARGS}}
+    uv run python benches/tool_calls.py {{ARGS}}
+    uv run python benches/schedule_lateness.py {{ARGS}}
+    uv run python benches/spawner.py {{ARGS}}

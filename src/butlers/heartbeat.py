@@ -80,14 +80,18 @@ class Heartbeat:
 
     async def tick_all(self) -> None:
         self.ticks += 1
-        for butler in self.butlers:
-            await self._tick(butler)
+        await self._tick_together(self.butlers)
 
     async def tick_due(self) -> None:
         now = datetime.now(UTC)
-        for butler, due in await self._due_times():
-            if due <= now:
-                await self._tick(butler)
+        await self._tick_together([butler for butler, due in await self._due_times() if due <= now])
+
+    async def _tick_together(self, butlers: Sequence[Tickable]) -> None:
+        # Concurrently: each butler has its own database, and one butler's slow
+        # tick must not make another's schedules late.
+        async with anyio.create_task_group() as tg:
+            for butler in butlers:
+                tg.start_soon(self._tick, butler)
 
     async def _tick(self, butler: Tickable) -> None:
         # One butler's failing tick must not stop the others from ticking.

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -52,6 +54,19 @@ class Daemon:
 
 
 @pytest.fixture
+def data_home() -> Iterator[Path]:
+    """The daemon's BUTLERS_DATA_DIR, outside pytest's basetemp.
+
+    The embedded PostgreSQL runs as another user (pgserver, when we are root) and
+    needs to traverse the folders above its data; pytest resets its own temp root
+    to mode 700 whenever a pytest session starts, which would lock it out.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="butlers-test-data-"))
+    yield folder / "data"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
 def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
     started: list[Daemon] = []
     yield started
@@ -80,10 +95,10 @@ async def call(port: int, tool: str, **args: Any) -> Any:
 
 
 async def test_serve_answers_on_every_port_stops_on_sigterm_and_keeps_state(
-    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+    tmp_path: Path, data_home: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
 ) -> None:
     root, ports = butler_dir
-    data = tmp_path / "data"
+    data = data_home
     first = Daemon(root, data, tmp_path / "first.log")
     daemons.append(first)
     for port in ports.values():
@@ -106,12 +121,12 @@ async def test_serve_answers_on_every_port_stops_on_sigterm_and_keeps_state(
 
 
 async def test_bad_config_is_reported_and_the_good_butler_still_serves(
-    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+    tmp_path: Path, data_home: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
 ) -> None:
     root, ports = butler_dir
     (root / "gamma").mkdir()
     (root / "gamma" / "butler.toml").write_text('[butler]\nname = "gamma"\nport = "eighty"\n')
-    daemon = Daemon(root, tmp_path / "data", tmp_path / "d.log")
+    daemon = Daemon(root, data_home, tmp_path / "d.log")
     daemons.append(daemon)
     await wait_answering(ports["alpha"], daemon)
     assert daemon.stop() == 0
@@ -119,14 +134,14 @@ async def test_bad_config_is_reported_and_the_good_butler_still_serves(
     assert "gamma/butler.toml: butler.port" in log
 
 
-def test_serve_exits_1_when_no_butler_can_start(tmp_path: Path) -> None:
+def test_serve_exits_1_when_no_butler_can_start(tmp_path: Path, data_home: Path) -> None:
     root = tmp_path / "butlers.d"
     (root / "lonely").mkdir(parents=True)
     (root / "lonely" / "butler.toml").write_text(
         f'[butler]\nname = "lonely"\nport = {free_port()}\n[butler.env]\nrequired = ["BUTLERS_TEST_UNSET_VAR"]\n'
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
-    env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(tmp_path / "data")}
+    env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_home)}
     done = subprocess.run([BUTLERD, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "no butler could start" in done.stderr and "BUTLERS_TEST_UNSET_VAR" in done.stderr
@@ -149,10 +164,10 @@ def inspector(port: int, *args: str, expect_exit: int = 0) -> Any:
 
 
 async def test_the_mcp_inspector_lists_and_calls_tools(
-    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+    tmp_path: Path, data_home: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
 ) -> None:
     root, ports = butler_dir
-    daemon = Daemon(root, tmp_path / "data", tmp_path / "d.log")
+    daemon = Daemon(root, data_home, tmp_path / "d.log")
     daemons.append(daemon)
     await wait_answering(ports["alpha"], daemon)
     listed = await anyio.to_thread.run_sync(inspector, ports["alpha"], "--method", "tools/list")
@@ -180,13 +195,13 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
 
 
 async def test_second_signal_exits_at_once_and_the_running_session_is_interrupted_after_restart(
-    tmp_path: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
+    tmp_path: Path, data_home: Path, butler_dir: tuple[Path, dict[str, int]], daemons: list[Daemon]
 ) -> None:
     from butlers.testing.model_api import Hang, ModelApiStandIn
 
     root, ports = butler_dir
     async with ModelApiStandIn([Hang()]) as api:
-        daemon = Daemon(root, tmp_path / "data", tmp_path / "d.log", extra_env=api.env())
+        daemon = Daemon(root, data_home, tmp_path / "d.log", extra_env=api.env())
         daemons.append(daemon)
         await wait_answering(ports["alpha"], daemon)
         queued = await call(ports["alpha"], "trigger", prompt="think for a long time")
@@ -200,7 +215,7 @@ async def test_second_signal_exits_at_once_and_the_running_session_is_interrupte
         assert daemon.proc.poll() is None
         daemon.proc.send_signal(signal.SIGTERM)
         assert await anyio.to_thread.run_sync(daemon.proc.wait, 30) == 130
-    restarted = Daemon(root, tmp_path / "data", tmp_path / "r.log")
+    restarted = Daemon(root, data_home, tmp_path / "r.log")
     daemons.append(restarted)
     await wait_answering(ports["alpha"], restarted)
     record = await call(ports["alpha"], "sessions_get", session_id=queued["session_id"])
