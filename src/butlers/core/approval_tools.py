@@ -11,23 +11,16 @@ import uuid
 from typing import Any
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 
 from butlers.core.approvals import MAX_LIST, STATUSES, ApprovalGate, UnknownActionError
+from butlers.core.tool_errors import bad_argument, parse_uuid
 from butlers.errors import NotFoundError
 
 MAX_REASON = 2_000
 
 
-def _bad(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(f"{tool}: argument '{argument}': {message}")
-
-
 def _approval_id(tool: str, value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise _bad(tool, "approval_id", f"not an approval id (a UUID): {value!r}") from None
+    return parse_uuid(tool, "approval_id", value, "an approval")
 
 
 def _list_status(value: str | None) -> str | None:
@@ -35,7 +28,7 @@ def _list_status(value: str | None) -> str | None:
     if value is None or value == "all":
         return None
     if value not in STATUSES:
-        raise _bad("approvals_list", "status", f"{value!r} is not one of all, {', '.join(STATUSES)}")
+        raise bad_argument("approvals_list", "status", f"{value!r} is not one of all, {', '.join(STATUSES)}")
     return value
 
 
@@ -50,7 +43,7 @@ def register_approval_tools(mcp: FastMCP, gate: ApprovalGate) -> None:
         """
         wanted = _list_status(status)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
-            raise _bad("approvals_list", "limit", f"must be between 1 and {MAX_LIST}")
+            raise bad_argument("approvals_list", "limit", f"must be between 1 and {MAX_LIST}")
         return {"approvals": await gate.list(wanted, limit=limit)}
 
     @mcp.tool(name="approval_approve")
@@ -63,17 +56,17 @@ def register_approval_tools(mcp: FastMCP, gate: ApprovalGate) -> None:
         try:
             return await gate.approve(aid)
         except NotFoundError:
-            raise _bad("approval_approve", "approval_id", f"no approval {approval_id}") from None
+            raise bad_argument("approval_approve", "approval_id", f"no approval {approval_id}") from None
         except UnknownActionError as exc:
-            raise _bad("approval_approve", "approval_id", f"{exc}; it stays pending") from None
+            raise bad_argument("approval_approve", "approval_id", f"{exc}; it stays pending") from None
 
     @mcp.tool(name="approval_reject")
     async def approval_reject(approval_id: str, reason: str | None = None) -> dict[str, Any]:
         """Reject a pending action: it never runs. Returns its record (unchanged if already decided)."""
         aid = _approval_id("approval_reject", approval_id)
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-            raise _bad("approval_reject", "reason", f"must be a text of at most {MAX_REASON} characters")
+            raise bad_argument("approval_reject", "reason", f"must be a text of at most {MAX_REASON} characters")
         try:
             return await gate.reject(aid, reason)
         except NotFoundError:
-            raise _bad("approval_reject", "approval_id", f"no approval {approval_id}") from None
+            raise bad_argument("approval_reject", "approval_id", f"no approval {approval_id}") from None

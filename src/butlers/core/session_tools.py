@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 
 from butlers.core.sessions import SOURCES, STATUSES, SessionLog
 from butlers.core.spawner import Spawner
+from butlers.core.tool_errors import bad_argument, parse_uuid
 from butlers.errors import NotFoundError
 
 MAX_PROMPT = 100_000
@@ -24,33 +24,26 @@ MAX_KEY = 200
 MAX_PAGE = 200
 
 
-def _bad(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(f"{tool}: argument '{argument}': {message}")
-
-
 def _session_id(tool: str, value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (ValueError, AttributeError, TypeError):
-        raise _bad(tool, "session_id", f"not a session id (a UUID): {value!r}") from None
+    return parse_uuid(tool, "session_id", value, "a session")
 
 
 def _check_trigger(prompt: str, context: dict[str, Any] | None, idempotency_key: str | None) -> None:
     if not isinstance(prompt, str) or not prompt.strip():
-        raise _bad("trigger", "prompt", "must be a non-empty text")
+        raise bad_argument("trigger", "prompt", "must be a non-empty text")
     if len(prompt) > MAX_PROMPT:
-        raise _bad("trigger", "prompt", f"too long ({len(prompt)} characters, at most {MAX_PROMPT})")
+        raise bad_argument("trigger", "prompt", f"too long ({len(prompt)} characters, at most {MAX_PROMPT})")
     if context is not None:
         if not isinstance(context, dict):
-            raise _bad("trigger", "context", "must be a JSON object")
+            raise bad_argument("trigger", "context", "must be a JSON object")
         try:
             size = len(json.dumps(context))
         except (TypeError, ValueError) as exc:
-            raise _bad("trigger", "context", f"not JSON-serialisable: {exc}") from None
+            raise bad_argument("trigger", "context", f"not JSON-serialisable: {exc}") from None
         if size > MAX_CONTEXT:
-            raise _bad("trigger", "context", f"too large ({size} characters of JSON, at most {MAX_CONTEXT})")
+            raise bad_argument("trigger", "context", f"too large ({size} characters of JSON, at most {MAX_CONTEXT})")
     if idempotency_key is not None and not (isinstance(idempotency_key, str) and 0 < len(idempotency_key) <= MAX_KEY):
-        raise _bad("trigger", "idempotency_key", f"must be a text of 1 to {MAX_KEY} characters")
+        raise bad_argument("trigger", "idempotency_key", f"must be a text of 1 to {MAX_KEY} characters")
 
 
 def _since(value: str | None) -> datetime | None:
@@ -59,21 +52,21 @@ def _since(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value)
     except (TypeError, ValueError):
-        raise _bad("sessions_list", "since", f"not an ISO-8601 time: {value!r}") from None
+        raise bad_argument("sessions_list", "since", f"not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
-        raise _bad("sessions_list", "since", "needs a time zone (e.g. 2026-01-31T08:00:00+00:00)")
+        raise bad_argument("sessions_list", "since", "needs a time zone (e.g. 2026-01-31T08:00:00+00:00)")
     return parsed
 
 
 def _check_list(status: str | None, source: str | None, limit: int, offset: int) -> None:
     if status is not None and status not in STATUSES:
-        raise _bad("sessions_list", "status", f"{status!r} is not one of {', '.join(STATUSES)}")
+        raise bad_argument("sessions_list", "status", f"{status!r} is not one of {', '.join(STATUSES)}")
     if source is not None and source not in SOURCES:
-        raise _bad("sessions_list", "source", f"{source!r} is not one of {', '.join(SOURCES)}")
+        raise bad_argument("sessions_list", "source", f"{source!r} is not one of {', '.join(SOURCES)}")
     if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
-        raise _bad("sessions_list", "limit", f"must be between 1 and {MAX_PAGE}")
+        raise bad_argument("sessions_list", "limit", f"must be between 1 and {MAX_PAGE}")
     if not isinstance(offset, int) or offset < 0:
-        raise _bad("sessions_list", "offset", "must be 0 or more")
+        raise bad_argument("sessions_list", "offset", "must be 0 or more")
 
 
 def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog) -> None:
@@ -111,7 +104,7 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
         """The full record of one session: status, result, error, every tool call, tokens, cost."""
         record = await sessions.get(_session_id("sessions_get", session_id))
         if record is None:
-            raise _bad("sessions_get", "session_id", f"no session {session_id}")
+            raise bad_argument("sessions_get", "session_id", f"no session {session_id}")
         return record
 
     @mcp.tool(name="session_cancel")
@@ -121,4 +114,4 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
         try:
             return await spawner.cancel(sid)
         except NotFoundError:
-            raise _bad("session_cancel", "session_id", f"no session {session_id}") from None
+            raise bad_argument("session_cancel", "session_id", f"no session {session_id}") from None

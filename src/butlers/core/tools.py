@@ -14,6 +14,7 @@ from fastmcp.exceptions import ToolError
 from pydantic import Field, ValidationError
 
 from butlers.config import NAME_PATTERN, ScheduleConfig
+from butlers.core.tool_errors import bad_argument
 from butlers.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -25,20 +26,16 @@ MAX_VALUE_BYTES = 1_000_000
 Key = Annotated[str, Field(min_length=1, max_length=MAX_KEY_LENGTH, description="The state key.")]
 
 
-def _bad(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(f"{tool}: argument '{argument}': {message}")
-
-
 def _check_value(tool: str, value: Any) -> None:
     size = len(json.dumps(value))
     if size > MAX_VALUE_BYTES:
-        raise _bad(tool, "value", f"is {size} bytes of JSON; at most {MAX_VALUE_BYTES} are allowed")
+        raise bad_argument(tool, "value", f"is {size} bytes of JSON; at most {MAX_VALUE_BYTES} are allowed")
 
 
 def _schedule_errors(tool: str, exc: ValidationError) -> ToolError:
     first = exc.errors()[0]
     argument = ".".join(str(p) for p in first["loc"]) or "arguments"
-    return _bad(tool, argument, first["msg"].removeprefix("Value error, "))
+    return bad_argument(tool, argument, first["msg"].removeprefix("Value error, "))
 
 
 def register_core_tools(mcp: FastMCP, butler: Butler) -> None:
@@ -144,7 +141,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
         try:
             created = await scheduler.create(spec)
         except ValueError as exc:
-            raise _bad("schedule_create", "name", str(exc)) from None
+            raise bad_argument("schedule_create", "name", str(exc)) from None
         butler.on_schedules_changed()
         return _schedule_out(created)
 
@@ -171,7 +168,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
             if v is not None
         }
         if not changes:
-            raise _bad(
+            raise bad_argument(
                 "schedule_update",
                 "cron",
                 "nothing to change: give at least one of cron, prompt, timezone, enabled, misfire",
@@ -181,7 +178,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
         except ValidationError as exc:
             raise _schedule_errors("schedule_update", exc) from None
         except NotFoundError as exc:
-            raise _bad("schedule_update", "name", str(exc)) from None
+            raise bad_argument("schedule_update", "name", str(exc)) from None
         butler.on_schedules_changed()
         return _schedule_out(updated)
 
@@ -192,5 +189,5 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
         try:
             row = await scheduler.delete(name)
         except NotFoundError as exc:
-            raise _bad("schedule_delete", "name", str(exc)) from None
+            raise bad_argument("schedule_delete", "name", str(exc)) from None
         return {"deleted": name, "source": row["source"]}
