@@ -573,19 +573,23 @@ def sessions(
         typer.echo("(more: raise --limit or narrow with --since/--status)")
 
 
-def resolve_session_id(host: str, port: int, session_id: str) -> str:
-    """A full id as given; a prefix matched against the newest 200 sessions (exit 1 if none or several)."""
+def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any], key: str, none_found: str) -> str:
+    """A full id as given; a prefix matched against the newest records `tool` lists (exit 1 if none or several)."""
     try:
-        return str(uuid.UUID(session_id))
+        return str(uuid.UUID(given))
     except ValueError:
         pass
-    answer = answer_dict("sessions_list", call(host, port, "sessions_list", {"limit": 200}))
-    prefix = session_id.lower()
-    matches = [str(r["id"]) for r in answer.get("sessions") or [] if str(r.get("id", "")).startswith(prefix)]
+    answer = answer_dict(tool, call(host, port, tool, args))
+    prefix = given.lower()
+    matches = [str(r["id"]) for r in answer.get(key) or [] if str(r.get("id", "")).startswith(prefix)]
     if len(matches) != 1:
-        found = "no recent session" if not matches else f"{len(matches)} sessions"
-        fail(f"{found} with an id starting with {session_id!r}; give more of the id")
+        found = none_found if not matches else f"{len(matches)} {key}"
+        fail(f"{found} with an id starting with {given!r}; give more of the id")
     return matches[0]
+
+
+def resolve_session_id(host: str, port: int, session_id: str) -> str:
+    return resolve_id(host, port, session_id, "sessions_list", {"limit": 200}, "sessions", "no recent session")
 
 
 @app.command("session")
@@ -694,18 +698,8 @@ APPROVE_TIMEOUT_S = 120.0  # approving runs the action (sending mail...) before 
 
 
 def resolve_approval_id(host: str, port: int, approval_id: str) -> str:
-    """A full id as given; a prefix matched against the newest 500 approvals (exit 1 if none or several)."""
-    try:
-        return str(uuid.UUID(approval_id))
-    except ValueError:
-        pass
-    answer = answer_dict("approvals_list", call(host, port, "approvals_list", {"status": "all", "limit": 500}))
-    prefix = approval_id.lower()
-    matches = [str(r["id"]) for r in answer.get("approvals") or [] if str(r.get("id", "")).startswith(prefix)]
-    if len(matches) != 1:
-        found = "no approval" if not matches else f"{len(matches)} approvals"
-        fail(f"{found} with an id starting with {approval_id!r}; give more of the id")
-    return matches[0]
+    args = {"status": "all", "limit": 500}
+    return resolve_id(host, port, approval_id, "approvals_list", args, "approvals", "no approval")
 
 
 @approvals_app.command("list")
