@@ -1,9 +1,10 @@
 """One butler: its database pool, its FastMCP app on its own port, its core and modules.
 
 A Butler is an object inside the daemon, not a process. `run()` performs the
-startup steps in the seed's order, serves until asked to stop, then drains and
-shuts its modules down in reverse order. Anything it raises is contained by the
-supervisor, so one butler's failure never stops another.
+startup steps in the seed's order, starts each module's background `serve` in its
+task group once the HTTP server is up, serves until asked to stop, then drains,
+cancels the modules' `serve` and shuts its modules down in reverse order. Anything
+it raises is contained by the supervisor, so one butler's failure never stops another.
 """
 
 from __future__ import annotations
@@ -57,6 +58,18 @@ def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[
     return {v: env[v] for v in declared if env.get(v)}
 
 
+class _StartedFlag:
+    """A task status that remembers whether `started()` was called, and passes the call on."""
+
+    def __init__(self, inner: anyio.abc.TaskStatus[None]) -> None:
+        self._inner = inner
+        self.reported = False
+
+    def started(self, value: None = None) -> None:
+        self.reported = True
+        self._inner.started(value)
+
+
 class Butler:
     """A running butler. Build with the config; `run` inside the supervisor's task group."""
 
@@ -86,6 +99,8 @@ class Butler:
         self.done = anyio.Event()
         self.settled = anyio.Event()  # set once serving, or once it failed to start
         self.error: str | None = None
+        # Modules whose `serve` raised after it had started: name -> error, reported by `status`.
+        self.module_failures: dict[str, str] = {}
 
     # The pool and the stores exist once startup has reached the database step.
     @property
@@ -184,22 +199,62 @@ class Butler:
                     http_done.set()
 
             http = self._http
+            startup_error: Exception | None = None
             async with anyio.create_task_group() as tg:
                 tg.start_soon(serve_http)
                 await http.ready.wait()
                 await tg.start(self.spawner.run)
-                self.started_at = time.monotonic()
-                self.phase = "serving"
-                log.info("butler.serving", butler=self.name, url=self.mcp_url, modules=[m.name for m in self.modules])
-                self.settled.set()
-                task_status.started()
-                await self._stop.wait()
-                self.phase = "stopping"
-                await self._drain(http, http_done)
-                tg.cancel_scope.cancel()  # what is still running now is interrupted, and recorded so
+                try:
+                    await self.serve_modules(tg)
+                except Exception as exc:
+                    # Re-raised bare after the group rather than wrapped in its ExceptionGroup, so
+                    # the supervisor reports the module's own message like any startup failure.
+                    startup_error = exc
+                    tg.cancel_scope.cancel()
+                else:
+                    self.started_at = time.monotonic()
+                    self.phase = "serving"
+                    modules = [m.name for m in self.modules]
+                    log.info("butler.serving", butler=self.name, url=self.mcp_url, modules=modules)
+                    self.settled.set()
+                    task_status.started()
+                    await self._stop.wait()
+                    self.phase = "stopping"
+                    await self._drain(http, http_done)
+                    tg.cancel_scope.cancel()  # what still runs (modules' serve too) is interrupted, and recorded so
+            if startup_error is not None:
+                raise startup_error
         finally:
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.drain_timeout_s):
                 await self._shutdown()
+
+    async def serve_modules(self, tg: anyio.abc.TaskGroup) -> None:
+        """Start every module's `serve` in `tg`, in dependency order, each ready before the next.
+
+        A `serve` that raises (or returns) before reporting started fails the butler's startup.
+        One that raises after it is contained by `_serve_module`: letting it cancel `tg` would
+        stop the whole butler - HTTP, sessions, other modules - for one module's background work.
+        """
+        for module in self.modules:
+            try:
+                await tg.start(self._serve_module, module)
+            except Exception:
+                log.error("module.serve_failed_to_start", butler=self.name, module=module.name)
+                raise
+
+    async def _serve_module(
+        self, module: Module, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        status = _StartedFlag(task_status)
+        try:
+            await module.serve(self._module_context(module), task_status=status)
+        except Exception as exc:
+            if not status.reported:
+                raise
+            # Contained and not restarted: a module retries its own transient failures inside
+            # serve, so what escapes is a bug. `status` shows the module unhealthy until a restart.
+            self.module_failures[module.name] = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            log.exception("module.serve_failed", butler=self.name, module=module.name)
 
     async def _drain(self, http: EmbeddedServer, http_done: anyio.Event) -> None:
         """Let running sessions and open requests finish, then stop accepting; all within the bound."""
@@ -255,6 +310,9 @@ class Butler:
         }
 
     async def _module_health(self, module: Module) -> dict[str, Any]:
+        failure = self.module_failures.get(module.name)
+        if failure is not None:
+            return {"ok": False, "error": f"background work (serve) stopped: {failure}"}
         try:
             with anyio.fail_after(5):
                 return await module.health()

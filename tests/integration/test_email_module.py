@@ -273,11 +273,14 @@ async def test_new_mail_becomes_exactly_one_inbound_message_also_across_a_restar
     ctx = context(pool, data_dir)
     await first.on_startup(ctx)
     try:
-        await wait_for(lambda: watch_row(pool), what="the watcher's first look")
-        dovecot.deliver(mail("Hello there", message_id="<one@example.test>"))
-        rows = await wait_for(lambda: inbound_rows(pool), what="the inbound message")
-        polled_at = first.last_poll_at
-        await wait_for(lambda: first.last_poll_at != polled_at, what="another poll")
+        async with anyio.create_task_group() as tg:
+            await tg.start(first.serve, ctx)
+            await wait_for(lambda: watch_row(pool), what="the watcher's first look")
+            dovecot.deliver(mail("Hello there", message_id="<one@example.test>"))
+            rows = await wait_for(lambda: inbound_rows(pool), what="the inbound message")
+            polled_at = first.last_poll_at
+            await wait_for(lambda: first.last_poll_at != polled_at, what="another poll")
+            tg.cancel_scope.cancel()
     finally:
         await first.on_shutdown(ctx)
     assert [(r["external_id"], r["subject"], r["status"]) for r in rows] == [
@@ -294,14 +297,17 @@ async def test_new_mail_becomes_exactly_one_inbound_message_also_across_a_restar
     ctx = context(pool, data_dir)
     await second.on_startup(ctx)
     try:
+        async with anyio.create_task_group() as tg:
+            await tg.start(second.serve, ctx)
 
-        async def caught_up() -> bool:
-            row = await watch_row(pool)
-            return row is not None and row["last_uid"] == 3
+            async def caught_up() -> bool:
+                row = await watch_row(pool)
+                return row is not None and row["last_uid"] == 3
 
-        await wait_for(caught_up, what="the restarted watcher to catch up")
-        polled_at = second.last_poll_at
-        await wait_for(lambda: second.last_poll_at != polled_at, what="another poll")
+            await wait_for(caught_up, what="the restarted watcher to catch up")
+            polled_at = second.last_poll_at
+            await wait_for(lambda: second.last_poll_at != polled_at, what="another poll")
+            tg.cancel_scope.cancel()
     finally:
         await second.on_shutdown(ctx)
     assert [r["external_id"] for r in await inbound_rows(pool)] == ["<one@example.test>", "<two@example.test>"]
@@ -314,10 +320,13 @@ async def test_idle_notices_new_mail_without_waiting_for_the_poll(
     ctx = context(pool, data_dir)
     await module.on_startup(ctx)
     try:
-        await wait_for(lambda: watch_row(pool))
-        await wait_for(lambda: module.idling, what="the watcher to wait in IDLE")
-        dovecot.deliver(mail("Pushed", message_id="<pushed@example.test>"))
-        rows = await wait_for(lambda: inbound_rows(pool), timeout=20)
+        async with anyio.create_task_group() as tg:
+            await tg.start(module.serve, ctx)
+            await wait_for(lambda: watch_row(pool))
+            await wait_for(lambda: module.idling, what="the watcher to wait in IDLE")
+            dovecot.deliver(mail("Pushed", message_id="<pushed@example.test>"))
+            rows = await wait_for(lambda: inbound_rows(pool), timeout=20)
+            tg.cancel_scope.cancel()
     finally:
         await module.on_shutdown(ctx)
     assert [r["external_id"] for r in rows] == ["<pushed@example.test>"]
@@ -332,30 +341,35 @@ async def test_a_down_imap_server_is_unhealthy_and_recovers(
     await module.on_startup(ctx)
     module.register_tools(mcp, ctx)
     try:
-        assert (await module.health())["ok"] is True
-        await wait_for(lambda: watch_row(pool))
+        async with anyio.create_task_group() as tg:
+            await tg.start(module.serve, ctx)
+            assert (await module.health())["ok"] is True
+            await wait_for(lambda: watch_row(pool))
 
-        dovecot.stop()
-        health = await module.health()
-        assert health["ok"] is False and f"127.0.0.1:{dovecot.port}" in health["error"]
-        async with Client(mcp) as client:
-            with pytest.raises(ToolError, match=rf"email_search: IMAP server 127\.0\.0\.1:{dovecot.port} unreachable"):
-                await call(client, "email_search")
-            # Still serving: what does not need IMAP works.
-            assert (await call(client, "email_send", to=["bob@example.test"], subject="s", body="b"))[
-                "status"
-            ] == "sent"
-        await wait_for(lambda: module.last_error is not None, what="the watcher to notice")
+            dovecot.stop()
+            health = await module.health()
+            assert health["ok"] is False and f"127.0.0.1:{dovecot.port}" in health["error"]
+            async with Client(mcp) as client:
+                with pytest.raises(
+                    ToolError, match=rf"email_search: IMAP server 127\.0\.0\.1:{dovecot.port} unreachable"
+                ):
+                    await call(client, "email_search")
+                # Still serving: what does not need IMAP works.
+                assert (await call(client, "email_send", to=["bob@example.test"], subject="s", body="b"))[
+                    "status"
+                ] == "sent"
+            await wait_for(lambda: module.last_error is not None, what="the watcher to notice")
 
-        dovecot.start()
+            dovecot.start()
 
-        async def healthy() -> bool:
-            return bool((await module.health())["ok"])
+            async def healthy() -> bool:
+                return bool((await module.health())["ok"])
 
-        await wait_for(healthy, what="health to recover")
-        dovecot.deliver(mail("After the outage", message_id="<after@example.test>"))
-        rows = await wait_for(lambda: inbound_rows(pool), timeout=20, what="the watcher to recover")
-        assert [r["external_id"] for r in rows] == ["<after@example.test>"]
+            await wait_for(healthy, what="health to recover")
+            dovecot.deliver(mail("After the outage", message_id="<after@example.test>"))
+            rows = await wait_for(lambda: inbound_rows(pool), timeout=20, what="the watcher to recover")
+            assert [r["external_id"] for r in rows] == ["<after@example.test>"]
+            tg.cancel_scope.cancel()
     finally:
         await module.on_shutdown(ctx)
 

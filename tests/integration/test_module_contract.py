@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
+import anyio.abc
 import pytest
 from fastmcp import FastMCP
 from pydantic import BaseModel
@@ -40,6 +42,16 @@ class Good(Module):
 
     async def on_startup(self, ctx: ModuleContext) -> None:
         self.events.append("startup")
+
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        self.events.append("serve")
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            self.events.append("serve-cancelled")
 
     async def on_shutdown(self, ctx: ModuleContext) -> None:
         self.events.append("shutdown")
@@ -90,6 +102,44 @@ class FailingTools(Good):
         raise ValueError("boom")
 
 
+class FailingServeStart(Good):
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        raise ConnectionError("no route to the weather service")
+
+
+class CrashingServe(Good):
+    """Its clean-up on cancellation fails."""
+
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            raise KeyError("forecast")  # the bug under test
+
+
+class ServeNeverStarted(Good):
+    """Waits for its server before reporting started: the butler's startup would hang on it."""
+
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        await anyio.sleep_forever()
+
+
+class ServeIgnoresCancellation(Good):
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(0.5)
+
+
 @pytest.mark.parametrize(
     ("module_cls", "config", "expected"),
     [
@@ -104,6 +154,8 @@ class FailingTools(Good):
         (MissingMigrations, {}, "is not a folder"),
         (FailingStartup, {}, "on_startup raised RuntimeError: cannot reach the weather service"),
         (FailingTools, {}, "register_tools raised ValueError: boom"),
+        (FailingServeStart, {}, "serve raised ConnectionError before it reported started: no route"),
+        (CrashingServe, {}, "serve raised KeyError after it reported started: 'forecast'"),
     ],
 )
 async def test_broken_module_fails_the_contract_saying_why(
@@ -135,3 +187,29 @@ async def test_a_dependency_the_test_environment_lacks_can_be_declared_known(
         MissingDependency, {}, pg_address, database, data_dir, known_modules=["telepathy"]
     )
     assert report.tools == ["good_ping"]
+
+
+async def test_serve_runs_between_startup_and_shutdown_and_stops_when_cancelled(
+    pg_address: ServerAddress, database: str, data_dir: Path
+) -> None:
+    Good.events.clear()
+    await check_module_contract(Good, {}, pg_address, database, data_dir)
+    assert Good.events == ["startup", "serve", "serve-cancelled", "shutdown"]
+
+
+async def test_a_serve_that_never_reports_started_fails_within_the_bound(
+    pg_address: ServerAddress, database: str, data_dir: Path
+) -> None:
+    Good.events.clear()
+    with pytest.raises(AssertionError, match=r"serve did not call task_status.started\(\) within 0.2s"):
+        await check_module_contract(ServeNeverStarted, {}, pg_address, database, data_dir, serve_start_timeout_s=0.2)
+    assert Good.events == ["startup", "shutdown"]
+
+
+async def test_a_serve_slow_to_stop_after_cancellation_fails(
+    pg_address: ServerAddress, database: str, data_dir: Path
+) -> None:
+    with pytest.raises(AssertionError, match=r"serve took 0\.\ds to stop after it was cancelled \(at most 0.1s\)"):
+        await check_module_contract(
+            ServeIgnoresCancellation, {}, pg_address, database, data_dir, serve_stop_timeout_s=0.1
+        )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import anyio
+import anyio.abc
 import pytest
 from fastmcp import Client, FastMCP
 
@@ -45,6 +46,16 @@ class SlowModule(Module):
     async def on_startup(self, ctx: ModuleContext) -> None:
         SlowModule.events.append(f"startup:{ctx.butler}")
 
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        SlowModule.events.append(f"serve:{ctx.butler}")
+        task_status.started()
+        try:
+            await anyio.sleep_forever()
+        finally:
+            SlowModule.events.append(f"serve-cancelled:{ctx.butler}")
+
     async def on_shutdown(self, ctx: ModuleContext) -> None:
         SlowModule.events.append(f"shutdown:{ctx.butler}")
 
@@ -59,7 +70,43 @@ class BrokenModule(Module):
         raise RuntimeError("cannot reach the frobnicator")
 
 
-REGISTRY = {**available_modules(), "slow": SlowModule, "broken": BrokenModule}
+class UnservableModule(Module):
+    """Its background work fails before it is ready: the butler must not start."""
+
+    name = "unservable"
+
+    def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
+        pass
+
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        raise ConnectionError("the weather feed refused the login")
+
+
+class CrashingModule(Module):
+    """Its background work crashes once running: only this module is unhealthy, the butler serves on."""
+
+    name = "crashing"
+
+    def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
+        pass
+
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        await anyio.sleep(0.05)
+        raise RuntimeError("lost the forecast feed")
+
+
+REGISTRY = {
+    **available_modules(),
+    "slow": SlowModule,
+    "broken": BrokenModule,
+    "unservable": UnservableModule,
+    "crashing": CrashingModule,
+}
 
 
 def write_butler(root: Path, name: str, port: int, extra: str = "") -> None:
@@ -99,13 +146,15 @@ async def running(settings: Settings) -> AsyncIterator[tuple[Supervisor, dict[st
         "no-cred": free_port(),
         "broken": free_port(),
         "taken": free_port(),
+        "unservable": free_port(),
     }
     root = settings.dir
-    write_butler(root, f"good-{suffix}", ports["good"], "[modules.slow]\n[modules.notes]")
+    write_butler(root, f"good-{suffix}", ports["good"], "[modules.slow]\n[modules.notes]\n[modules.crashing]")
     write_butler(root, f"also-good-{suffix}", ports["also-good"])
     write_butler(root, f"no-cred-{suffix}", ports["no-cred"], '[butler.env]\nrequired = ["BUTLERS_TEST_NEVER_SET"]')
     write_butler(root, f"broken-{suffix}", ports["broken"], "[modules.broken]")
     write_butler(root, f"taken-{suffix}", ports["taken"])
+    write_butler(root, f"unservable-{suffix}", ports["unservable"], "[modules.unservable]")
     write_butler(root, f"badconf-{suffix}", free_port(), "colour = 'blue'")
     blocker = socket.socket()
     blocker.bind(("127.0.0.1", ports["taken"]))
@@ -143,6 +192,27 @@ async def check_failures_are_contained(supervisor: Supervisor, ports: dict[str, 
     assert "cannot reach the frobnicator" in failures
     assert f"127.0.0.1:{ports['taken']}" in failures
     assert "colour: unknown key" in failures
+    assert "the weather feed refused the login" in failures  # a module's serve failed before it was ready
+    unservable = next(b for b in supervisor.butlers.values() if b.name.startswith("unservable-"))
+    assert unservable.phase == "failed"
+
+    # A module's serve that crashes after it started: the butler serves on, the module shows unhealthy.
+    async def module_health() -> dict[str, Any]:
+        async with Client(f"http://127.0.0.1:{ports['good']}/mcp") as client:
+            status = (await client.call_tool("status", {})).structured_content
+        assert status is not None
+        return dict(status["modules"])
+
+    with anyio.fail_after(10):
+        while (await module_health())["crashing"] == {"ok": True}:  # noqa: ASYNC110 - another task's state
+            await anyio.sleep(0.05)
+    modules = await module_health()
+    assert modules["crashing"] == {
+        "ok": False,
+        "error": "background work (serve) stopped: RuntimeError: lost the forecast feed",
+    }
+    assert modules["notes"]["ok"] is True and modules["slow"]["ok"] is True
+    assert "slow_wait" in await tool_names(ports["good"])
 
 
 async def test_shutdown_drains_an_in_flight_call_then_stops_modules(settings: Settings) -> None:
@@ -173,6 +243,11 @@ async def check_drain(supervisor: Supervisor, ports: dict[str, int]) -> None:
         await supervisor.stopped.wait()
     good = next(b for b in supervisor.butlers.values() if b.name.startswith("good-"))
     assert good.phase == "stopped"
-    assert SlowModule.events == [f"startup:{good.name}", f"shutdown:{good.name}"]
+    assert SlowModule.events == [
+        f"startup:{good.name}",
+        f"serve:{good.name}",
+        f"serve-cancelled:{good.name}",  # serve is cancelled before on_shutdown runs
+        f"shutdown:{good.name}",
+    ]
     with pytest.raises(RuntimeError, match="failed to connect"):
         await tool_names(ports["good"])

@@ -73,7 +73,8 @@ class Running:
 async def running(
     pool: asyncpg.Pool, pg_address: ServerAddress, database: str, data_dir: Path, config: dict[str, Any]
 ) -> AsyncIterator[Running]:
-    """The module as a butler runs it: migrations, on_startup, register_tools; on_shutdown at the end."""
+    """The module as a butler runs it: migrations, on_startup, register_tools, serve in a task group;
+    at the end serve cancelled, then on_shutdown."""
     assert TelegramModule.migrations_dir is not None
     await apply_migrations(pg_address, database, TelegramModule.migrations_dir, "telegram")
     module = TelegramModule(TelegramConfig.model_validate(config))
@@ -91,7 +92,10 @@ async def running(
     try:
         mcp = FastMCP("test")
         module.register_tools(mcp, ctx)
-        yield Running(module, ctx, mcp, gate)
+        async with anyio.create_task_group() as tg:
+            await tg.start(module.serve, ctx)
+            yield Running(module, ctx, mcp, gate)
+            tg.cancel_scope.cancel()
     finally:
         await module.on_shutdown(ctx)
 
@@ -312,28 +316,31 @@ async def test_in_a_butler_messages_are_handed_off_and_approval_tools_send_once(
         butler = Butler(load_butler_config(folder), Settings(data_dir=tmp_path / "data"), pg_address, database=database)
         mcp = await butler.start()
         try:
-            standin.enqueue_message(ALICE_CHAT, "what is on my list?", username="alice")
+            async with anyio.create_task_group() as tg:
+                await butler.serve_modules(tg)  # as run() does once the HTTP server is up
+                standin.enqueue_message(ALICE_CHAT, "what is on my list?", username="alice")
 
-            async def handed_off() -> bool:
-                return [r["status"] for r in await butler.inbound.list(channel="telegram")] == ["dispatched"]
+                async def handed_off() -> bool:
+                    return [r["status"] for r in await butler.inbound.list(channel="telegram")] == ["dispatched"]
 
-            await wait_until(handed_off, "the message stored and handed to the butler (a queued session)")
-            [row] = await butler.inbound.list(channel="telegram")
-            assert row["session_id"] is not None
+                await wait_until(handed_off, "the message stored and handed to the butler (a queued session)")
+                [row] = await butler.inbound.list(channel="telegram")
+                assert row["session_id"] is not None
 
-            async with Client(mcp) as client:
-                status = (await client.call_tool("status", {})).structured_content
-                assert status is not None
-                health = status["modules"]["telegram"]
-                assert health["ok"] is True and health["received"] == 1, health
+                async with Client(mcp) as client:
+                    status = (await client.call_tool("status", {})).structured_content
+                    assert status is not None
+                    health = status["modules"]["telegram"]
+                    assert health["ok"] is True and health["received"] == 1, health
 
-                pending = (await client.call_tool("telegram_send", {"chat": ALICE_CHAT, "text": "Milk."})).data
-                assert pending["status"] == "pending_approval" and standin.sent == []
-                listed = (await client.call_tool("approvals_list", {})).structured_content
-                assert listed is not None
-                assert [a["action"] for a in listed["approvals"]] == ["telegram_send"]
-                for _ in range(2):
-                    await client.call_tool("approval_approve", {"approval_id": pending["approval_id"]})
-            assert [(m.chat_id, m.text) for m in standin.sent] == [(ALICE_CHAT, "Milk.")]
+                    pending = (await client.call_tool("telegram_send", {"chat": ALICE_CHAT, "text": "Milk."})).data
+                    assert pending["status"] == "pending_approval" and standin.sent == []
+                    listed = (await client.call_tool("approvals_list", {})).structured_content
+                    assert listed is not None
+                    assert [a["action"] for a in listed["approvals"]] == ["telegram_send"]
+                    for _ in range(2):
+                        await client.call_tool("approval_approve", {"approval_id": pending["approval_id"]})
+                assert [(m.chat_id, m.text) for m in standin.sent] == [(ALICE_CHAT, "Milk.")]
+                tg.cancel_scope.cancel()
         finally:
             await butler._shutdown()

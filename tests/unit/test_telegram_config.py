@@ -98,3 +98,17 @@ async def test_starting_without_the_token_names_the_variable(tmp_path: Path) -> 
     ctx = ModuleContext(butler="tg", pool=cast(Any, None), directory=tmp_path, data_dir=tmp_path, credentials={})
     with pytest.raises(ModuleError, match=TOKEN_ENV):
         await module.on_startup(ctx)
+
+
+async def test_serving_before_startup_fails_before_it_reports_started(tmp_path: Path) -> None:
+    module = TelegramModule(TelegramConfig())
+    ctx = ModuleContext(butler="tg", pool=cast(Any, None), directory=tmp_path, data_dir=tmp_path, credentials={})
+    started: list[object] = []
+
+    class Status:
+        def started(self, value: None = None) -> None:
+            started.append(value)
+
+    with pytest.raises(ModuleError, match="on_startup has not run"):
+        await module.serve(ctx, task_status=Status())
+    assert started == []

@@ -3,6 +3,10 @@
 A module is found by name (built in, or through the `butlers.modules` entry-point
 group), configured from `[modules.<name>]` of butler.toml through its
 `config_schema`, started after its `dependencies`, and stopped in reverse order.
+
+Lifecycle, in the butler's order: `on_startup` (acquire resources), `register_tools`,
+then - once the butler's HTTP server is up - `serve` (background work, in the
+butler's task group) until cancelled at shutdown, then `on_shutdown` (release).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import anyio
+import anyio.abc
 import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict
@@ -67,8 +73,23 @@ class Module(ABC):
     async def on_startup(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
         """Called after migrations, in dependency order."""
 
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Background work (polling, IMAP IDLE, webhook registration); the default has none.
+
+        The butler runs it with `tg.start` in its own task group, in dependency order,
+        after `on_startup` and once its HTTP server is ready. Do the set-up, call
+        `task_status.started()` once ready, then run until cancelled (or return when
+        the work is done). Raising before `started()` fails the butler's startup; an
+        exception after it is logged and marks the module unhealthy in `status`
+        without stopping the butler - so retry transient failures here, do not raise.
+        Cancellation at shutdown stops it; `on_shutdown` runs afterwards.
+        """
+        task_status.started()
+
     async def on_shutdown(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
-        """Called at shutdown, in reverse dependency order."""
+        """Called at shutdown, in reverse dependency order, after `serve` was cancelled."""
 
     async def health(self) -> dict[str, Any]:
         """Reported by the `status` tool; override to probe an outside server."""

@@ -35,17 +35,22 @@ What is checked, each failure an AssertionError saying which rule broke and how 
 - every name in `credentials_env` looks like an environment variable (`[A-Z_][A-Z0-9_]*`);
 - the migrations (if `migrations_dir` is set) apply on a fresh database, and applying them again applies nothing;
 - `on_startup` runs; `register_tools` adds at least one tool, every tool is named `<name>_...`, has a
-  description and an object input schema; `on_shutdown` runs after `on_startup` (also when a later check failed).
+  description and an object input schema;
+- `serve`, started with `tg.start` as the butler does (after `on_startup`), calls `task_status.started()`
+  within `serve_start_timeout_s`, does not raise, and stops within `serve_stop_timeout_s` of being cancelled;
+- `on_shutdown` runs after `on_startup` (also when a later check failed), after `serve` has stopped.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 from fastmcp import FastMCP
 from pydantic import BaseModel, ValidationError
 
@@ -77,11 +82,14 @@ async def check_module_contract(
     *,
     known_modules: Iterable[str] = (),
     credentials: Mapping[str, str] | None = None,
+    serve_start_timeout_s: float = 10.0,
+    serve_stop_timeout_s: float = 10.0,
 ) -> ContractReport:
     """Run `module_cls` with `config` (its `[modules.<name>]` table) through the contract.
 
     `database` must be a fresh database on `address`. `credentials` default to a
-    placeholder value for each of `credentials_env`.
+    placeholder value for each of `credentials_env`. `serve` must report started within
+    `serve_start_timeout_s` and stop within `serve_stop_timeout_s` of its cancellation.
     """
     problems = _static_problems(module_cls, config, set(known_modules))
     if problems:
@@ -99,7 +107,7 @@ async def check_module_contract(
             credentials=dict(credentials or {var: "contract-placeholder" for var in module_cls.credentials_env}),
         )
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
-        tools = await _check_lifecycle(module, ctx)
+        tools = await _check_lifecycle(module, ctx, serve_start_timeout_s, serve_stop_timeout_s)
     finally:
         await pool.close()
     return ContractReport(module=name, tools=tools, migrations_applied=applied)
@@ -166,14 +174,18 @@ async def _check_migrations(module_cls: type[Module], address: ServerAddress, da
     return first
 
 
-async def _check_lifecycle(module: Module, ctx: ModuleContext) -> list[str]:
+async def _check_lifecycle(
+    module: Module, ctx: ModuleContext, start_timeout_s: float, stop_timeout_s: float
+) -> list[str]:
     name = module.name
     try:
         await module.on_startup(ctx)
     except Exception as exc:
         raise AssertionError(f"{name}: on_startup raised {type(exc).__name__}: {exc}") from exc
     try:
-        return await _check_tools(module, ctx)
+        tools = await _check_tools(module, ctx)
+        await _check_serve(module, ctx, start_timeout_s, stop_timeout_s)
+        return tools
     finally:
         # on_shutdown must run whenever on_startup did, as the daemon does.
         try:
@@ -201,3 +213,45 @@ async def _check_tools(module: Module, ctx: ModuleContext) -> list[str]:
             problems.append(f"tool {tool.name!r} has no object input schema: {tool.parameters!r}")
     assert not problems, f"{name}: tools break the contract:\n- " + "\n- ".join(problems)
     return sorted(t.name for t in tools)
+
+
+async def _check_serve(module: Module, ctx: ModuleContext, start_timeout_s: float, stop_timeout_s: float) -> None:
+    """Start `serve` as the butler does, then cancel it.
+
+    Failures are collected and raised after the task group exits: raised inside it, they
+    would arrive wrapped in an ExceptionGroup.
+    """
+    name = module.name
+    problem: str | None = None
+    cause: BaseException | None = None
+    stop_began: float | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            started = False
+            try:
+                with anyio.move_on_after(start_timeout_s):
+                    await tg.start(module.serve, ctx)
+                    started = True
+            except Exception as exc:
+                problem, cause = f"serve raised {type(exc).__name__} before it reported started: {exc}", exc
+            else:
+                if not started:
+                    problem = (
+                        f"serve did not call task_status.started() within {start_timeout_s}s; call it once"
+                        " set-up is done and retry an unreachable server in the background instead of waiting"
+                    )
+            stop_began = time.monotonic()
+            tg.cancel_scope.cancel()
+    except Exception as exc:  # raised by serve after it reported started (or while being cancelled)
+        if isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+            exc = exc.exceptions[0]
+        problem, cause = f"serve raised {type(exc).__name__} after it reported started: {exc}", exc
+    if problem is None and stop_began is not None:
+        took = time.monotonic() - stop_began
+        if took > stop_timeout_s:
+            problem = (
+                f"serve took {took:.1f}s to stop after it was cancelled (at most {stop_timeout_s}s);"
+                " do not shield long waits from cancellation"
+            )
+    if problem is not None:
+        raise AssertionError(f"{name}: {problem}") from cause

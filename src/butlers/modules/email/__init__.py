@@ -5,7 +5,7 @@
     require_approval = ["email_send", "email_reply"]
 
 The account is `SOURCE_EMAIL` with the password `SOURCE_EMAIL_PASSWORD` (an app password for most
-providers). Tools search, read, mark, send, reply and draft. A background task watches the mailbox
+providers). Tools search, read, mark, send, reply and draft. The module's `serve` watches the mailbox
 (polling, plus IMAP IDLE when `idle = true`) and hands every new message to the butler's inbound
 log exactly once: the log's unique (channel, external id) key makes a second sighting, also after
 a restart, a no-op. Every sent message is recorded in `email_sent` with its Message-ID.
@@ -146,7 +146,6 @@ class EmailModule(Module):
         super().__init__(config)
         self.settings: EmailConfig = config
         self._ctx: ModuleContext | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
         self.last_poll_at: datetime | None = None
         self.last_error: str | None = None
         self.idling = False  # the watcher waits in IMAP IDLE right now
@@ -167,16 +166,13 @@ class EmailModule(Module):
 
     async def on_startup(self, ctx: ModuleContext) -> None:
         self._ctx = ctx
-        tg = anyio.create_task_group()
-        await tg.__aenter__()
-        self._tg = tg
-        tg.start_soon(self._watch, ctx)
 
-    async def on_shutdown(self, ctx: ModuleContext) -> None:
-        tg, self._tg = self._tg, None
-        if tg is not None:
-            tg.cancel_scope.cancel()
-            await tg.__aexit__(None, None, None)
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Watch the mailbox until cancelled. Ready at once: a down IMAP server is retried, not fatal."""
+        task_status.started()
+        await self._watch(ctx)
 
     async def health(self) -> dict[str, Any]:
         if self._ctx is None:

@@ -2,7 +2,7 @@
 
 Messages from chats on the allow-list become inbound messages (stored, then handed to the
 butler); messages from any other chat are ignored and counted. Updates arrive by long polling
-(a background task of the module) or by webhook (a route on the butler's HTTP port, the secret
+(the module's `serve`, run in the butler's task group) or by webhook (a route on the butler's HTTP port, the secret
 token header checked). Tools: `telegram_send` (through the approval gate) and `telegram_recent`.
 
     [modules.telegram]
@@ -16,7 +16,6 @@ The bot token comes from the environment variable BUTLER_TELEGRAM_TOKEN.
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +89,6 @@ class TelegramModule(Module):
         self._bot: Bot | None = None
         self._requests: list[HTTPXRequest] = []
         self._ctx: ModuleContext | None = None
-        self._runner: asyncio.Task[None] | None = None
-        self._tg: anyio.abc.TaskGroup | None = None
         self._loop_error: str | None = None  # the last polling / setWebhook failure, cleared on success
         self.received = 0  # allowed messages stored
         self.ignored = 0  # messages from chats not on the allow-list
@@ -110,20 +107,20 @@ class TelegramModule(Module):
         self._bot = self._make_bot(token)
         for request in self._requests:
             await request.initialize()
-        # The background work lives in a task of its own that owns an anyio task group: it outlives
-        # this call, and on_shutdown cancels that group (a group entered here could not be left there).
-        started = anyio.Event()
-        self._runner = asyncio.get_running_loop().create_task(self._background(ctx, started))
-        await started.wait()
+
+    async def serve(
+        self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Long-poll for updates until cancelled, or register the webhook (retried until it is set)."""
+        self._require_bot()  # on_startup made the bot
+        task_status.started()  # ready at once: an unreachable Bot API is retried, shown by health()
+        if self.config.mode == "polling":
+            await self._poll(ctx)
+        else:
+            await self._set_webhook(ctx)
 
     async def on_shutdown(self, ctx: ModuleContext) -> None:
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-        if self._runner is not None:
-            await asyncio.wait([self._runner])
-            if not self._runner.cancelled() and self._runner.exception() is not None:
-                ctx.log.error("telegram.background_failed", error=repr(self._runner.exception()))
-            self._runner = None
+        # The butler cancelled serve before this: nothing uses the connections any more.
         for request in self._requests:
             await request.shutdown()
         self._requests = []
@@ -135,16 +132,6 @@ class TelegramModule(Module):
         updates_request = HTTPXRequest(connection_pool_size=1, connect_timeout=5.0, read_timeout=10.0)
         self._requests = [request, updates_request]
         return Bot(token, base_url=self.config.bot_base_url, request=request, get_updates_request=updates_request)
-
-    async def _background(self, ctx: ModuleContext, started: anyio.Event) -> None:
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            if self.config.mode == "polling":
-                tg.start_soon(self._poll, ctx)
-            else:
-                tg.start_soon(self._set_webhook, ctx)
-            started.set()
-        self._tg = None
 
     async def _retrying(self, ctx: ModuleContext, what: str, attempt: Any) -> None:
         """Run `attempt()` until it returns False (done); failures are logged, shown in health, retried."""
