@@ -267,3 +267,25 @@ async def test_drain_waits_for_running_sessions_and_leaves_queued_ones(pool: asy
     done = await wait_status(pool, first["session_id"], {"failed"}, within=1)
     assert "HTTP 500" in done["error"]
     assert (await wait_status(pool, second["session_id"], {"queued"}, within=1))["status"] == "queued"
+
+
+async def test_a_due_schedule_becomes_one_session_that_runs(pool: asyncpg.Pool, tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from butlers.config import ScheduleConfig
+    from butlers.core.scheduler import Scheduler
+
+    script: list[Turn] = [ToolUse("mcp__general__state_set", {"key": "brief", "value": 1}), Text("Briefed.")]
+    async with running_butler(pool, tmp_path, script) as b:
+        scheduler = Scheduler(pool, b.spawner)
+        t0 = datetime(2026, 3, 1, 7, 59, tzinfo=UTC)
+        brief = ScheduleConfig(name="morning", cron="0 8 * * *", prompt="Brief me.", timezone="UTC")
+        await scheduler.sync_from_config([brief], now=t0)
+        [fired] = await scheduler.claim_due(now=t0 + timedelta(minutes=2))
+        assert await scheduler.claim_due(now=t0 + timedelta(minutes=2)) == []
+        assert fired.session_id is not None
+        row = await wait_status(pool, fired.session_id, {"succeeded", "failed"})
+    assert row["status"] == "succeeded", row["error"]
+    assert (row["trigger_source"], row["schedule_name"], row["prompt"]) == ("schedule", "morning", "Brief me.")
+    assert await pool.fetchval("SELECT value FROM state WHERE key = 'brief'") == 1
+    assert await pool.fetchval("SELECT count(*) FROM sessions") == 1
