@@ -8,6 +8,7 @@ close pools, stop the embedded server.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import anyio
@@ -15,6 +16,7 @@ import structlog
 
 from butlers.butler import Butler
 from butlers.config import ButlerConfig
+from butlers.core.agent_env import MODEL_CREDENTIALS
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError
 from butlers.heartbeat import Heartbeat
@@ -74,6 +76,8 @@ class Supervisor:
                     tg.cancel_scope.cancel()
                     raise NothingToServeError("no butler could start: " + "; ".join(self.failures.values()))
                 self.heartbeat = Heartbeat(self.serving, self.settings.heartbeat_interval_s)
+                # The model credential and every declared credential are redacted from log lines.
+                register_secrets(v for k, v in os.environ.items() if k in MODEL_CREDENTIALS)
                 for butler in self.serving:
                     register_secrets(butler.credentials.values())
                     butler.on_schedules_changed = self.heartbeat.poke
