@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from claude_agent_sdk import ResultMessage
 
+from butlers.butler import check_credentials
 from butlers.config import AgentConfig, ButlerConfig, EnvConfig
 from butlers.core import agent_env
 from butlers.core.spawner import _result_error
+from butlers.modules.base import EmptyConfig, Module
 
 
 def config(tmp_path: Path) -> ButlerConfig:
@@ -19,12 +22,22 @@ def config(tmp_path: Path) -> ButlerConfig:
     )  # fmt: skip
 
 
-def test_collect_credentials_takes_only_declared_and_model_variables(tmp_path: Path) -> None:
+class ModuleWithSecret(Module):
+    name = "secretive"
+    credentials_env = ("MODULE_SECRET",)
+
+    def register_tools(self, mcp: Any, ctx: Any) -> None:
+        pass
+
+
+def test_a_session_gets_only_declared_and_model_variables(tmp_path: Path) -> None:
     environ = {
         "ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": "http://x", "GENERAL_TOKEN": "t",
         "MODULE_SECRET": "m", "OTHER_BUTLER_SECRET": "no", "AWS_SECRET_ACCESS_KEY": "no",
     }  # fmt: skip
-    got = agent_env.collect_credentials(config(tmp_path), ["MODULE_SECRET"], environ)
+    # What the Butler hands its Spawner, and what the Spawner adds.
+    declared = check_credentials(config(tmp_path), [ModuleWithSecret(EmptyConfig())], environ)
+    got = {**agent_env.model_settings(environ), **declared}
     assert got == {
         "ANTHROPIC_API_KEY": "k",
         "ANTHROPIC_BASE_URL": "http://x",

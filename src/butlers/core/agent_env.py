@@ -19,8 +19,6 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from butlers.config import ButlerConfig
-
 MODEL_CREDENTIALS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 # Endpoint settings the daemon was given are passed on so proxies and the
 # test stand-in work; the retry/timeout knobs let operators bound API waits.
@@ -47,19 +45,6 @@ def model_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The model credential and endpoint settings the daemon was given."""
     env = os.environ if environ is None else environ
     return {n: env[n] for n in (*MODEL_CREDENTIALS, *MODEL_ENDPOINT) if env.get(n)}
-
-
-def collect_credentials(
-    config: ButlerConfig, module_credentials: Iterable[str] = (), environ: Mapping[str, str] | None = None
-) -> dict[str, str]:
-    """The values a butler's sessions may receive, picked from the daemon env.
-
-    Only: the model credential and endpoint settings, the butler's declared
-    variables (required and optional) and its modules' declared credentials.
-    """
-    env = os.environ if environ is None else environ
-    names = [*config.env.required, *config.env.optional, *module_credentials]
-    return {**model_settings(env), **{n: env[n] for n in names if n in env}}
 
 
 def has_model_credential(credentials: Mapping[str, str]) -> bool:
