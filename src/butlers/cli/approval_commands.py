@@ -1,0 +1,152 @@
+"""`butlerctl approvals`: list, approve and reject the actions a butler holds for approval."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from butlers.cli.common import (
+    SHORT_ID,
+    DirOption,
+    HostOption,
+    JsonOption,
+    NameArgument,
+    answer_dict,
+    butler_port,
+    call,
+    echo_json,
+    fail,
+    first_line,
+    format_time,
+    indent,
+    resolve_id,
+    settings,
+)
+
+approvals_app = typer.Typer(
+    name="approvals",
+    help="Decide the actions a butler holds for approval (mail to send, messages, events): "
+    "list them, approve one (it runs once) or reject one (it never runs).",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+APPROVAL_STATUSES = ("pending", "running", "succeeded", "failed", "rejected", "all")
+ApprovalIdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The approval id, or the start of it as `butlerctl approvals list` shows.")
+]
+APPROVE_TIMEOUT_S = 120.0  # approving runs the action (sending mail...) before the butler answers
+
+
+def resolve_approval_id(host: str, port: int, approval_id: str) -> str:
+    args = {"status": "all", "limit": 500}
+    return resolve_id(host, port, approval_id, "approvals_list", args, "approvals", "no approval")
+
+
+@approvals_app.command("list")
+def approvals_list(
+    name: NameArgument,
+    status_filter: Annotated[
+        str,
+        typer.Option(
+            "--status", help=f"Only approvals in this status: {', '.join(APPROVAL_STATUSES)}.", show_default=True
+        ),
+    ] = "pending",
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """List butler NAME's actions held for approval, newest first: id, status, action, created, summary."""
+    if status_filter not in APPROVAL_STATUSES:
+        raise typer.BadParameter(
+            f"{status_filter!r} is not one of {', '.join(APPROVAL_STATUSES)}", param_hint="'--status'"
+        )
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    answer = answer_dict("approvals_list", call(address, port, "approvals_list", {"status": status_filter}))
+    if as_json:
+        echo_json(answer)
+        return
+    rows = answer.get("approvals") or []
+    if not rows:
+        typer.echo(f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}.")
+        return
+    table = [("ID", "STATUS", "ACTION", "CREATED", "SUMMARY")]
+    table += [
+        (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("action") or "-"),
+         format_time(r.get("created_at")), first_line(r.get("summary"), 80))
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+
+
+def print_approval(record: dict[str, Any]) -> None:
+    typer.echo(f"approval {record.get('id')}  {record.get('status')}  {record.get('action')}")
+    if record.get("summary"):
+        typer.echo(f"  {first_line(record['summary'], 100)}")
+    if record.get("result") is not None:
+        typer.echo(indent("result: " + json.dumps(record["result"], default=str)))
+    for key in ("error", "reason"):
+        if record.get(key):
+            typer.echo(indent(f"{key}: {record[key]}"))
+
+
+@approvals_app.command("approve")
+def approvals_approve(
+    name: NameArgument,
+    approval_id: ApprovalIdArgument,
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """Approve a pending action of butler NAME: it runs now, once; print its outcome.
+
+    Approving one already decided runs nothing and shows it. Exit 1 unless
+    the action ran and succeeded.
+    """
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    aid = resolve_approval_id(address, port, approval_id)
+    record = answer_dict(
+        "approval_approve", call(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
+    )
+    if as_json:
+        echo_json(record)
+    else:
+        print_approval(record)
+    if record.get("status") != "succeeded":
+        fail(f"approval {aid} is {record.get('status')}: {record.get('error') or record.get('reason') or '-'}")
+
+
+@approvals_app.command("reject")
+def approvals_reject(
+    name: NameArgument,
+    approval_id: ApprovalIdArgument,
+    reason: Annotated[
+        str | None, typer.Option("--reason", help="Why, recorded with the rejection.", show_default=False)
+    ] = None,
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """Reject a pending action of butler NAME: it never runs.
+
+    Exit 1 when it was already decided (it is left as it was).
+    """
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    aid = resolve_approval_id(address, port, approval_id)
+    args: dict[str, Any] = {"approval_id": aid}
+    if reason is not None:
+        args["reason"] = reason
+    record = answer_dict("approval_reject", call(address, port, "approval_reject", args))
+    if as_json:
+        echo_json(record)
+    else:
+        print_approval(record)
+    if record.get("status") != "rejected":
+        fail(f"approval {aid} is {record.get('status')}, not rejected")

@@ -1,0 +1,142 @@
+"""What every `butlerctl` command shares: option types, config discovery, MCP calls, exits and formatting."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import anyio
+import typer
+from pydantic import ValidationError
+
+from butlers.cli.client import ToolError, call_tool
+from butlers.config import ButlerConfig, discover
+from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
+from butlers.settings import Settings
+
+DirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Folder holding one sub-folder per butler. Default: $BUTLERS_DIR, else ./butlers.d.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        "--host", help="Address the butlers listen on. Default: $BUTLERS_HOST, else 127.0.0.1.", show_default=False
+    ),
+]
+
+NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The butler's name, as in its butler.toml.")]
+CALL_TIMEOUT_S = 10.0  # a butler answering a plain (non-waiting) tool call
+SHORT_ID = 8
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def settings() -> Settings:
+    """Global settings, or exit 1 naming the bad environment variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fail(f"invalid environment setting: {exc}")
+
+
+def resolve_dir(directory: Path | None) -> Path:
+    """`--dir`, else BUTLERS_DIR, else ./butlers.d (read now, not at import, so env changes count)."""
+    return directory if directory is not None else settings().dir
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def report_errors(errors: list[ConfigError]) -> None:
+    for error in errors:
+        typer.echo(f"error: {error}", err=True)
+
+
+def error_dict(error: ConfigError) -> dict[str, str | None]:
+    return {"file": error.file, "key": error.key, "message": error.detail}
+
+
+def discover_all(root: Path) -> tuple[list[ButlerConfig], list[ConfigError]]:
+    """`config.discover`, with a missing folder reported as an error instead of raised."""
+    try:
+        return discover(root)
+    except ConfigErrors as exc:
+        return [], list(exc.errors)
+
+
+def butler_port(directory: Path | None, name: str) -> int:
+    """NAME's port from the config folder; an unknown name is a usage error (exit 2) listing the known ones."""
+    root = resolve_dir(directory)
+    configs, errors = discover_all(root)
+    for config in configs:
+        if config.name == name:
+            return config.port
+    report_errors(errors)
+    known = ", ".join(sorted(c.name for c in configs)) or f"none in {root}"
+    fail(f"unknown butler '{name}' (known: {known})", code=2)
+
+
+def call(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> Any:
+    """One tool call; exit 1 naming the URL when the butler is down, or with the tool's message when it fails."""
+    try:
+        return anyio.run(call_tool, host, port, tool, args, timeout)
+    except DaemonUnreachableError as exc:
+        fail(str(exc))
+    except ToolError as exc:
+        fail(f"{tool} failed: {exc}")
+
+
+def answer_dict(tool: str, answer: Any) -> dict[str, Any]:
+    if not isinstance(answer, dict):
+        fail(f"{tool} answered something unexpected: {answer!r}")
+    return answer
+
+
+def format_time(value: Any) -> str:
+    """An ISO time from the butler, in this machine's time zone, to the second."""
+    if not isinstance(value, str):
+        return "-"
+    try:
+        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return value
+
+
+def first_line(text: Any, width: int = 60) -> str:
+    line = str(text or "").strip().split("\n", 1)[0]
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any], key: str, none_found: str) -> str:
+    """A full id as given; a prefix matched against the newest records `tool` lists (exit 1 if none or several)."""
+    try:
+        return str(uuid.UUID(given))
+    except ValueError:
+        pass
+    answer = answer_dict(tool, call(host, port, tool, args))
+    prefix = given.lower()
+    matches = [str(r["id"]) for r in answer.get(key) or [] if str(r.get("id", "")).startswith(prefix)]
+    if len(matches) != 1:
+        found = none_found if not matches else f"{len(matches)} {key}"
+        fail(f"{found} with an id starting with {given!r}; give more of the id")
+    return matches[0]
+
+
+def indent(text: str, spaces: int = 2) -> str:
+    return "\n".join(" " * spaces + part for part in str(text).split("\n"))

@@ -1,0 +1,307 @@
+"""`butlerctl trigger`, `sessions`, `session` and `cancel`: start, list, show and cancel a butler's agent sessions."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+import typer
+
+from butlers.cli.client import ToolError, call_tool
+from butlers.cli.common import (
+    CALL_TIMEOUT_S,
+    SHORT_ID,
+    DirOption,
+    HostOption,
+    JsonOption,
+    NameArgument,
+    answer_dict,
+    butler_port,
+    call,
+    echo_json,
+    fail,
+    first_line,
+    format_time,
+    indent,
+    resolve_id,
+    settings,
+)
+from butlers.errors import DaemonUnreachableError
+
+SessionIdArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="ID", help="The session id, or the start of it as `butlerctl sessions` shows (newest 200 searched)."
+    ),
+]
+WAIT_TIMEOUT_S = 900.0  # longer than the default per-session timeout (600 s)
+WAIT_GRACE_S = 15.0  # the MCP call outlives the wait by this much
+
+
+def register(app: typer.Typer) -> None:
+    """Add trigger, sessions, session and cancel to `app`, in that order."""
+    app.command("trigger")(trigger)
+    app.command("sessions")(sessions)
+    app.command("session")(session)
+    app.command("cancel")(cancel)
+
+
+def format_duration(ms: Any) -> str:
+    if not isinstance(ms, int | float):
+        return "-"
+    return f"{ms:.0f} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+
+
+def format_cost(cost: Any) -> str:
+    return f"${cost:.4f}" if isinstance(cost, int | float) else "-"
+
+
+def trigger(
+    name: NameArgument,
+    prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="What the butler's agent is asked to do.")],
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait for the session to end and print its result; exit 1 unless it succeeded."),
+    ] = False,
+    timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            help=f"Seconds to wait: with --wait for the session to end (default {WAIT_TIMEOUT_S:g}), "
+            f"else for the butler to answer (default {CALL_TIMEOUT_S:g}).",
+            show_default=False,
+        ),
+    ] = None,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            "--idempotency-key",
+            help="Same key, same session: a retry with it does not start a second one. "
+            "With --wait and no key, one is generated so a wait that times out can still name its session.",
+            show_default=False,
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """Start an agent session of butler NAME with PROMPT; print its session id and status.
+
+    With --wait, also print the result (or error), cost and duration; exit 1
+    when the session did not succeed or did not end within --timeout (it
+    keeps running on the butler).
+    """
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    if not wait:
+        args: dict[str, Any] = {"prompt": prompt, "wait": False}
+        if idempotency_key is not None:
+            args["idempotency_key"] = idempotency_key
+        answer = answer_dict("trigger", call(address, port, "trigger", args, timeout or CALL_TIMEOUT_S))
+        if as_json:
+            echo_json(answer)
+        else:
+            again = "" if answer.get("created", True) else "  (existing session with this idempotency key)"
+            typer.echo(f"session {answer.get('session_id')}  {answer.get('status')}{again}")
+        return
+    wait_s = timeout or WAIT_TIMEOUT_S
+    key = idempotency_key if idempotency_key is not None else f"butlerctl-{uuid.uuid4()}"
+    args = {"prompt": prompt, "idempotency_key": key, "wait": True}
+    record = anyio.run(wait_for_session, address, port, args, wait_s)
+    if record is None:  # the wait ran out: the same key names the session without starting another
+        late = answer_dict("trigger", call(address, port, "trigger", {**args, "wait": False}))
+        if as_json:
+            echo_json({**late, "timed_out_waiting": True})
+        fail(
+            f"session {late.get('session_id')} is still {late.get('status')} after {wait_s:g} s "
+            f"(see `butlerctl session {name} {late.get('session_id')}`)"
+        )
+    if as_json:
+        echo_json(record)
+    else:
+        print_outcome(record)
+    if record.get("status") != "succeeded":
+        fail(
+            f"session {record.get('session_id', record.get('id'))} {record.get('status')}: {record.get('error') or '-'}"
+        )
+
+
+async def wait_for_session(host: str, port: int, args: dict[str, Any], wait_s: float) -> dict[str, Any] | None:
+    """`trigger` with wait; None when the session has not ended within `wait_s` (the MCP call outlives it)."""
+    with anyio.move_on_after(wait_s):
+        try:
+            answer = await call_tool(host, port, "trigger", args, wait_s + WAIT_GRACE_S)
+        except DaemonUnreachableError as exc:
+            fail(str(exc))
+        except ToolError as exc:
+            fail(f"trigger failed: {exc}")
+        return answer_dict("trigger", answer)
+    return None
+
+
+def print_outcome(record: dict[str, Any]) -> None:
+    typer.echo(f"session {record.get('session_id', record.get('id'))}  {record.get('status')}")
+    if record.get("result"):
+        typer.echo(str(record["result"]).rstrip())
+    turns = record.get("num_turns")
+    typer.echo(
+        f"cost {format_cost(record.get('cost_usd'))}  duration {format_duration(record.get('duration_ms'))}"
+        f"  turns {turns if turns is not None else '-'}"
+    )
+
+
+def sessions(
+    name: NameArgument,
+    status_filter: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help="Only sessions in this status: queued, running, succeeded, failed, interrupted, cancelled, timed_out.",
+            show_default=False,
+        ),
+    ] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            "--source",
+            help="Only sessions started this way: trigger_tool, schedule, tick, route, inbound.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Only sessions queued at or after this ISO-8601 time; without a zone, this machine's.",
+            show_default=False,
+        ),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=200, help="At most this many sessions, newest first.")
+    ] = 20,
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """List butler NAME's sessions, newest first: id, status, source, schedule, queued, duration, cost, prompt."""
+    since_iso = None
+    if since is not None:
+        try:
+            since_iso = datetime.fromisoformat(since).astimezone().isoformat()
+        except ValueError:
+            raise typer.BadParameter(f"not an ISO-8601 time: {since!r}", param_hint="'--since'") from None
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    args: dict[str, Any] = {"limit": limit}
+    for key, value in (("status", status_filter), ("source", source), ("since", since_iso)):
+        if value is not None:
+            args[key] = value
+    answer = answer_dict("sessions_list", call(address, port, "sessions_list", args))
+    if as_json:
+        echo_json(answer)
+        return
+    rows = answer.get("sessions") or []
+    if not rows:
+        typer.echo(f"No sessions of {name}{' matching' if len(args) > 1 else ''}.")
+        return
+    table = [("ID", "STATUS", "SOURCE", "SCHEDULE", "QUEUED", "DURATION", "COST", "PROMPT")]
+    table += [
+        (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("trigger_source") or "-"),
+         str(r.get("schedule_name") or "-"), format_time(r.get("queued_at")), format_duration(r.get("duration_ms")),
+         format_cost(r.get("cost_usd")), first_line(r.get("prompt")))
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+    if answer.get("next_offset") is not None:
+        typer.echo("(more: raise --limit or narrow with --since/--status)")
+
+
+def resolve_session_id(host: str, port: int, session_id: str) -> str:
+    return resolve_id(host, port, session_id, "sessions_list", {"limit": 200}, "sessions", "no recent session")
+
+
+def session(
+    name: NameArgument,
+    session_id: SessionIdArgument,
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """Show one session of butler NAME in full: times, prompt, result, error, tokens, cost and every tool call."""
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    sid = resolve_session_id(address, port, session_id)
+    record = answer_dict("sessions_get", call(address, port, "sessions_get", {"session_id": sid}))
+    if as_json:
+        echo_json(record)
+    else:
+        print_session(record)
+
+
+def print_session(r: dict[str, Any]) -> None:
+    def line(label: str, value: Any) -> None:
+        typer.echo(f"{label + ':':<10} {value if value not in (None, '') else '-'}")
+
+    line("session", r.get("id"))
+    line("status", r.get("status"))
+    source = r.get("trigger_source")
+    line("source", f"{source} ({r['schedule_name']})" if source and r.get("schedule_name") else source)
+    line("queued", format_time(r.get("queued_at")))
+    line("started", format_time(r.get("started_at")))
+    line("finished", format_time(r.get("finished_at")))
+    line("duration", format_duration(r.get("duration_ms")))
+    line("model", r.get("model"))
+    line("turns", r.get("num_turns"))
+    tokens = ", ".join(f"{key} {r[f'{key}_tokens']}" for key in ("input", "output", "cache_read", "cache_creation")
+                       if r.get(f"{key}_tokens") is not None)  # fmt: skip
+    line("tokens", tokens)
+    line("cost", format_cost(r.get("cost_usd")))
+    line("trace", r.get("trace_id"))
+    for label, key in (("prompt", "prompt"), ("context", "context"), ("result", "result"), ("error", "error")):
+        value = r.get(key)
+        if value in (None, ""):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, indent=2, default=str)
+        typer.echo(f"\n{label}:")
+        typer.echo(indent(text.rstrip()))
+    calls = r.get("tool_calls") or []
+    typer.echo(f"\ntool calls: {len(calls)}")
+    for n, c in enumerate(calls, 1):
+        typer.echo(f"  {n}. {c.get('tool')}")
+        typer.echo(indent("arguments: " + json.dumps(c.get("arguments"), default=str), 5))
+        if "error" in c:
+            typer.echo(indent(f"error: {c['error']}", 5))
+        elif "result" in c:
+            typer.echo(indent(f"result: {c['result']}", 5))
+        else:
+            typer.echo(indent("no result recorded", 5))
+
+
+def cancel(
+    name: NameArgument,
+    session_id: SessionIdArgument,
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """Cancel a queued or running session of butler NAME (a running agent is killed).
+
+    Exit 1 when the session had already ended otherwise, or is not yet stopped.
+    """
+    port = butler_port(directory, name)
+    address = host if host is not None else settings().host
+    sid = resolve_session_id(address, port, session_id)
+    record = answer_dict("session_cancel", call(address, port, "session_cancel", {"session_id": sid}, 30.0))
+    if as_json:
+        echo_json(record)
+    state = record.get("status")
+    if state != "cancelled":
+        fail(f"session {sid} is {state}, not cancelled")
+    if not as_json:
+        typer.echo(f"session {sid}  cancelled")
