@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,15 +17,10 @@ import anyio
 import pytest
 from fastmcp import Client
 
+from butlers.testing.ports import free_port
 from butlers.testing.system_packages import ensure_command
 
 BUTLERD = str(Path(sys.executable).parent / "butlerd")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -20,12 +20,7 @@ from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import available_modules
 from butlers.settings import Settings
 from butlers.supervisor import Supervisor
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from butlers.testing.ports import free_port
 
 
 class SlowModule(Module):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ from typer.testing import CliRunner, Result
 from butlers.cli.butlerctl import app, format_uptime
 from butlers.config import CONFIG_FILE, load_butler_config
 from butlers.testing.asgi import serve_asgi
+from butlers.testing.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "butlers.d"
@@ -37,12 +37,6 @@ def run(*args: str, env: dict[str, str] | None = None) -> Result:
 
 def snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else b"<dir>" for p in sorted(root.rglob("*"))}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

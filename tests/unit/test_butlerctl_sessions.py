@@ -7,7 +7,6 @@ result shapes of butlers.core.session_tools (records as SessionLog returns them)
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +22,7 @@ from typer.testing import CliRunner, Result
 from butlers.cli.butlerctl import app
 from butlers.config import CONFIG_FILE
 from butlers.testing.asgi import serve_asgi
+from butlers.testing.ports import free_port
 
 OK_ID = "3f2a9c1e-0000-4000-8000-000000000001"
 FAILED_ID = "7b1d0e2f-0000-4000-8000-000000000002"
@@ -113,12 +113,6 @@ def fake_butler(name: str = "alpha", *, wait_s: float = 0.0) -> tuple[FastMCP, l
 def write_butler(root: Path, name: str, port: int) -> None:
     (root / name).mkdir(parents=True)
     (root / name / CONFIG_FILE).write_text(f'[butler]\nname = "{name}"\nport = {port}\n', encoding="utf-8")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def run(*args: str) -> Result:

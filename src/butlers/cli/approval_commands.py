@@ -14,7 +14,7 @@ from butlers.cli.common import (
     JsonOption,
     NameArgument,
     answer_dict,
-    butler_port,
+    butler_address,
     call,
     echo_json,
     fail,
@@ -22,7 +22,6 @@ from butlers.cli.common import (
     format_time,
     indent,
     resolve_id,
-    settings,
 )
 
 approvals_app = typer.Typer(
@@ -63,8 +62,7 @@ def approvals_list(
         raise typer.BadParameter(
             f"{status_filter!r} is not one of {', '.join(APPROVAL_STATUSES)}", param_hint="'--status'"
         )
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     answer = answer_dict("approvals_list", call(address, port, "approvals_list", {"status": status_filter}))
     if as_json:
         echo_json(answer)
@@ -108,8 +106,7 @@ def approvals_approve(
     Approving one already decided runs nothing and shows it. Exit 1 unless
     the action ran and succeeded.
     """
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     aid = resolve_approval_id(address, port, approval_id)
     record = answer_dict(
         "approval_approve", call(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
@@ -137,8 +134,7 @@ def approvals_reject(
 
     Exit 1 when it was already decided (it is left as it was).
     """
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     aid = resolve_approval_id(address, port, approval_id)
     args: dict[str, Any] = {"approval_id": aid}
     if reason is not None:

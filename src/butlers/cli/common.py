@@ -92,6 +92,11 @@ def butler_port(directory: Path | None, name: str) -> int:
     fail(f"unknown butler '{name}' (known: {known})", code=2)
 
 
+def butler_address(directory: Path | None, name: str, host: str | None) -> tuple[str, int]:
+    """Where butler NAME listens: --host (default BUTLERS_HOST) and the port from its butler.toml."""
+    return (host if host is not None else settings().host), butler_port(directory, name)
+
+
 def call(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> Any:
     """One tool call; exit 1 naming the URL when the butler is down, or with the tool's message when it fails."""
     try:

@@ -19,7 +19,7 @@ from butlers.cli.common import (
     JsonOption,
     NameArgument,
     answer_dict,
-    butler_port,
+    butler_address,
     call,
     echo_json,
     fail,
@@ -27,7 +27,6 @@ from butlers.cli.common import (
     format_time,
     indent,
     resolve_id,
-    settings,
 )
 from butlers.errors import DaemonUnreachableError
 
@@ -95,8 +94,7 @@ def trigger(
     when the session did not succeed or did not end within --timeout (it
     keeps running on the butler).
     """
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     if not wait:
         args: dict[str, Any] = {"prompt": prompt, "wait": False}
         if idempotency_key is not None:
@@ -194,8 +192,7 @@ def sessions(
             since_iso = datetime.fromisoformat(since).astimezone().isoformat()
         except ValueError:
             raise typer.BadParameter(f"not an ISO-8601 time: {since!r}", param_hint="'--since'") from None
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     args: dict[str, Any] = {"limit": limit}
     for key, value in (("status", status_filter), ("source", source), ("since", since_iso)):
         if value is not None:
@@ -234,8 +231,7 @@ def session(
     host: HostOption = None,
 ) -> None:
     """Show one session of butler NAME in full: times, prompt, result, error, tokens, cost and every tool call."""
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     sid = resolve_session_id(address, port, session_id)
     record = answer_dict("sessions_get", call(address, port, "sessions_get", {"session_id": sid}))
     if as_json:
@@ -294,8 +290,7 @@ def cancel(
 
     Exit 1 when the session had already ended otherwise, or is not yet stopped.
     """
-    port = butler_port(directory, name)
-    address = host if host is not None else settings().host
+    address, port = butler_address(directory, name, host)
     sid = resolve_session_id(address, port, session_id)
     record = answer_dict("session_cancel", call(address, port, "session_cancel", {"session_id": sid}, 30.0))
     if as_json:
