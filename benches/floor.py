@@ -280,30 +280,31 @@ def summary(values: Sequence[float]) -> str:
     return f"median {statistics.median(values):.3f}  min {min(values):.3f}  max {max(values):.3f}  (n={len(values)})"
 
 
+def floor_once(settle_s: float) -> tuple[float, int]:
+    """Start the floor once: seconds to 4 ports answering tools/list, and idle RSS (kB) after `settle_s`."""
+    import anyio
+
+    ports = free_ports(4)
+    t0 = time.perf_counter()
+    proc = start_floor(ports)
+    try:
+        elapsed = anyio.run(wait_all_answer, [url(p) for p in ports], t0, 60.0, proc)
+        time.sleep(settle_s)
+        return elapsed, rss_kb(proc.pid)
+    finally:
+        code = stop(proc)
+        if code != 0:
+            print(f"warning: floor exited with {code}", file=sys.stderr)
+
+
 def measure_floor_start(runs: int, settle_s: float = 1.0, warmup: int = 1) -> tuple[list[float], list[int]]:
     """Start the floor `runs` times: seconds to 4 ports answering tools/list, and idle RSS (kB).
 
     The first `warmup` starts are discarded: they warm the page cache and this
     process's MCP client (its first call spends ~2.5 s importing lazily).
     """
-    import anyio
-
-    times, rss = [], []
-    for i in range(runs + warmup):
-        ports = free_ports(4)
-        t0 = time.perf_counter()
-        proc = start_floor(ports)
-        try:
-            elapsed = anyio.run(wait_all_answer, [url(p) for p in ports], t0, 60.0, proc)
-            time.sleep(settle_s)
-            if i >= warmup:
-                times.append(elapsed)
-                rss.append(rss_kb(proc.pid))
-        finally:
-            code = stop(proc)
-        if code != 0:
-            print(f"warning: floor exited with {code}", file=sys.stderr)
-    return times, rss
+    measured = [floor_once(settle_s) for _ in range(runs + warmup)][warmup:]
+    return [t for t, _ in measured], [r for _, r in measured]
 
 
 def main() -> None:

@@ -28,26 +28,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import anyio
 from common import make_workspace, phases, start_and_wait, stop_daemon
-from floor import free_ports, postgres_pids, rss_kb, rss_sum_kb, start_floor, stop, summary, url, wait_all_answer
+from floor import floor_once, postgres_pids, rss_kb, rss_sum_kb, summary
 
 START_GOAL = 1.3
 RSS_GOAL = 1.5
-
-
-def floor_once(settle_s: float) -> tuple[float, int]:
-    ports = free_ports(4)
-    t0 = time.perf_counter()
-    proc = start_floor(ports)
-    try:
-        elapsed = anyio.run(wait_all_answer, [url(p) for p in ports], t0, 60.0, proc)
-        time.sleep(settle_s)
-        return elapsed, rss_kb(proc.pid)
-    finally:
-        code = stop(proc)
-        if code != 0:
-            print(f"warning: floor exited {code}", file=sys.stderr)
 
 
 def main() -> int:
