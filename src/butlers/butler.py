@@ -87,6 +87,7 @@ class Butler:
         self.name = config.name
         self.database = database or database_name(config.name)
         self.modules: list[Module] = []
+        self._contexts: dict[str, ModuleContext] = {}  # one per module, built once its services exist
         self.module_registry = module_registry
         self.credentials: dict[str, str] = {}
         self.started_at: float | None = None
@@ -133,8 +134,9 @@ class Butler:
         self.inbound = InboundLog(self._pool, self.dispatcher, self.name)
         self.approvals = ApprovalGate(self._pool, self.name)
         await self.approvals.recover_at_startup()
+        self._contexts = {m.name: self._make_context(m) for m in self.modules}
         for module in self.modules:
-            await module.on_startup(self._module_context(module))
+            await module.on_startup(self._contexts[module.name])
         # Messages stored but never handed off (a crash, a failing hand-off) go now.
         await self.inbound.redeliver_pending()
         self.phase = "started-modules"
@@ -144,7 +146,7 @@ class Butler:
         await self._index_tool_schemas(mcp)
         return mcp
 
-    def _module_context(self, module: Module) -> ModuleContext:
+    def _make_context(self, module: Module) -> ModuleContext:
         data_dir = self.settings.data_dir / "modules" / self.name / module.name
         data_dir.mkdir(parents=True, exist_ok=True)
         creds = {v: self.credentials[v] for v in module.credentials_env if v in self.credentials}
@@ -167,7 +169,7 @@ class Butler:
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)
         for module in self.modules:
-            module.register_tools(mcp, self._module_context(module))
+            module.register_tools(mcp, self._contexts[module.name])
         return mcp
 
     @staticmethod
@@ -247,7 +249,7 @@ class Butler:
     ) -> None:
         status = _StartedFlag(task_status)
         try:
-            await module.serve(self._module_context(module), task_status=status)
+            await module.serve(self._contexts[module.name], task_status=status)
         except Exception as exc:
             if not status.reported:
                 raise
@@ -273,7 +275,7 @@ class Butler:
         if self.phase in ("started-modules", "serving", "stopping"):
             for module in reversed(self.modules):
                 try:
-                    await module.on_shutdown(self._module_context(module))
+                    await module.on_shutdown(self._contexts[module.name])
                 except Exception:
                     log.exception("module.shutdown_failed", butler=self.name, module=module.name)
         if self._pool is not None:
