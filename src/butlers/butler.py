@@ -88,6 +88,7 @@ class Butler:
         self.database = database or database_name(config.name)
         self.modules: list[Module] = []
         self._contexts: dict[str, ModuleContext] = {}  # one per module, built once its services exist
+        self._started: list[Module] = []  # modules whose on_startup returned: they get on_shutdown
         self.module_registry = module_registry
         self.credentials: dict[str, str] = {}
         self.started_at: float | None = None
@@ -137,6 +138,7 @@ class Butler:
         self._contexts = {m.name: self._make_context(m) for m in self.modules}
         for module in self.modules:
             await module.on_startup(self._contexts[module.name])
+            self._started.append(module)
         # Messages stored but never handed off (a crash, a failing hand-off) go now.
         await self.inbound.redeliver_pending()
         self.phase = "started-modules"
@@ -272,12 +274,13 @@ class Butler:
         self._stop.set()
 
     async def _shutdown(self) -> None:
-        if self.phase in ("started-modules", "serving", "stopping"):
-            for module in reversed(self.modules):
-                try:
-                    await module.on_shutdown(self._contexts[module.name])
-                except Exception:
-                    log.exception("module.shutdown_failed", butler=self.name, module=module.name)
+        # Also when a later module's on_startup failed: the earlier ones were started.
+        for module in reversed(self._started):
+            try:
+                await module.on_shutdown(self._contexts[module.name])
+            except Exception:
+                log.exception("module.shutdown_failed", butler=self.name, module=module.name)
+        self._started = []
         if self._pool is not None:
             await self._pool.close()
             self._pool = None

@@ -14,7 +14,7 @@ import anyio.abc
 import pytest
 from fastmcp import Client, FastMCP
 
-from butlers.config import discover
+from butlers.config import discover, load_butler_config
 from butlers.db import ServerAddress
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import available_modules
@@ -246,3 +246,25 @@ async def check_drain(supervisor: Supervisor, ports: dict[str, int]) -> None:
     ]
     with pytest.raises(RuntimeError, match="failed to connect"):
         await tool_names(ports["good"])
+
+
+class BrokenAfterSlowModule(BrokenModule):
+    """Starts after `slow` and fails: `slow`, already started, must still be shut down."""
+
+    name = "broken_after_slow"
+    dependencies = ("slow",)
+
+
+async def test_a_module_failing_to_start_shuts_down_those_started_before_it(
+    tmp_path: Path, settings: Settings, pg_address: ServerAddress, database: str
+) -> None:
+    from butlers.butler import Butler
+
+    write_butler(settings.dir, "partial", free_port(), "[modules.slow]\n[modules.broken_after_slow]")
+    butler = Butler(
+        load_butler_config(settings.dir / "partial"), settings, pg_address, database=database,
+        module_registry={**REGISTRY, "broken_after_slow": BrokenAfterSlowModule},
+    )  # fmt: skip
+    with pytest.raises(RuntimeError, match="frobnicator"):
+        await butler.run()
+    assert SlowModule.events == ["startup:partial", "shutdown:partial"]
