@@ -23,7 +23,7 @@ import anyio
 import asyncpg
 import structlog
 
-from butlers.core.sessions import to_json
+from butlers.core.sessions import to_json, to_json_list
 from butlers.errors import NotFoundError
 
 log = structlog.get_logger(__name__)
@@ -123,7 +123,7 @@ class ApprovalGate:
             status,
             limit,
         )
-        return [r for r in (to_json(row) for row in rows) if r is not None]
+        return to_json_list(rows)
 
     async def get(self, approval_id: uuid.UUID) -> dict[str, Any] | None:
         return to_json(await self.pool.fetchrow("SELECT * FROM approvals WHERE id = $1", approval_id))

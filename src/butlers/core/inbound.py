@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 
 from butlers.core.dispatch import Conn, Dispatcher, DispatchRequest
-from butlers.core.sessions import to_json
+from butlers.core.sessions import to_json, to_json_list
 
 log = structlog.get_logger(__name__)
 
@@ -120,7 +120,7 @@ class InboundLog:
             status,
             limit,
         )
-        return [r for r in (to_json(row) for row in rows) if r is not None]
+        return to_json_list(rows)
 
     async def get(self, id: uuid.UUID) -> dict[str, Any] | None:
         return to_json(await self.pool.fetchrow("SELECT * FROM inbound_messages WHERE id = $1", id))

@@ -9,6 +9,7 @@ change to a finished row (trigger in migrations/0003_sessions.sql).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -53,10 +54,13 @@ class Outcome:
     agent_session_id: str | None = None
 
 
-def to_json(record: asyncpg.Record | None) -> dict[str, Any] | None:
+def to_json(record: asyncpg.Record | Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A row, if there is one, as plain JSON values."""
+    return None if record is None else jsonable(record)
+
+
+def jsonable(record: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
     """A row as plain JSON values (ids and times as strings, cost as float)."""
-    if record is None:
-        return None
     out: dict[str, Any] = {}
     for key, value in record.items():
         if isinstance(value, uuid.UUID):
@@ -67,6 +71,11 @@ def to_json(record: asyncpg.Record | None) -> dict[str, Any] | None:
             value = float(value)
         out[key] = value
     return out
+
+
+def to_json_list(records: Iterable[asyncpg.Record | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows as plain JSON values."""
+    return [jsonable(row) for row in records]
 
 
 class SessionLog:
@@ -206,4 +215,4 @@ class SessionLog:
             limit,
             offset,
         )
-        return [r for r in (to_json(row) for row in rows) if r is not None]
+        return to_json_list(rows)

@@ -14,6 +14,7 @@ from fastmcp.exceptions import ToolError
 from pydantic import Field, ValidationError
 
 from butlers.config import NAME_PATTERN, ScheduleConfig
+from butlers.core.sessions import jsonable
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import NotFoundError
 
@@ -101,16 +102,12 @@ def _register_state(mcp: FastMCP, butler: Butler) -> None:
         return {"entries": [{"key": e.key, "value": e.value, "version": e.version} for e in entries]}
 
 
-def _schedule_out(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
-
-
 def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
     scheduler = butler.scheduler
 
     @mcp.tool(name="schedule_list", description="Every schedule (from butler.toml and runtime) with its next run.")
     async def schedule_list() -> dict[str, Any]:
-        return {"schedules": [_schedule_out(r) for r in await scheduler.list_schedules()]}
+        return {"schedules": [jsonable(r) for r in await scheduler.list_schedules()]}
 
     @mcp.tool(name="schedule_create", description="Add a runtime schedule: a prompt run on a cron expression.")
     async def schedule_create(
@@ -143,7 +140,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
         except ValueError as exc:
             raise bad_argument("schedule_create", "name", str(exc)) from None
         butler.on_schedules_changed()
-        return _schedule_out(created)
+        return jsonable(created)
 
     @mcp.tool(
         name="schedule_update", description="Change a schedule's cron, prompt, zone, misfire policy or enabled flag."
@@ -180,7 +177,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
         except NotFoundError as exc:
             raise bad_argument("schedule_update", "name", str(exc)) from None
         butler.on_schedules_changed()
-        return _schedule_out(updated)
+        return jsonable(updated)
 
     @mcp.tool(
         name="schedule_delete", description="Delete a schedule (one from butler.toml comes back at the next start)."
