@@ -14,7 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anyio
 import anyio.abc
@@ -28,6 +28,24 @@ if TYPE_CHECKING:
     from butlers.core.approvals import ApprovalGate
     from butlers.core.dispatch import Dispatcher
     from butlers.core.inbound import InboundLog
+
+
+class Notifier(Protocol):
+    """Delivers a message to the user (the core `notify` tool's engine, on the switchboard).
+
+    Channel and recipient default to the owner's; `reply_to` names the message being
+    answered (a routed session's origin). Returns the notification record as JSON.
+    """
+
+    async def __call__(
+        self,
+        message: str,
+        *,
+        channel: str | None = None,
+        recipient: str | None = None,
+        reply_to: str | None = None,
+        priority: str = "normal",
+    ) -> dict[str, Any]: ...
 
 
 class EmptyConfig(BaseModel):
@@ -51,6 +69,8 @@ class ModuleContext:
     # before anything acts on them; outbound actions can require approval.
     inbound: InboundLog | None = None
     approvals: ApprovalGate | None = None
+    # How a module reaches the user (reminders, digests); None until the butler has `notify`.
+    notify: Notifier | None = None
 
 
 class Module(ABC):
