@@ -103,6 +103,9 @@ class Butler:
         self.error: str | None = None
         # Modules whose `serve` raised after it had started: name -> error, reported by `status`.
         self.module_failures: dict[str, str] = {}
+        # Every butler of this daemon by name (the supervisor's own dict, so it stays live):
+        # how the switchboard routes and how `notify` reaches the switchboard, in-process.
+        self.fleet: dict[str, Butler] = {self.name: self}
 
     # The pool and the stores exist once startup has reached the database step.
     @property

@@ -69,6 +69,7 @@ class Supervisor:
                 for config in self.configs:
                     butler = Butler(config, self.settings, address, module_registry=self.module_registry)
                     self.butlers[config.name] = butler
+                    butler.fleet = self.butlers
                     tg.start_soon(self._run_butler, butler)
                 for butler in self.butlers.values():
                     await butler.settled.wait()
