@@ -24,15 +24,18 @@ from fastmcp import FastMCP
 from butlers.config import ButlerConfig
 from butlers.core.approval_tools import register_approval_tools
 from butlers.core.approvals import ApprovalGate
+from butlers.core.channels import ChannelRegistry
 from butlers.core.dispatch import Dispatcher
 from butlers.core.inbound import InboundLog
+from butlers.core.notify_tools import context_notifier, register_notify_tools
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spawner import Spawner
 from butlers.core.state import StateStore
+from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
-from butlers.errors import CredentialError
+from butlers.errors import ConfigError, ConfigErrors, CredentialError
 from butlers.http import EmbeddedServer, bind, make_server
 from butlers.migrate import apply_migrations, core_migrations_dir
 from butlers.modules.base import Module, ModuleContext
@@ -106,6 +109,10 @@ class Butler:
         # Every butler of this daemon by name (the supervisor's own dict, so it stays live):
         # how the switchboard routes and how `notify` reaches the switchboard, in-process.
         self.fleet: dict[str, Butler] = {self.name: self}
+        # notify/tool-mode schedules (switchboard-notify): this butler's own MCP app, for in-process
+        # tool calls, and its outbound channels (the channel modules register themselves).
+        self.mcp: FastMCP | None = None
+        self.channels = ChannelRegistry()
 
     # The pool and the stores exist once startup has reached the database step.
     @property
@@ -134,7 +141,9 @@ class Butler:
         )
         await self.spawner.recover_at_startup()
         self.dispatcher = self.spawner
-        self.scheduler = Scheduler(self._pool, self.dispatcher)
+        self.tool_runner = ToolRunner(self._pool, self.call_own_tool, self.name)
+        await self.tool_runner.recover_at_startup()
+        self.scheduler = Scheduler(self._pool, self.dispatcher, self.tool_runner)
         self.inbound = InboundLog(self._pool, self.dispatcher, self.name)
         self.approvals = ApprovalGate(self._pool, self.name)
         await self.approvals.recover_at_startup()
@@ -145,11 +154,28 @@ class Butler:
         # Messages stored but never handed off (a crash, a failing hand-off) go now.
         await self.inbound.redeliver_pending()
         self.phase = "started-modules"
-        report = await self.scheduler.sync_from_config(self.config.schedules)
-        log.info("butler.schedules_synced", butler=self.name, **{k: v for k, v in report.items() if v})
         mcp = self._build_mcp()
         await self._index_tool_schemas(mcp)
+        self.mcp = mcp
+        await self._check_tool_schedules(mcp)
+        report = await self.scheduler.sync_from_config(self.config.schedules)
+        log.info("butler.schedules_synced", butler=self.name, **{k: v for k, v in report.items() if v})
         return mcp
+
+    async def _check_tool_schedules(self, mcp: FastMCP) -> None:
+        """A tool-mode schedule of butler.toml must name a tool of this butler, with fitting args."""
+        errors = []
+        for i, s in enumerate(self.config.schedules):
+            problem = await check_tool_call(mcp, s.tool, s.args) if s.tool is not None else None
+            if problem is not None:
+                errors.append(ConfigError(problem, file=self.config.config_file, key=f"butler.schedule[{i}].tool"))
+        if errors:
+            raise ConfigErrors(errors)
+
+    async def call_own_tool(self, name: str, args: dict[str, Any]) -> Any:
+        """Call one of this butler's tools in-process, validated as over MCP (tool-mode schedules)."""
+        assert self.mcp is not None, f"butler {self.name} has no MCP app yet"
+        return await call_mcp_tool(self.mcp, name, args)
 
     def _make_context(self, module: Module) -> ModuleContext:
         data_dir = self.settings.data_dir / "modules" / self.name / module.name
@@ -165,6 +191,8 @@ class Butler:
             log=log.bind(butler=self.name, module=module.name),
             inbound=self.inbound,
             approvals=self.approvals,
+            notify=context_notifier(self),
+            channels=self.channels,
         )
 
     def _build_mcp(self) -> FastMCP:
@@ -173,6 +201,7 @@ class Butler:
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)
+        register_notify_tools(mcp, self)  # notify, remind (switchboard-notify)
         for module in self.modules:
             module.register_tools(mcp, self._contexts[module.name])
         return mcp
@@ -308,6 +337,8 @@ class Butler:
                 {
                     "name": s["name"],
                     "cron": s["cron"],
+                    "at": s["run_at"].isoformat() if s["run_at"] else None,
+                    "mode": "tool" if s["tool"] else "prompt",
                     "source": s["source"],
                     "enabled": s["enabled"],
                     "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,

@@ -11,16 +11,18 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from butlers.errors import ConfigError, ConfigErrors
 
 CONFIG_FILE = "butler.toml"
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+TOOL_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
 MisfirePolicy = Literal["coalesce", "all"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -30,11 +32,16 @@ class _Strict(BaseModel):
 
 
 class ScheduleConfig(_Strict):
-    """One `[[butler.schedule]]` entry: a prompt run on a cron expression."""
+    """One `[[butler.schedule]]` entry: a prompt or one of the butler's tools, on a cron expression or once."""
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique within the butler.")
-    cron: str = Field(description="Five-field cron expression, e.g. '0 8 * * *'.")
-    prompt: str = Field(min_length=1)
+    cron: str | None = Field(default=None, description="Five-field cron expression, e.g. '0 8 * * *'.")
+    at: datetime | None = Field(default=None, description="Fire once at this time (with its UTC offset).")
+    prompt: str | None = Field(default=None, min_length=1, description="What the agent is asked to do.")
+    tool: str | None = Field(
+        default=None, pattern=TOOL_PATTERN, description="A tool of this butler, called with `args`: no session."
+    )
+    args: dict[str, Any] | None = Field(default=None, description="Arguments of `tool`.")
     timezone: str | None = Field(default=None, description="IANA zone; default: the host's.")
     enabled: bool = True
     misfire: MisfirePolicy = Field(
@@ -44,9 +51,16 @@ class ScheduleConfig(_Strict):
 
     @field_validator("cron")
     @classmethod
-    def _valid_cron(cls, value: str) -> str:
-        if len(value.split()) != 5 or not croniter.is_valid(value):
+    def _valid_cron(cls, value: str | None) -> str | None:
+        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
             raise ValueError(f"'{value}' is not a valid five-field cron expression (e.g. '*/30 * * * *')")
+        return value
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+            raise ValueError(f"'{value.isoformat()}' has no UTC offset; write it like 2026-05-01T08:00:00+02:00")
         return value
 
     @field_validator("timezone")
@@ -55,6 +69,21 @@ class ScheduleConfig(_Strict):
         if value is not None:
             validate_timezone(value)
         return value
+
+    @model_validator(mode="after")
+    def _one_of_each(self) -> ScheduleConfig:
+        # Raised as "Value error" of the whole entry; the message names the keys.
+        if (self.prompt is None) == (self.tool is None):
+            raise ValueError("give exactly one of 'prompt' (an agent session) or 'tool' (a tool call, no session)")
+        if (self.cron is None) == (self.at is None):
+            raise ValueError("give exactly one of 'cron' (repeating) or 'at' (once)")
+        if self.args is not None and self.tool is None:
+            raise ValueError("'args' goes with 'tool'")
+        return self
+
+    @property
+    def mode(self) -> str:
+        return "tool" if self.tool is not None else "prompt"
 
 
 class EnvConfig(_Strict):

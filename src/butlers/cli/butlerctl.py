@@ -19,6 +19,7 @@ import typer
 
 from butlers.cli import session_commands
 from butlers.cli.approval_commands import approvals_app
+from butlers.cli.notification_commands import notifications_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
     DirOption,
@@ -39,7 +40,8 @@ from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
 app = typer.Typer(
     name="butlerctl",
     help="Administer butlers: list, check and scaffold configs; ask running butlers for their status; "
-    "trigger, list, show and cancel their agent sessions; approve or reject held actions.",
+    "trigger, list, show and cancel their agent sessions; approve or reject held actions; "
+    "list and retry notifications.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -300,6 +302,7 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
 
 session_commands.register(app)
 app.add_typer(approvals_app)
+app.add_typer(notifications_app)  # switchboard-notify
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`

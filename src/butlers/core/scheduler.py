@@ -5,14 +5,20 @@ of `schedule_runs`. Claiming inserts that row, hands the work to the dispatcher
 and moves `next_run_at` on, all in one transaction: two ticks racing, or two
 daemons sharing the database, cannot fire one window twice, and a window whose
 dispatch failed is not marked as fired.
+
+A schedule runs a prompt (dispatched as an agent session) or a tool of the
+butler (tool mode: the window is queued in its run row and run after the claim
+commits, by `butlers.core.tool_schedules.ToolRunner`, with no session). It fires
+on a cron expression, or once at `run_at` (then `next_run_at` becomes NULL: done).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -30,7 +36,12 @@ log = structlog.get_logger(__name__)
 # this many missed windows the rest are coalesced into the last one.
 MAX_WINDOWS_PER_CLAIM = 100
 
-_COLUMNS = "name, cron, prompt, timezone, source, misfire, enabled, next_run_at, last_run_at, created_at, updated_at"
+_COLUMNS = (
+    "name, cron, run_at, prompt, tool, args, timezone, source, misfire, enabled, next_run_at, last_run_at,"
+    " created_at, updated_at"
+)
+# What a config entry sets; equal values mean the database row is unchanged.
+_SPEC = ("cron", "run_at", "prompt", "tool", "args", "timezone", "misfire", "enabled")
 
 
 def utcnow() -> datetime:
@@ -47,6 +58,28 @@ def next_after(cron: str, tz_name: str | None, after: datetime) -> datetime:
     nxt = croniter(cron, after.astimezone(zone(tz_name))).get_next(datetime)
     assert isinstance(nxt, datetime)
     return nxt.astimezone(UTC)
+
+
+def first_run(s: ScheduleConfig, now: datetime) -> datetime | None:
+    """The first window of a schedule as configured: its `at`, or the cron's next one."""
+    if s.at is not None:
+        return s.at.astimezone(UTC)
+    assert s.cron is not None
+    return next_after(s.cron, s.timezone, now)
+
+
+def describe(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A schedule row with its mode (prompt | tool) and, for a one-shot, whether it has fired."""
+    out = dict(row)
+    out["mode"] = "tool" if row["tool"] is not None else "prompt"
+    out["done"] = row["run_at"] is not None and row["next_run_at"] is None and row["last_run_at"] is not None
+    return out
+
+
+class ToolWindowRunner(Protocol):
+    """Runs the tool-mode windows a claim queued (see butlers.core.tool_schedules)."""
+
+    async def run_queued(self) -> None: ...
 
 
 def windows_between(cron: str, tz_name: str | None, first: datetime, now: datetime) -> list[datetime]:
@@ -68,14 +101,18 @@ class FiredWindow:
     scheduled_for: datetime
     skipped_windows: int
     session_id: uuid.UUID | None
+    tool: str | None = None  # tool mode: the tool called (no session)
 
 
 class Scheduler:
     """Schedules of one butler, in its own database."""
 
-    def __init__(self, pool: asyncpg.Pool, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, dispatcher: Dispatcher | None = None, tool_runner: ToolWindowRunner | None = None
+    ) -> None:
         self.pool = pool
         self.dispatcher = dispatcher
+        self.tool_runner = tool_runner
 
     # ---- reading ---------------------------------------------------------
 
@@ -128,36 +165,31 @@ class Scheduler:
     def _sync_kind(old: asyncpg.Record | None, s: ScheduleConfig) -> str:
         if old is None:
             return "added"
-        same = (old["cron"], old["prompt"], old["timezone"], old["misfire"], old["enabled"], old["source"]) == (
-            s.cron,
-            s.prompt,
-            s.timezone,
-            s.misfire,
-            s.enabled,
-            "config",
-        )
+        same = old["source"] == "config" and all(old[k] == v for k, v in _spec_values(s).items())
         return "unchanged" if same else "changed"
 
     async def _upsert(self, conn: Conn, s: ScheduleConfig, old: asyncpg.Record | None, now: datetime) -> None:
         if old is not None and old["source"] == "runtime":
             log.warning("schedule.config_replaces_runtime", schedule=s.name)
+        spec = _spec_values(s)
         keep_next = (
-            old is not None and old["enabled"] and (old["cron"], old["timezone"]) == (s.cron, s.timezone) and s.enabled
+            old is not None
+            and old["enabled"]
+            and s.enabled
+            and (old["cron"], old["run_at"], old["timezone"]) == (spec["cron"], spec["run_at"], spec["timezone"])
         )
-        next_run = old["next_run_at"] if keep_next and old is not None else next_after(s.cron, s.timezone, now)
+        # A one-shot that already fired keeps next_run_at NULL: a restart does not fire it again.
+        next_run = old["next_run_at"] if keep_next and old is not None else first_run(s, now)
         await conn.execute(
             """
-            INSERT INTO schedules (name, cron, prompt, timezone, source, misfire, enabled, next_run_at)
-            VALUES ($1, $2, $3, $4, 'config', $5, $6, $7)
-            ON CONFLICT (name) DO UPDATE SET cron = $2, prompt = $3, timezone = $4, source = 'config',
-                misfire = $5, enabled = $6, next_run_at = $7, updated_at = now()
+            INSERT INTO schedules (name, cron, run_at, prompt, tool, args, timezone, source, misfire, enabled,
+                                   next_run_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, 'config', $8, $9, $10)
+            ON CONFLICT (name) DO UPDATE SET cron = $2, run_at = $3, prompt = $4, tool = $5, args = $6,
+                timezone = $7, source = 'config', misfire = $8, enabled = $9, next_run_at = $10, updated_at = now()
             """,
             s.name,
-            s.cron,
-            s.prompt,
-            s.timezone,
-            s.misfire,
-            s.enabled,
+            *spec.values(),
             next_run,
         )
 
@@ -166,16 +198,13 @@ class Scheduler:
         try:
             row = await self.pool.fetchrow(
                 f"""
-                INSERT INTO schedules (name, cron, prompt, timezone, source, misfire, enabled, next_run_at)
-                VALUES ($1, $2, $3, $4, 'runtime', $5, $6, $7) RETURNING {_COLUMNS}
+                INSERT INTO schedules (name, cron, run_at, prompt, tool, args, timezone, misfire, enabled,
+                                       next_run_at, source)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'runtime') RETURNING {_COLUMNS}
                 """,
                 s.name,
-                s.cron,
-                s.prompt,
-                s.timezone,
-                s.misfire,
-                s.enabled,
-                next_after(s.cron, s.timezone, now or utcnow()),
+                *_spec_values(s).values(),
+                first_run(s, now or utcnow()),
             )
         except asyncpg.UniqueViolationError:
             raise ValueError(f"a schedule named '{s.name}' already exists") from None
@@ -188,30 +217,21 @@ class Scheduler:
             row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1 FOR UPDATE", name)
             if row is None:
                 raise NotFoundError(f"no schedule named '{name}'")
-            merged = ScheduleConfig(
-                name=name,
-                cron=changes.get("cron", row["cron"]),
-                prompt=changes.get("prompt", row["prompt"]),
-                timezone=changes.get("timezone", row["timezone"]),
-                enabled=changes.get("enabled", row["enabled"]),
-                misfire=changes.get("misfire", row["misfire"]),
-            )
-            recompute = (merged.cron, merged.timezone) != (row["cron"], row["timezone"]) or (
+            current = {k: row[k] for k in _SPEC}
+            current["at"] = current.pop("run_at")
+            merged = ScheduleConfig.model_validate({"name": name, **current, **changes})
+            recompute = (merged.cron, merged.at, merged.timezone) != (row["cron"], row["run_at"], row["timezone"]) or (
                 merged.enabled and not row["enabled"]
             )
-            next_run = next_after(merged.cron, merged.timezone, now or utcnow()) if recompute else row["next_run_at"]
+            next_run = first_run(merged, now or utcnow()) if recompute else row["next_run_at"]
             new = await conn.fetchrow(
                 f"""
-                UPDATE schedules SET cron = $2, prompt = $3, timezone = $4, enabled = $5, misfire = $6,
-                    next_run_at = $7, updated_at = now()
+                UPDATE schedules SET cron = $2, run_at = $3, prompt = $4, tool = $5, args = $6, timezone = $7,
+                    misfire = $8, enabled = $9, next_run_at = $10, updated_at = now()
                 WHERE name = $1 RETURNING {_COLUMNS}
                 """,
                 name,
-                merged.cron,
-                merged.prompt,
-                merged.timezone,
-                merged.enabled,
-                merged.misfire,
+                *_spec_values(merged).values(),
                 next_run,
             )
         assert new is not None
@@ -237,6 +257,8 @@ class Scheduler:
             )
             for row in due:
                 fired.extend(await self._claim_schedule(conn, row, now))
+        if self.tool_runner is not None and any(f.tool for f in fired):
+            await self.tool_runner.run_queued()  # after the commit: the windows are claimed, then run
         for f in fired:
             log.info(
                 "schedule.fired",
@@ -247,7 +269,10 @@ class Scheduler:
         return fired
 
     async def _claim_schedule(self, conn: Conn, row: asyncpg.Record, now: datetime) -> list[FiredWindow]:
-        windows = windows_between(row["cron"], row["timezone"], row["next_run_at"], now)
+        one_shot = row["cron"] is None
+        windows = (
+            [row["next_run_at"]] if one_shot else windows_between(row["cron"], row["timezone"], row["next_run_at"], now)
+        )
         policy: MisfirePolicy = row["misfire"]
         # coalesce: one run named by the first missed window covers them all.
         batches = [[w] for w in windows] if policy == "all" else [windows]
@@ -266,7 +291,7 @@ class Scheduler:
                 await conn.execute(
                     "UPDATE schedules SET next_run_at = $2, last_run_at = $3 WHERE name = $1",
                     row["name"],
-                    next_after(row["cron"], row["timezone"], max(now, windows[-1])),
+                    None if one_shot else next_after(row["cron"], row["timezone"], max(now, windows[-1])),
                     windows[-1],
                 )
         except Exception:
@@ -275,16 +300,20 @@ class Scheduler:
         return fired
 
     async def _fire_window(self, conn: Conn, row: asyncpg.Record, batch: list[datetime]) -> FiredWindow | None:
+        tool = row["tool"]
         inserted = await conn.fetchval(
-            """INSERT INTO schedule_runs (schedule_name, scheduled_for, skipped_windows, skipped_until)
-               VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING true""",
+            """INSERT INTO schedule_runs (schedule_name, scheduled_for, skipped_windows, skipped_until, tool_status)
+               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
             row["name"],
             batch[0],
             len(batch) - 1,
             batch[-1] if len(batch) > 1 else None,
+            "queued" if tool is not None else None,
         )
         if not inserted:  # someone else fired this window already
             return None
+        if tool is not None:  # tool mode: queued in the run row, run once the claim commits
+            return FiredWindow(row["name"], batch[0], len(batch) - 1, None, tool)
         session_id = None
         if self.dispatcher is not None:
             context = {"scheduled_for": batch[0].isoformat(), "missed_windows": len(batch) - 1}
@@ -297,3 +326,17 @@ class Scheduler:
                 session_id,
             )
         return FiredWindow(row["name"], batch[0], len(batch) - 1, session_id)
+
+
+def _spec_values(s: ScheduleConfig) -> dict[str, Any]:
+    """The columns a schedule entry sets, in `_SPEC` order."""
+    return {
+        "cron": s.cron,
+        "run_at": s.at.astimezone(UTC) if s.at is not None else None,
+        "prompt": s.prompt,
+        "tool": s.tool,
+        "args": s.args,
+        "timezone": s.timezone,
+        "misfire": s.misfire,
+        "enabled": s.enabled,
+    }

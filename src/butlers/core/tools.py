@@ -7,6 +7,7 @@ anything is written; a bad call raises ToolError naming the tool and argument.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastmcp import FastMCP
@@ -14,8 +15,10 @@ from fastmcp.exceptions import ToolError
 from pydantic import Field, ValidationError
 
 from butlers.config import NAME_PATTERN, ScheduleConfig
+from butlers.core.scheduler import describe
 from butlers.core.sessions import jsonable
 from butlers.core.tool_errors import bad_argument
+from butlers.core.tool_schedules import check_tool_call
 from butlers.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -37,6 +40,16 @@ def _schedule_errors(tool: str, exc: ValidationError) -> ToolError:
     first = exc.errors()[0]
     argument = ".".join(str(p) for p in first["loc"]) or "arguments"
     return bad_argument(tool, argument, first["msg"].removeprefix("Value error, "))
+
+
+async def _check_schedule_spec(butler: Butler, spec: ScheduleConfig) -> None:
+    """A tool must be one of this butler's, with fitting args; `at` must be ahead."""
+    if spec.tool is not None and butler.mcp is not None:
+        problem = await check_tool_call(butler.mcp, spec.tool, spec.args)
+        if problem is not None:
+            raise bad_argument("schedule_create", "tool", problem)
+    if spec.at is not None and spec.at <= datetime.now(UTC):
+        raise bad_argument("schedule_create", "at", f"'{spec.at.isoformat()}' is in the past")
 
 
 def register_core_tools(mcp: FastMCP, butler: Butler) -> None:
@@ -61,6 +74,7 @@ def _register_status(mcp: FastMCP, butler: Butler) -> None:
                     "scheduled_for": f.scheduled_for.isoformat(),
                     "skipped_windows": f.skipped_windows,
                     "session_id": str(f.session_id) if f.session_id else None,
+                    "tool": f.tool,
                 }
                 for f in fired
             ]
@@ -105,42 +119,50 @@ def _register_state(mcp: FastMCP, butler: Butler) -> None:
 def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
     scheduler = butler.scheduler
 
-    @mcp.tool(name="schedule_list", description="Every schedule (from butler.toml and runtime) with its next run.")
+    @mcp.tool(
+        name="schedule_list",
+        description="Every schedule (from butler.toml and runtime) with its mode (prompt or tool), next run,"
+        " and for a one-shot whether it is done.",
+    )
     async def schedule_list() -> dict[str, Any]:
-        return {"schedules": [jsonable(r) for r in await scheduler.list_schedules()]}
+        return {"schedules": [jsonable(describe(r)) for r in await scheduler.list_schedules()]}
 
-    @mcp.tool(name="schedule_create", description="Add a runtime schedule: a prompt run on a cron expression.")
+    @mcp.tool(
+        name="schedule_create",
+        description="Add a runtime schedule: a prompt (an agent session) or one of this butler's tools with args"
+        " (no session, no tokens), on a cron expression or once at a time.",
+    )
     async def schedule_create(
         name: Annotated[
             str, Field(pattern=NAME_PATTERN, description="Unique name: lowercase letters, digits, - and _.")
         ],
-        cron: Annotated[str, Field(description="Five-field cron expression, e.g. '0 8 * * *'.")],
-        prompt: Annotated[str, Field(min_length=1, description="What the agent is asked to do.")],
+        cron: Annotated[str | None, Field(description="Five-field cron expression, e.g. '0 8 * * *'.")] = None,
+        prompt: Annotated[str | None, Field(min_length=1, description="What the agent is asked to do.")] = None,
         timezone: Annotated[
             str | None, Field(description="IANA zone, e.g. 'Europe/Paris'; default the host's.")
         ] = None,
         enabled: bool = True,
         misfire: Annotated[str, Field(description="'coalesce' (default) or 'all'.")] = "coalesce",
+        tool: Annotated[str | None, Field(description="Instead of a prompt: a tool of this butler to call.")] = None,
+        args: Annotated[dict[str, Any] | None, Field(description="The tool's arguments.")] = None,
+        at: Annotated[
+            datetime | None, Field(description="Instead of cron: fire once at this time (with its UTC offset).")
+        ] = None,
     ) -> dict[str, Any]:
+        fields: dict[str, Any] = {"name": name, "cron": cron, "prompt": prompt, "timezone": timezone}
+        fields |= {"enabled": enabled}
+        fields |= {"misfire": misfire, "tool": tool, "args": args, "at": at}
         try:
-            spec = ScheduleConfig.model_validate(
-                {
-                    "name": name,
-                    "cron": cron,
-                    "prompt": prompt,
-                    "timezone": timezone,
-                    "enabled": enabled,
-                    "misfire": misfire,
-                }
-            )
+            spec = ScheduleConfig.model_validate(fields)
         except ValidationError as exc:
             raise _schedule_errors("schedule_create", exc) from None
+        await _check_schedule_spec(butler, spec)
         try:
             created = await scheduler.create(spec)
         except ValueError as exc:
             raise bad_argument("schedule_create", "name", str(exc)) from None
         butler.on_schedules_changed()
-        return jsonable(created)
+        return jsonable(describe(created))
 
     @mcp.tool(
         name="schedule_update", description="Change a schedule's cron, prompt, zone, misfire policy or enabled flag."

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
 
     from butlers.core.approvals import ApprovalGate
+    from butlers.core.channels import ChannelRegistry
     from butlers.core.dispatch import Dispatcher
     from butlers.core.inbound import InboundLog
 
@@ -71,6 +72,8 @@ class ModuleContext:
     approvals: ApprovalGate | None = None
     # How a module reaches the user (reminders, digests); None until the butler has `notify`.
     notify: Notifier | None = None
+    # Outbound channels of this butler: channel modules (telegram, email) register themselves here.
+    channels: ChannelRegistry | None = None
 
 
 class Module(ABC):

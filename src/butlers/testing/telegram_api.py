@@ -19,6 +19,11 @@ form-urlencoded or multipart body, or a JSON body, as Telegram accepts them; ans
 - ``sendMessage`` (recorded in :attr:`TelegramBotAPI.sent`);
 - ``setWebhook`` / ``deleteWebhook`` / ``getWebhookInfo``.
 
+Failures on demand: :meth:`TelegramBotAPI.fail_next` makes the next calls of a method answer an
+error (e.g. 500, or 429 with ``parameters.retry_after`` as Telegram's flood control does). A
+``sendMessage`` with ``reply_parameters`` (or the older ``reply_to_message_id``) is recorded with
+the id of the message it answers.
+
 A wrong token gets 401 Unauthorized; an unknown method 404 Not Found. Tests queue updates with
 :meth:`TelegramBotAPI.enqueue_message`; with a webhook set, :meth:`TelegramBotAPI.deliver_webhook`
 POSTs the queued updates to it with the ``X-Telegram-Bot-Api-Secret-Token`` header, as Telegram does.
@@ -43,10 +48,11 @@ from starlette.routing import Route
 class BotAPIError(Exception):
     """Answered as ``{"ok": false, "error_code": code, "description": description}``."""
 
-    def __init__(self, code: int, description: str) -> None:
+    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
+        self.retry_after = retry_after
 
 
 @dataclass
@@ -57,6 +63,7 @@ class SentMessage:
     text: str
     message_id: int
     params: dict[str, Any] = field(default_factory=dict)
+    reply_to_message_id: int | None = None
 
 
 class TelegramBotAPI:
@@ -79,6 +86,7 @@ class TelegramBotAPI:
         # Created on first wait (an anyio Event needs a running event loop); replaced once set.
         self._arrived: anyio.Event | None = None
         self._chat_usernames: dict[str, int] = {}
+        self._failures: dict[str, list[BotAPIError]] = {}  # method (lower case) -> errors to answer next
         self.app = Starlette(routes=[Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"])])
         self._methods: dict[str, Callable[[dict[str, Any], Request], Awaitable[Any]]] = {
             "getme": self._get_me,
@@ -133,6 +141,21 @@ class TelegramBotAPI:
             self._arrived = None
         return update
 
+    def fail_next(
+        self, method: str, code: int, *, times: int = 1, retry_after: int | None = None, description: str | None = None
+    ) -> None:
+        """Answer the next `times` calls of `method` with error `code` (429: with `retry_after` seconds)."""
+        if description is None:
+            description = {
+                429: f"Too Many Requests: retry after {retry_after or 1}",
+                500: "Internal Server Error",
+                502: "Bad Gateway",
+            }.get(code, f"Error {code}")
+        if code == 429 and retry_after is None:
+            retry_after = 1
+        queue = self._failures.setdefault(method.lower(), [])
+        queue.extend(BotAPIError(code, description, retry_after) for _ in range(times))
+
     @property
     def pending(self) -> list[dict[str, Any]]:
         """Updates queued and not yet confirmed by an offset (or delivered to the webhook)."""
@@ -165,6 +188,9 @@ class TelegramBotAPI:
         self.calls.append(method)
         if handler is None:
             return _error(BotAPIError(404, "Not Found"))
+        failures = self._failures.get(method.lower())
+        if failures:
+            return _error(failures.pop(0))
         try:
             params = await _parameters(request)
             return JSONResponse({"ok": True, "result": await handler(params, request)})
@@ -229,7 +255,10 @@ class TelegramBotAPI:
                 raise BotAPIError(400, "Bad Request: chat not found")
             chat_id = known
         message_id = self._message_id()
-        self.sent.append(SentMessage(chat_id=chat_id, text=str(text), message_id=message_id, params=dict(params)))
+        reply_to = _reply_to(params)
+        self.sent.append(
+            SentMessage(chat_id, str(text), message_id, params=dict(params), reply_to_message_id=reply_to)
+        )
         return {
             "message_id": message_id,
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Butler", "username": self.username},
@@ -322,5 +351,21 @@ def _chat_id(value: Any) -> int | str:
         return text
 
 
+def _reply_to(params: dict[str, Any]) -> int | None:
+    """The message a sendMessage answers: `reply_parameters.message_id` or `reply_to_message_id`."""
+    reply = params.get("reply_parameters")
+    if isinstance(reply, str) and reply:
+        try:
+            reply = json.loads(reply)
+        except ValueError as exc:
+            raise BotAPIError(400, "Bad Request: can't parse reply parameters JSON object") from exc
+    if isinstance(reply, dict) and reply.get("message_id") is not None:
+        return _int(reply, "message_id", 0)
+    return _int(params, "reply_to_message_id", 0) or None
+
+
 def _error(exc: BotAPIError) -> JSONResponse:
-    return JSONResponse({"ok": False, "error_code": exc.code, "description": exc.description}, status_code=exc.code)
+    body: dict[str, Any] = {"ok": False, "error_code": exc.code, "description": exc.description}
+    if exc.retry_after is not None:
+        body["parameters"] = {"retry_after": exc.retry_after}
+    return JSONResponse(body, status_code=exc.code)

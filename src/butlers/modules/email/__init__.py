@@ -19,7 +19,7 @@ import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses, make_msgid, parseaddr, parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -30,9 +30,10 @@ from pydantic import Field
 
 from butlers.errors import ToolInputError
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.email.channel import MAX_BODY, EmailChannel, new_message, reply_subject, send_mail
 from butlers.modules.email.config import OUTBOUND_TOOLS, EmailConfig
 from butlers.modules.email.imap import Fetched, ImapClient, ImapError, quote
-from butlers.modules.email.smtp import SmtpError, send_message
+from butlers.modules.email.smtp import SmtpError
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = ["OUTBOUND_TOOLS", "EmailConfig", "EmailModule"]
 
 MAX_SEARCH = 200
-MAX_BODY = 1_000_000
 MAX_INBOUND_TEXT = 100_000
 MAX_RECIPIENTS = 50
 _ADDR = re.compile(r"[^@\s<>]+@[^@\s<>]+")
@@ -130,10 +130,6 @@ def _summary(item: Fetched) -> dict[str, Any]:
     }
 
 
-def _reply_subject(subject: str) -> str:
-    return subject if subject[:3].lower() == "re:" else f"Re: {subject}"
-
-
 class EmailModule(Module):
     """IMAP + SMTP for one account: search, read, mark, send, reply, draft; new mail becomes inbound messages."""
 
@@ -166,6 +162,12 @@ class EmailModule(Module):
 
     async def on_startup(self, ctx: ModuleContext) -> None:
         self._ctx = ctx
+        if ctx.channels is not None:  # the notify engine (on this butler) sends mail through this account
+            ctx.channels.register(EmailChannel(self.settings, self._account(ctx), ctx.pool))
+
+    async def on_shutdown(self, ctx: ModuleContext) -> None:
+        if ctx.channels is not None:
+            ctx.channels.unregister("email")
 
     async def serve(
         self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -265,6 +267,8 @@ class EmailModule(Module):
                 "to": _header(msg, "To"),
                 "cc": _header(msg, "Cc"),
                 "message_id": message_id or None,
+                "references": _header(msg, "References"),
+                "reply_to": _header(msg, "Reply-To"),
                 "attachments": _attachments(msg),
             },
         )
@@ -294,43 +298,19 @@ class EmailModule(Module):
                 raise _refuse(tool, "uid", f"no message with uid {uid} in {cfg.mailbox}")
             return items[0]
 
-        def new_message(to: list[str], subject: str, body: str, cc: list[str] | None = None) -> EmailMessage:
-            msg = EmailMessage()
-            msg["From"] = sender
-            msg["To"] = ", ".join(to)
-            if cc:
-                msg["Cc"] = ", ".join(cc)
-            msg["Subject"] = subject
-            msg["Date"] = format_datetime(datetime.now(UTC))
-            domain = parseaddr(sender)[1].rpartition("@")[2] or None
-            msg["Message-ID"] = make_msgid(domain=domain)
-            msg.set_content(body)
-            return msg
-
         async def deliver(kind: str, args: dict[str, Any]) -> dict[str, Any]:
-            to, cc = list(args["to"]), list(args.get("cc") or [])
-            msg = new_message(to, args["subject"], args["body"], cc)
-            if args.get("in_reply_to"):
-                msg["In-Reply-To"] = args["in_reply_to"]
-                msg["References"] = args.get("references") or args["in_reply_to"]
-            recipients = [addr for _, addr in getaddresses([*to, *cc])]
             try:
-                await send_message(cfg.smtp, sender, password, msg, recipients, cfg.timeout_s)
+                msg = await send_mail(cfg, (sender, password), pool, args)
             except SmtpError as exc:
                 raise ToolError(f"email_{kind}: {exc}") from exc
-            message_id = str(msg["Message-ID"])
-            await pool.execute(
-                "INSERT INTO email_sent (message_id, kind, from_addr, to_addrs, cc_addrs, subject, in_reply_to)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                message_id,
-                kind,
-                sender,
-                to,
-                cc,
-                args["subject"],
-                args.get("in_reply_to"),
-            )
-            return {"status": "sent", "message_id": message_id, "to": to, "cc": cc, "subject": args["subject"]}
+            to, cc = list(args["to"]), list(args.get("cc") or [])
+            return {
+                "status": "sent",
+                "message_id": str(msg["Message-ID"]),
+                "to": to,
+                "cc": cc,
+                "subject": args["subject"],
+            }
 
         async def run_send(args: dict[str, Any]) -> dict[str, Any]:
             return await deliver("send", args)
@@ -339,7 +319,7 @@ class EmailModule(Module):
             return await deliver("reply", args)
 
         async def run_draft(args: dict[str, Any]) -> dict[str, Any]:
-            msg = new_message(list(args["to"]), args["subject"], args["body"])
+            msg = new_message(sender, list(args["to"]), args["subject"], args["body"])
 
             async def work(imap: ImapClient) -> None:
                 try:
@@ -464,7 +444,7 @@ class EmailModule(Module):
                 "uid": uid,
                 "to": [to.replace("\r", " ").replace("\n", " ")],
                 "cc": [],
-                "subject": _reply_subject((_header(original, "Subject") or "").strip()),
+                "subject": reply_subject((_header(original, "Subject") or "").strip()),
                 "body": body,
                 "in_reply_to": message_id,
                 "references": refs or None,

@@ -34,6 +34,7 @@ from telegram.request import HTTPXRequest
 from butlers.core.inbound import InboundMessage
 from butlers.errors import ModuleError, ToolInputError
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.telegram.channel import MAX_TEXT, TelegramChannel, send_and_record
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
 
 if TYPE_CHECKING:
@@ -42,7 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["OUTBOUND_TOOLS", "TOKEN_ENV", "TelegramConfig", "TelegramModule", "WebhookConfig"]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_TEXT = 4096  # Telegram's limit for one message
 MAX_RECENT = 200
 MAX_IGNORED_CHATS = 20  # how many ignored chats health() remembers (to help fill the allow-list)
 ALLOWED_UPDATES = ["message"]
@@ -107,6 +107,8 @@ class TelegramModule(Module):
         self._bot = self._make_bot(token)
         for request in self._requests:
             await request.initialize()
+        if ctx.channels is not None:  # the notify engine (on this butler) delivers through the bot too
+            ctx.channels.register(TelegramChannel(self._require_bot, ctx.pool))
 
     async def serve(
         self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -121,6 +123,8 @@ class TelegramModule(Module):
 
     async def on_shutdown(self, ctx: ModuleContext) -> None:
         # The butler cancelled serve before this: nothing uses the connections any more.
+        if ctx.channels is not None:
+            ctx.channels.unregister("telegram")
         for request in self._requests:
             await request.shutdown()
         self._requests = []
@@ -271,17 +275,7 @@ class TelegramModule(Module):
         require_send = "telegram_send" in config.require_approval
 
         async def run_send(args: dict[str, Any]) -> dict[str, Any]:
-            bot = self._require_bot()
-            sent = await bot.send_message(chat_id=int(args["chat_id"]), text=str(args["text"]))
-            await ctx.pool.execute(
-                f"INSERT INTO telegram_messages ({_COLUMNS}) VALUES ('out', $1, $2, $3, NULL, $4, $5, NULL)"
-                " ON CONFLICT (chat_id, message_id) DO NOTHING",
-                sent.chat.id,
-                sent.message_id,
-                "bot",
-                sent.text or str(args["text"]),
-                sent.date if sent.date.tzinfo else sent.date.replace(tzinfo=UTC),
-            )
+            sent = await send_and_record(self._require_bot(), ctx.pool, int(args["chat_id"]), str(args["text"]))
             return {"status": "sent", "chat_id": sent.chat.id, "message_id": sent.message_id}
 
         if ctx.approvals is not None:

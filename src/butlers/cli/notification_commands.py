@@ -1,0 +1,109 @@
+"""`butlerctl notifications`: list what the butlers asked to deliver, and retry a failed one.
+
+Notifications live on the butler that delivers them (the switchboard, where the
+`notify` module is enabled); `--butler` names another one.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from butlers.cli.common import (
+    SHORT_ID,
+    DirOption,
+    HostOption,
+    JsonOption,
+    answer_dict,
+    butler_address,
+    call,
+    echo_json,
+    fail,
+    first_line,
+    format_time,
+    resolve_id,
+)
+
+notifications_app = typer.Typer(
+    name="notifications",
+    help="Messages the butlers asked to deliver (notify, remind): list them with their delivery status "
+    "(pending, sent, failed, held) and retry a failed one.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+STATUSES = ("pending", "sent", "failed", "held", "all")
+RETRY_TIMEOUT_S = 300.0  # a retry sends, with the channel's backoff, before the butler answers
+ButlerOption = Annotated[
+    str, typer.Option("--butler", help="The butler that delivers (has [modules.notify]).", show_default=True)
+]
+IdArgument = Annotated[
+    str, typer.Argument(metavar="ID", help="The notification id, or the start of it as `list` shows.")
+]
+
+
+@notifications_app.command("list")
+def notifications_list(
+    status_filter: Annotated[
+        str, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}.", show_default=True)
+    ] = "all",
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many, newest first.")] = 50,
+    butler: ButlerOption = "switchboard",
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """List notifications, newest first: id, status, channel, recipient, created, attempts, message or error."""
+    if status_filter not in STATUSES:
+        raise typer.BadParameter(f"{status_filter!r} is not one of {', '.join(STATUSES)}", param_hint="'--status'")
+    address, port = butler_address(directory, butler, host)
+    args: dict[str, Any] = {"limit": limit, **({} if status_filter == "all" else {"status": status_filter})}
+    answer = answer_dict("notification_list", call(address, port, "notification_list", args))
+    if as_json:
+        echo_json(answer)
+        return
+    rows = answer.get("notifications") or []
+    if not rows:
+        typer.echo(f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}.")
+        return
+    table = [("ID", "STATUS", "CHANNEL", "TO", "CREATED", "TRIES", "MESSAGE")]
+    table += [
+        (str(r["id"])[:SHORT_ID], _status(r), str(r["channel"]), str(r["recipient"]),
+         format_time(r.get("created_at")), str(r.get("attempts", 0)),
+         first_line(r.get("error") if r.get("status") == "failed" else r.get("message"), 70))
+        for r in rows
+    ]  # fmt: skip
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
+    for row in table:
+        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+
+
+def _status(row: dict[str, Any]) -> str:
+    return f"held:{row['held_reason']}" if row.get("status") == "held" else str(row.get("status"))
+
+
+@notifications_app.command("retry")
+def notifications_retry(
+    notification_id: IdArgument,
+    butler: ButlerOption = "switchboard",
+    as_json: JsonOption = False,
+    directory: DirOption = None,
+    host: HostOption = None,
+) -> None:
+    """Send a failed notification again; print its outcome. Exit 1 unless it was sent."""
+    address, port = butler_address(directory, butler, host)
+    args = {"status": "failed", "limit": 500}
+    nid = resolve_id(address, port, notification_id, "notification_list", args, "notifications", "no failed notification")
+    record = answer_dict(
+        "notification_retry",
+        call(address, port, "notification_retry", {"notification_id": nid}, RETRY_TIMEOUT_S),
+    )
+    if as_json:
+        echo_json(record)
+    else:
+        typer.echo(f"notification {record.get('id')}  {record.get('status')}  after {record.get('attempts')} tries")
+        if record.get("error"):
+            typer.echo(f"  error: {record['error']}")
+    if record.get("status") != "sent":
+        fail(f"notification {nid} is {record.get('status')}: {record.get('error') or '-'}")

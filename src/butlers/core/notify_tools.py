@@ -1,0 +1,155 @@
+"""The core `notify` and `remind` tools of every butler, and how a butler finds the delivery engine.
+
+Delivery lives on one butler of the daemon - the one whose `notify` module holds
+the channels, normally the switchboard - and is reached in-process through
+`Butler.fleet`. `remind` is a one-shot tool-mode schedule of the asking butler
+that calls its own `notify` when due: no agent session, no tokens.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+
+from fastmcp import FastMCP
+from fastmcp.exceptions import ToolError
+from pydantic import Field
+
+from butlers.config import ScheduleConfig
+from butlers.core.scheduler import describe
+from butlers.core.sessions import jsonable
+from butlers.core.tool_errors import bad_argument
+from butlers.errors import ToolInputError
+
+if TYPE_CHECKING:
+    from butlers.butler import Butler
+
+DELIVERING_BUTLER = "switchboard"
+MAX_MESSAGE = 20_000
+MAX_REMIND_MINUTES = 366 * 24 * 60
+
+
+class Engine(Protocol):
+    async def notify(
+        self,
+        message: str,
+        *,
+        channel: str | None = None,
+        recipient: str | None = None,
+        reply_to: str | None = None,
+        priority: str = "normal",
+        origin: str = "",
+    ) -> dict[str, Any]: ...
+
+
+class NotifyUnavailableError(LookupError):
+    """No butler of this daemon delivers notifications."""
+
+
+def find_engine(fleet: Mapping[str, Butler]) -> Engine:
+    """The delivery engine: a started module offering `notifier`, on the switchboard first, else any butler."""
+    first = fleet.get(DELIVERING_BUTLER)
+    for butler in [*([first] if first else []), *fleet.values()]:
+        for module in butler.modules:
+            engine = getattr(module, "notifier", None)
+            if engine is not None:
+                return engine
+    raise NotifyUnavailableError(
+        "no butler of this daemon delivers notifications: enable [modules.notify] on the switchboard"
+    )
+
+
+def context_notifier(butler: Butler) -> Any:
+    """`ModuleContext.notify` for the modules of `butler`: never raises for an unavailable engine."""
+
+    async def notify(
+        message: str,
+        *,
+        channel: str | None = None,
+        recipient: str | None = None,
+        reply_to: str | None = None,
+        priority: str = "normal",
+    ) -> dict[str, Any]:
+        try:
+            engine = find_engine(butler.fleet)
+        except NotifyUnavailableError as exc:
+            return {"status": "not_delivered", "error": str(exc)}
+        return await engine.notify(
+            message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority, origin=butler.name
+        )
+
+    return notify
+
+
+Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE, description="The text to deliver.")]
+ChannelArg = Annotated[
+    Literal["telegram", "email"] | None, Field(description="Channel; default: the owner's (or the message answered).")
+]
+
+
+def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
+    @mcp.tool(name="notify")
+    async def notify(
+        message: Message,
+        channel: ChannelArg = None,
+        recipient: Annotated[
+            str | None,
+            Field(description="Chat id or email address; default: the owner's. Anyone else waits for approval."),
+        ] = None,
+        reply_to: Annotated[
+            str | None,
+            Field(description="Answer this inbound message in place (its id, the `inbound_id` of your context)."),
+        ] = None,
+        priority: Annotated[
+            Literal["low", "normal", "high"], Field(description="Low and normal wait out the owner's quiet hours.")
+        ] = "normal",
+    ) -> dict[str, Any]:
+        """Deliver a message to the user (or answer a message in place). Returns the notification: its status is sent, failed, held (for approval or quiet hours) or pending."""
+        try:
+            engine = find_engine(butler.fleet)
+            return await engine.notify(
+                message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority, origin=butler.name
+            )
+        except NotifyUnavailableError as exc:
+            raise bad_argument("notify", "channel", str(exc)) from None
+        except ToolInputError as exc:  # already says `notify: argument '...': ...`
+            raise ToolError(str(exc)) from None
+
+    @mcp.tool(name="remind")
+    async def remind(
+        message: Message,
+        at: Annotated[
+            datetime | None, Field(description="When, with its UTC offset, e.g. 2026-05-01T08:00:00+02:00.")
+        ] = None,
+        in_minutes: Annotated[
+            int | None, Field(ge=1, le=MAX_REMIND_MINUTES, description="Or: this many minutes from now.")
+        ] = None,
+        channel: ChannelArg = None,
+    ) -> dict[str, Any]:
+        """Remind the user of something at a time: a one-shot schedule that delivers the message through notify, with no agent session. Returns the schedule (see schedule_list)."""
+        when = _remind_time(at, in_minutes)
+        try:
+            find_engine(butler.fleet)
+        except NotifyUnavailableError as exc:
+            raise bad_argument("remind", "message", str(exc)) from None
+        args: dict[str, Any] = {"message": message, **({"channel": channel} if channel else {})}
+        spec = ScheduleConfig(name=f"remind-{uuid.uuid4().hex[:12]}", at=when, tool="notify", args=args)
+        created = await butler.scheduler.create(spec)
+        butler.on_schedules_changed()
+        return jsonable(describe(created))
+
+
+def _remind_time(at: datetime | None, in_minutes: int | None) -> datetime:
+    if (at is None) == (in_minutes is None):
+        raise bad_argument("remind", "at", "give exactly one of 'at' (a time) or 'in_minutes'")
+    now = datetime.now(UTC)
+    if in_minutes is not None:
+        return now + timedelta(minutes=in_minutes)
+    assert at is not None
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise bad_argument("remind", "at", f"'{at.isoformat()}' has no UTC offset; e.g. 2026-05-01T08:00:00+02:00")
+    if at <= now:
+        raise bad_argument("remind", "at", f"'{at.isoformat()}' is in the past")
+    return at

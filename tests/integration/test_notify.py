@@ -1,0 +1,165 @@
+"""`notify` over real HTTP: a butler's message reaches the owner's Telegram chat through the switchboard.
+
+The Telegram Bot API is the stand-in (real HTTP, python-telegram-bot on the other end); every
+other part is the real daemon: two butlers, the switchboard's telegram and notify modules, PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+import pytest
+from fastmcp.exceptions import ToolError
+from notify_helpers import OWNER_CHAT, TOKEN, daemon, notify_table, settings_for, wait_for, write_fleet
+from typer.testing import CliRunner
+
+from butlers.cli.butlerctl import app
+from butlers.db import ServerAddress
+from butlers.modules.telegram import TOKEN_ENV
+from butlers.testing.asgi import serve_asgi
+from butlers.testing.telegram_api import TelegramBotAPI
+
+STRANGER_CHAT = 9999
+
+
+@pytest.fixture(autouse=True)
+def bot_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+
+
+@asynccontextmanager
+async def bot_api() -> AsyncIterator[tuple[TelegramBotAPI, str]]:
+    """The stand-in, served in the test's own task (anyio task groups need that)."""
+    standin = TelegramBotAPI(TOKEN)
+    async with serve_asgi(standin.app) as url:
+        yield standin, url
+
+
+def telegram_table(url: str) -> str:
+    return f'[modules.telegram]\napi_base_url = "{url}"\nallowed_chat_ids = [{OWNER_CHAT}]\npoll_timeout_s = 1\n'
+
+
+def sent_to(standin: TelegramBotAPI, chat: int) -> list[str]:
+    return [m.text for m in standin.sent if m.chat_id == chat]
+
+
+def send_calls(standin: TelegramBotAPI) -> int:
+    return sum(1 for c in standin.calls if c.lower() == "sendmessage")
+
+
+async def butlerctl(*args: str) -> tuple[int, str]:
+    """Run butlerctl in a thread (it runs its own event loop), against the daemon of this test."""
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(app, list(args)))
+    return result.exit_code, result.output
+
+
+async def test_notify_reaches_the_owners_chat_and_answers_a_message_in_place(
+    tmp_path: Path, pg_address: ServerAddress
+) -> None:
+    async with bot_api() as (standin, url):
+        settings = settings_for(tmp_path, pg_address)
+        owner = f"telegram_chat_id = {OWNER_CHAT}"
+        fleet = write_fleet(settings, telegram_table(url) + notify_table(owner))
+        async with daemon(settings, fleet) as d:
+            # A butler without any channel asks; the switchboard delivers, in-process.
+            record = await d.call("general", "notify", {"message": "Your parcel has arrived"})
+            assert record["status"] == "sent", record
+            assert record["origin"] == fleet.names["general"] and record["to_owner"] is True
+            assert sent_to(standin, OWNER_CHAT) == ["Your parcel has arrived"]
+            assert record["channel_message_id"] == str(standin.sent[-1].message_id)
+
+            # The owner writes; the switchboard records it; the answer goes as a reply in that chat.
+            update = standin.enqueue_message(OWNER_CHAT, "what's on today?", username="owner")
+            inbound = await wait_for(
+                lambda: d.butler("switchboard").inbound.list(channel="telegram"), "the inbound row"
+            )
+            answer = await d.call("general", "notify", {"message": "Dentist at 10", "reply_to": inbound[0]["id"]})
+            assert answer["status"] == "sent" and answer["reply_to"] == inbound[0]["id"]
+            last = standin.sent[-1]
+            assert (last.chat_id, last.text) == (OWNER_CHAT, "Dentist at 10")
+            assert last.reply_to_message_id == update["message"]["message_id"]
+
+            # Bad calls name the tool and the argument, and write nothing.
+            with pytest.raises(ToolError, match="notify: argument 'reply_to': no inbound message"):
+                await d.call("general", "notify", {"message": "x", "reply_to": str(uuid.uuid4())})
+            with pytest.raises(ToolError, match="notify: argument 'recipient'"):
+                await d.call("general", "notify", {"message": "x", "recipient": "not a chat"})
+            listed = await d.call("switchboard", "notification_list", {})
+            assert len(listed["notifications"]) == 2
+
+
+async def test_transient_failures_are_retried_until_sent_and_lasting_ones_end_failed(
+    tmp_path: Path, pg_address: ServerAddress
+) -> None:
+    async with bot_api() as (standin, url):
+        settings = settings_for(tmp_path, pg_address)
+        fleet = write_fleet(settings, telegram_table(url) + notify_table(f"telegram_chat_id = {OWNER_CHAT}"))
+        async with daemon(settings, fleet) as d:
+            standin.fail_next("sendMessage", 500)
+            standin.fail_next("sendMessage", 429, retry_after=1)
+            record = await d.call("general", "notify", {"message": "after two failures"})
+            assert record["status"] == "sent" and record["attempts"] == 3, record
+            assert send_calls(standin) == 3 and sent_to(standin, OWNER_CHAT) == ["after two failures"]
+
+            standin.fail_next("sendMessage", 500, times=4)  # max_attempts = 4: it never gets through
+            failed = await d.call("general", "notify", {"message": "never accepted"})
+            assert failed["status"] == "failed" and failed["attempts"] == 4, failed
+            assert "Internal Server Error" in failed["error"] and failed["channel_message_id"] is None
+            assert sent_to(standin, OWNER_CHAT) == ["after two failures"]
+
+            # butlerctl lists it and retries it; the channel accepts this time.
+            sw = ["--dir", str(settings.dir), "--host", "127.0.0.1"]
+            sw += ["--butler", fleet.names["switchboard"]]
+            code, out = await butlerctl("notifications", "list", "--status", "failed", "--json", *sw)
+            assert code == 0, out
+            assert [n["id"] for n in json.loads(out)["notifications"]] == [failed["id"]]
+            code, out = await butlerctl("notifications", "retry", failed["id"][:8], *sw)
+            assert code == 0, out
+            assert "sent" in out
+            assert sent_to(standin, OWNER_CHAT) == ["after two failures", "never accepted"]
+            code, out = await butlerctl("notifications", "retry", failed["id"], *sw)
+            assert code == 1 and "only a failed one is retried" in out
+
+
+async def test_quiet_hours_hold_until_the_window_ends_and_a_stranger_waits_for_approval(
+    tmp_path: Path, pg_address: ServerAddress
+) -> None:
+    async with bot_api() as (standin, url):
+        settings = settings_for(tmp_path, pg_address)
+        owner = f'telegram_chat_id = {OWNER_CHAT}\ntimezone = "Europe/Paris"\nquiet_hours = "22:00-07:00"'
+        fleet = write_fleet(settings, telegram_table(url) + notify_table(owner))
+        async with daemon(settings, fleet) as d:
+            engine = d.notify_module.engine
+            assert engine is not None
+            now = [datetime(2026, 1, 5, 22, 30, tzinfo=UTC)]  # 23:30 in Paris
+            engine.clock = lambda: now[0]
+
+            held = await d.call("general", "notify", {"message": "weekly digest", "priority": "low"})
+            assert (held["status"], held["held_reason"]) == ("held", "quiet_hours")
+            assert held["hold_until"] == "2026-01-06T06:00:00+00:00"  # 07:00 in Paris
+            urgent = await d.call("general", "notify", {"message": "the boiler is leaking", "priority": "high"})
+            assert urgent["status"] == "sent"
+            assert sent_to(standin, OWNER_CHAT) == ["the boiler is leaking"]
+
+            now[0] = datetime(2026, 1, 6, 6, 1, tzinfo=UTC)  # the window has ended
+            await wait_for(lambda: sent_to(standin, OWNER_CHAT)[-1:] == ["weekly digest"], "the held digest sent")
+            listed = await d.call("switchboard", "notification_list", {"status": "sent"})
+            assert {n["message"] for n in listed["notifications"]} == {"weekly digest", "the boiler is leaking"}
+
+            # Anyone but the owner: held for approval, sent once when a person approves.
+            stranger = await d.call("general", "notify", {"message": "hello Bob", "recipient": str(STRANGER_CHAT)})
+            assert (stranger["status"], stranger["held_reason"], stranger["to_owner"]) == ("held", "approval", False)
+            assert sent_to(standin, STRANGER_CHAT) == []
+            approval = await d.call("switchboard", "approval_approve", {"approval_id": stranger["approval_id"]})
+            assert approval["status"] == "succeeded", approval
+            again = await d.call("switchboard", "approval_approve", {"approval_id": stranger["approval_id"]})
+            assert again["status"] == "succeeded"
+            assert sent_to(standin, STRANGER_CHAT) == ["hello Bob"]
+            after = await d.call("switchboard", "notification_list", {"status": "sent"})
+            assert stranger["id"] in {n["id"] for n in after["notifications"]}
