@@ -10,8 +10,9 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -23,6 +24,7 @@ from butlers.cli.butlerctl import app
 from butlers.db import ServerAddress
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.testing.asgi import serve_asgi
+from butlers.testing.model_api import ModelApiStandIn
 from butlers.testing.telegram_api import TelegramBotAPI
 
 STRANGER_CHAT = 9999
@@ -163,3 +165,43 @@ async def test_quiet_hours_hold_until_the_window_ends_and_a_stranger_waits_for_a
             assert sent_to(standin, STRANGER_CHAT) == ["hello Bob"]
             after = await d.call("switchboard", "notification_list", {"status": "sent"})
             assert stranger["id"] in {n["id"] for n in after["notifications"]}
+
+
+async def test_remind_fires_once_at_its_time_with_no_model_request_also_across_restarts(
+    tmp_path: Path, pg_address: ServerAddress, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with ModelApiStandIn() as model, bot_api() as (standin, url):
+        for key, value in model.env().items():  # any session would reach the model stand-in
+            monkeypatch.setenv(key, value)
+        settings = settings_for(tmp_path, pg_address)
+        fleet = write_fleet(settings, telegram_table(url) + notify_table(f"telegram_chat_id = {OWNER_CHAT}"))
+        async with daemon(settings, fleet) as d:
+            with pytest.raises(ToolError, match="remind: argument 'at': give exactly one"):
+                await d.call("general", "remind", {"message": "x"})
+            with pytest.raises(ToolError, match=r"remind: argument 'at': .* is in the past"):
+                await d.call("general", "remind", {"message": "x", "at": "2020-01-01T08:00:00+00:00"})
+            due = datetime.now(UTC) + timedelta(seconds=3)
+            created = await d.call("general", "remind", {"message": "stretch your legs", "at": due.isoformat()})
+            assert (created["mode"], created["tool"], created["done"]) == ("tool", "notify", False)
+            listed = await d.call("general", "schedule_list", {})
+            assert [s["name"] for s in listed["schedules"]] == [created["name"]]
+        # The daemon was down when it came due.
+        await wait_for(lambda: datetime.now(UTC) > due, "the reminder's time")
+        async with daemon(settings, fleet) as d:
+            general = d.butler("general")
+
+            async def finished_run() -> list[dict[str, Any]]:
+                return [r for r in await general.scheduler.runs(created["name"]) if r["finished_at"]]
+
+            [run] = await wait_for(finished_run, "the reminder's run recorded")
+            assert run["tool_status"] == "succeeded" and run["result"]["status"] == "sent"
+            assert sent_to(standin, OWNER_CHAT) == ["stretch your legs"]
+            listed = await d.call("general", "schedule_list", {})
+            assert listed["schedules"][0]["done"] is True
+        async with daemon(settings, fleet) as d:
+            heartbeat = d.supervisor.heartbeat
+            assert heartbeat is not None
+            await wait_for(lambda: heartbeat.ticks >= 3, "three heartbeat ticks")
+            assert await d.butler("general").pool.fetchval("SELECT count(*) FROM sessions") == 0
+        assert sent_to(standin, OWNER_CHAT) == ["stretch your legs"]
+        assert model.requests == []
