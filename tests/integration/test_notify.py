@@ -92,7 +92,7 @@ async def test_notify_reaches_the_owners_chat_and_answers_a_message_in_place(
                 await d.call("general", "notify", {"message": "x", "reply_to": str(uuid.uuid4())})
             with pytest.raises(ToolError, match="notify: argument 'recipient'"):
                 await d.call("general", "notify", {"message": "x", "recipient": "not a chat"})
-            listed = await d.call("switchboard", "notification_list", {})
+            listed = await d.call("switchboard", "notify_list", {})
             assert len(listed["notifications"]) == 2
 
 
@@ -151,7 +151,7 @@ async def test_quiet_hours_hold_until_the_window_ends_and_a_stranger_waits_for_a
 
             now[0] = datetime(2026, 1, 6, 6, 1, tzinfo=UTC)  # the window has ended
             await wait_for(lambda: sent_to(standin, OWNER_CHAT)[-1:] == ["weekly digest"], "the held digest sent")
-            listed = await d.call("switchboard", "notification_list", {"status": "sent"})
+            listed = await d.call("switchboard", "notify_list", {"status": "sent"})
             assert {n["message"] for n in listed["notifications"]} == {"weekly digest", "the boiler is leaking"}
 
             # Anyone but the owner: held for approval, sent once when a person approves.
@@ -163,7 +163,7 @@ async def test_quiet_hours_hold_until_the_window_ends_and_a_stranger_waits_for_a
             again = await d.call("switchboard", "approval_approve", {"approval_id": stranger["approval_id"]})
             assert again["status"] == "succeeded"
             assert sent_to(standin, STRANGER_CHAT) == ["hello Bob"]
-            after = await d.call("switchboard", "notification_list", {"status": "sent"})
+            after = await d.call("switchboard", "notify_list", {"status": "sent"})
             assert stranger["id"] in {n["id"] for n in after["notifications"]}
 
 

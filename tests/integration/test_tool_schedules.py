@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
@@ -16,6 +17,9 @@ from butlers.config import ScheduleConfig
 from butlers.core.dispatch import Conn, DispatchRequest
 from butlers.core.scheduler import Scheduler
 from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_call
+from butlers.db import ServerAddress
+from butlers.modules.notify import NotifyModule
+from butlers.testing.module_contract import check_module_contract
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -141,3 +145,10 @@ async def test_schedule_checks_name_the_tool_and_its_arguments() -> None:
 def test_schedule_entry_takes_one_action_and_one_timing(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ScheduleConfig.model_validate({"name": "s", **fields})
+
+
+async def test_notify_module_meets_the_module_contract(
+    pg_address: ServerAddress, database: str, data_dir: Path
+) -> None:
+    report = await check_module_contract(NotifyModule, {}, pg_address, database, data_dir)
+    assert set(report.tools) == {"notify_list", "notify_retry"}

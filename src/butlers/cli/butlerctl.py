@@ -19,7 +19,6 @@ import typer
 
 from butlers.cli import session_commands
 from butlers.cli.approval_commands import approvals_app
-from butlers.cli.notification_commands import notifications_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
     DirOption,
@@ -33,6 +32,7 @@ from butlers.cli.common import (
     resolve_dir,
     settings,
 )
+from butlers.cli.notification_commands import notifications_app
 from butlers.cli.scaffold import scaffold
 from butlers.config import ButlerConfig, butler_dirs, load_butler_config
 from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError

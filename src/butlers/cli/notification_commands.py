@@ -59,7 +59,7 @@ def notifications_list(
         raise typer.BadParameter(f"{status_filter!r} is not one of {', '.join(STATUSES)}", param_hint="'--status'")
     address, port = butler_address(directory, butler, host)
     args: dict[str, Any] = {"limit": limit, **({} if status_filter == "all" else {"status": status_filter})}
-    answer = answer_dict("notification_list", call(address, port, "notification_list", args))
+    answer = answer_dict("notify_list", call(address, port, "notify_list", args))
     if as_json:
         echo_json(answer)
         return
@@ -94,10 +94,10 @@ def notifications_retry(
     """Send a failed notification again; print its outcome. Exit 1 unless it was sent."""
     address, port = butler_address(directory, butler, host)
     args = {"status": "failed", "limit": 500}
-    nid = resolve_id(address, port, notification_id, "notification_list", args, "notifications", "no failed notification")
+    nid = resolve_id(address, port, notification_id, "notify_list", args, "notifications", "no failed notification")
     record = answer_dict(
-        "notification_retry",
-        call(address, port, "notification_retry", {"notification_id": nid}, RETRY_TIMEOUT_S),
+        "notify_retry",
+        call(address, port, "notify_retry", {"notification_id": nid}, RETRY_TIMEOUT_S),
     )
     if as_json:
         echo_json(record)

@@ -11,7 +11,7 @@ channels). Every butler's core `notify` tool (and `ModuleContext.notify`, and
     timezone = "Europe/Paris"
     quiet_hours = "22:00-07:00"
 
-Tools: `notification_list`, `notification_retry`. Its `serve` sends what quiet
+Tools: `notify_list`, `notify_retry` (what `butlerctl notifications` uses). Its `serve` sends what quiet
 hours held once they end, and at startup what was recorded but never tried.
 """
 
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
+from butlers.core.channels import ChannelRegistry
 from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.notify import tools
@@ -51,9 +52,8 @@ class NotifyModule(Module):
         return self.engine
 
     async def on_startup(self, ctx: ModuleContext) -> None:
-        if ctx.channels is None:
-            raise ModuleError("module 'notify': this butler has no channel registry")
-        self.engine = NotifyEngine(self.config, ctx.pool, ctx.channels, ctx.approvals)
+        # Without a registry (a bare context) there is no channel: every notify says so.
+        self.engine = NotifyEngine(self.config, ctx.pool, ctx.channels or ChannelRegistry(), ctx.approvals)
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
         tools.register(mcp, self._require())

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 
 def register(mcp: FastMCP, engine: NotifyEngine) -> None:
-    async def notification_list(
+    async def notify_list(
         status: Annotated[
             Status | None, Field(description="Only notifications in this status; all if omitted.")
         ] = None,
@@ -26,15 +26,15 @@ def register(mcp: FastMCP, engine: NotifyEngine) -> None:
         """Notifications the butlers asked to deliver, newest first: channel, recipient, status (pending, sent, failed, held), attempts, the channel's message id or the error."""
         return {"notifications": [n.to_json() for n in await engine.store.list_recent(status, limit)]}
 
-    async def notification_retry(
+    async def notify_retry(
         notification_id: Annotated[str, Field(description="The id of a failed notification.")],
     ) -> dict[str, Any]:
         """Send a failed notification again (with the usual retries); returns its record afterwards."""
-        nid = parse_uuid("notification_retry", "notification_id", notification_id, "a notification")
+        nid = parse_uuid("notify_retry", "notification_id", notification_id, "a notification")
         try:
             return (await engine.retry(nid)).to_json()
         except (NotFoundError, ValueError) as exc:
-            raise bad_argument("notification_retry", "notification_id", str(exc)) from None
+            raise bad_argument("notify_retry", "notification_id", str(exc)) from None
 
-    mcp.tool(notification_list, name="notification_list")
-    mcp.tool(notification_retry, name="notification_retry")
+    mcp.tool(notify_list, name="notify_list")
+    mcp.tool(notify_retry, name="notify_retry")
