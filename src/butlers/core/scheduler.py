@@ -257,8 +257,9 @@ class Scheduler:
             )
             for row in due:
                 fired.extend(await self._claim_schedule(conn, row, now))
-        if self.tool_runner is not None and any(f.tool for f in fired):
-            await self.tool_runner.run_queued()  # after the commit: the windows are claimed, then run
+        if self.tool_runner is not None:
+            # After the commit: the windows are claimed, then run (also ones a stopped daemon left queued).
+            await self.tool_runner.run_queued()
         for f in fired:
             log.info(
                 "schedule.fired",

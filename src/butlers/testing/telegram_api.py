@@ -256,9 +256,7 @@ class TelegramBotAPI:
             chat_id = known
         message_id = self._message_id()
         reply_to = _reply_to(params)
-        self.sent.append(
-            SentMessage(chat_id, str(text), message_id, params=dict(params), reply_to_message_id=reply_to)
-        )
+        self.sent.append(SentMessage(chat_id, str(text), message_id, params=dict(params), reply_to_message_id=reply_to))
         return {
             "message_id": message_id,
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Butler", "username": self.username},
