@@ -87,13 +87,20 @@ async def test_notify_reaches_the_owners_chat_and_answers_a_message_in_place(
             assert (last.chat_id, last.text) == (OWNER_CHAT, "Dentist at 10")
             assert last.reply_to_message_id == update["message"]["message_id"]
 
+            # Module code notifies through its context, with the same engine.
+            ctx = d.butler("switchboard")._contexts["telegram"]
+            assert ctx.notify is not None
+            from_module = await ctx.notify("from a module", priority="high")
+            assert from_module["status"] == "sent" and from_module["origin"] == fleet.names["switchboard"]
+            assert standin.sent[-1].text == "from a module"
+
             # Bad calls name the tool and the argument, and write nothing.
             with pytest.raises(ToolError, match="notify: argument 'reply_to': no inbound message"):
                 await d.call("general", "notify", {"message": "x", "reply_to": str(uuid.uuid4())})
             with pytest.raises(ToolError, match="notify: argument 'recipient'"):
                 await d.call("general", "notify", {"message": "x", "recipient": "not a chat"})
             listed = await d.call("switchboard", "notify_list", {})
-            assert len(listed["notifications"]) == 2
+            assert len(listed["notifications"]) == 3
 
 
 async def test_transient_failures_are_retried_until_sent_and_lasting_ones_end_failed(
@@ -165,6 +172,13 @@ async def test_quiet_hours_hold_until_the_window_ends_and_a_stranger_waits_for_a
             assert sent_to(standin, STRANGER_CHAT) == ["hello Bob"]
             after = await d.call("switchboard", "notify_list", {"status": "sent"})
             assert stranger["id"] in {n["id"] for n in after["notifications"]}
+
+            # Rejected: never sent, and the notification says so.
+            other = await d.call("general", "notify", {"message": "hello Eve", "recipient": "31337"})
+            await d.call("switchboard", "approval_reject", {"approval_id": other["approval_id"], "reason": "no"})
+            failed = await d.call("switchboard", "notify_list", {"status": "failed"})
+            assert [(n["id"], n["error"]) for n in failed["notifications"]] == [(other["id"], "rejected: no")]
+            assert sent_to(standin, 31337) == []
 
 
 async def test_remind_fires_once_at_its_time_with_no_model_request_also_across_restarts(

@@ -116,3 +116,14 @@ def test_channels_check_recipients() -> None:
     assert mail.normalize("Ann <Ann@Example.org>") == "ann@example.org"
     with pytest.raises(ValueError, match="not an email address"):
         mail.normalize("ann")
+
+
+async def test_module_code_learns_when_no_butler_delivers() -> None:
+    from types import SimpleNamespace
+
+    from butlers.core.notify_tools import context_notifier
+
+    lonely = SimpleNamespace(name="general", modules=[])
+    lonely.fleet = {"general": lonely}
+    answer = await context_notifier(lonely)("hello")  # type: ignore[arg-type]
+    assert answer["status"] == "not_delivered" and "[modules.notify]" in answer["error"]

@@ -96,6 +96,7 @@ class NotificationStore:
         return _record(await self.pool.fetchrow("SELECT * FROM notifications WHERE id = $1", id))
 
     async def list_recent(self, status: Status | None = None, limit: int = 50) -> list[Notification]:
+        await self.settle_rejected()
         rows = await self.pool.fetch(
             """SELECT * FROM notifications WHERE ($1::text IS NULL OR status = $1)
                ORDER BY created_at DESC, id DESC LIMIT $2""",
@@ -103,6 +104,15 @@ class NotificationStore:
             limit,
         )
         return [Notification(**dict(r)) for r in rows]
+
+    async def settle_rejected(self) -> None:
+        """Held for an approval a person rejected -> failed: it will never be sent."""
+        await self.pool.execute(
+            """UPDATE notifications n SET status = 'failed', held_reason = NULL, updated_at = now(),
+                      error = 'rejected' || COALESCE(': ' || a.reason, '')
+                 FROM approvals a
+                WHERE a.id = n.approval_id AND a.status = 'rejected' AND n.status = 'held'"""
+        )
 
     async def set_approval(self, id: uuid.UUID, approval_id: uuid.UUID) -> None:
         await self.pool.execute("UPDATE notifications SET approval_id = $2 WHERE id = $1", id, approval_id)
