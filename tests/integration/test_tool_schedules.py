@@ -152,3 +152,21 @@ async def test_notify_module_meets_the_module_contract(
 ) -> None:
     report = await check_module_contract(NotifyModule, {}, pg_address, database, data_dir)
     assert set(report.tools) == {"notify_list", "notify_retry"}
+
+
+async def test_a_config_schedule_naming_an_unknown_tool_stops_the_butler_naming_the_key(tmp_path: Path) -> None:
+    from butlers.butler import Butler
+    from butlers.config import load_butler_config
+    from butlers.errors import ConfigErrors
+    from butlers.settings import Settings
+
+    folder = tmp_path / "general"
+    folder.mkdir()
+    (folder / "butler.toml").write_text(
+        '[butler]\nname = "general"\nport = 8101\n'
+        '[[butler.schedule]]\nname = "ok"\ncron = "0 8 * * *"\ntool = "count_up"\nargs = { key = "a" }\n'
+        '[[butler.schedule]]\nname = "typo"\ncron = "0 8 * * *"\ntool = "count_upp"\n'
+    )
+    butler = Butler(load_butler_config(folder), Settings(dir=tmp_path), ServerAddress("localhost", 1, "u", "p"))
+    with pytest.raises(ConfigErrors, match=r"butler.schedule\[1\].tool: 'count_upp' is not a tool of this butler"):
+        await butler._check_tool_schedules(own_tools([]))

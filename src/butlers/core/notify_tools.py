@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from butlers.config import ScheduleConfig
 from butlers.core.scheduler import describe
@@ -83,6 +83,31 @@ def context_notifier(butler: Butler) -> Any:
     return notify
 
 
+class NotificationRecord(BaseModel):
+    """One notification as the delivering butler recorded it (the `notify` tool's answer)."""
+
+    id: str
+    origin: str = Field(description="The butler that asked.")
+    channel: str
+    recipient: str
+    to_owner: bool
+    message: str
+    subject: str
+    priority: Literal["low", "normal", "high"]
+    reply_to: str | None = Field(description="The inbound message answered in place.")
+    reply: dict[str, Any] | None
+    status: Literal["pending", "sent", "failed", "held"]
+    held_reason: Literal["approval", "quiet_hours"] | None
+    hold_until: str | None = Field(description="Held by quiet hours until then.")
+    approval_id: str | None = Field(description="Held for this approval (approval_approve on the delivering butler).")
+    attempts: int
+    channel_message_id: str | None = Field(description="The channel's id of the accepted message, once sent.")
+    error: str | None
+    created_at: str
+    updated_at: str
+    sent_at: str | None
+
+
 Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE, description="The text to deliver.")]
 ChannelArg = Annotated[
     Literal["telegram", "email"] | None, Field(description="Channel; default: the owner's (or the message answered).")
@@ -105,17 +130,18 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
         priority: Annotated[
             Literal["low", "normal", "high"], Field(description="Low and normal wait out the owner's quiet hours.")
         ] = "normal",
-    ) -> dict[str, Any]:
+    ) -> NotificationRecord:
         """Deliver a message to the user (or answer a message in place). Returns the notification: its status is sent, failed, held (for approval or quiet hours) or pending."""
         try:
             engine = find_engine(butler.fleet)
-            return await engine.notify(
+            answer = await engine.notify(
                 message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority, origin=butler.name
             )
         except NotifyUnavailableError as exc:
             raise bad_argument("notify", "channel", str(exc)) from None
         except ToolInputError as exc:  # already says `notify: argument '...': ...`
             raise ToolError(str(exc)) from None
+        return NotificationRecord.model_validate(answer)
 
     @mcp.tool(name="remind")
     async def remind(
