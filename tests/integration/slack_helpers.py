@@ -83,7 +83,9 @@ def credentials(slack: SlackAPI) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def running(pool: asyncpg.Pool, data_dir: Path, slack: SlackAPI, config: dict[str, Any]) -> AsyncIterator[Running]:
+async def running(
+    pool: asyncpg.Pool, data_dir: Path, slack: SlackAPI, config: dict[str, Any]
+) -> AsyncIterator[Running]:
     """on_startup, register_tools, serve in a task group; at the end serve cancelled, then on_shutdown."""
     module = SlackModule(SlackConfig.model_validate(config))
     gate = ApprovalGate(pool, "test")

@@ -5,12 +5,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import anyio
 import asyncpg
 import httpx
-from slack_helpers import ALICE, BOB, GENERAL, MALLORY, RANDOM, SECRET, LateApp, connected, running, slack_standin
-from slack_helpers import socket_config, wait_until
+import pytest
+from fastmcp import Client
+from slack_helpers import (
+    ALICE,
+    BOB,
+    GENERAL,
+    MALLORY,
+    RANDOM,
+    SECRET,
+    LateApp,
+    connected,
+    credentials,
+    running,
+    slack_standin,
+    socket_config,
+    wait_until,
+)
 
+from butlers.butler import Butler
+from butlers.config import load_butler_config
+from butlers.db import ServerAddress
+from butlers.modules.slack import APP_TOKEN_ENV, BOT_TOKEN_ENV, SIGNING_SECRET_ENV
+from butlers.settings import Settings
 from butlers.testing.asgi import serve_asgi
+from butlers.testing.ports import free_port
 
 
 async def test_socket_mode_stores_each_allowed_message_once_and_acks_it(pool: asyncpg.Pool, data_dir: Path) -> None:
@@ -153,3 +175,46 @@ async def test_events_api_takes_signed_events_once_and_refuses_bad_stale_and_rep
                 assert health["ok"] is True and health["refused"] == 4, health
                 assert "connected" not in health  # no websocket in events mode
                 assert slack.socket.connections_made == 0
+
+
+async def test_in_a_butler_a_message_is_handed_off_status_shows_slack_and_approval_posts_once(
+    tmp_path: Path, pg_address: ServerAddress, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "general"
+    folder.mkdir()
+    async with slack_standin() as (slack, url):
+        for var, value in credentials(slack).items():
+            monkeypatch.setenv(var, value)
+        (folder / "butler.toml").write_text(
+            f'[butler]\nname = "general"\nport = {free_port()}\n\n[modules.slack]\n'
+            f'api_base_url = "{url}/api"\nallowed_channels = ["{GENERAL}"]\nping_interval_s = 1.0\n'
+            'require_approval = ["slack_send"]\n'
+        )
+        butler = Butler(load_butler_config(folder), Settings(data_dir=tmp_path / "data"), pg_address, database=database)
+        mcp = await butler.start()
+        try:
+            async with anyio.create_task_group() as tg:
+                await butler.serve_modules(tg)  # as run() does once the HTTP server is up
+                slack.socket.send_event(slack.user_says(GENERAL, ALICE, "what is on my list?"))
+
+                async def handed_off() -> bool:
+                    return [r["status"] for r in await butler.inbound.list(channel="slack")] == ["dispatched"]
+
+                await wait_until(handed_off, "the message stored and handed to the butler (a queued session)")
+                async with Client(mcp) as client:
+
+                    async def healthy() -> bool:
+                        status = (await client.call_tool("status", {})).structured_content or {}
+                        return status["modules"]["slack"]["ok"] is True
+
+                    await wait_until(healthy, "status showing slack healthy")
+                    pending = (await client.call_tool("slack_send", {"to": GENERAL, "text": "Milk."})).data
+                    assert pending.status == "pending_approval" and slack.posted(GENERAL) == []
+                    for _ in range(2):
+                        await client.call_tool("approval_approve", {"approval_id": pending.approval_id})
+                assert [m["text"] for m in slack.posted(GENERAL)] == ["Milk."]
+                # Declared (required and optional) credentials only: these are what logs redact.
+                assert set(butler.credentials) == {BOT_TOKEN_ENV, APP_TOKEN_ENV, SIGNING_SECRET_ENV}
+                tg.cancel_scope.cancel()
+        finally:
+            await butler._shutdown()

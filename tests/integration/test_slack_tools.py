@@ -29,9 +29,7 @@ async def test_send_reply_and_read_a_channel_and_a_thread(pool: asyncpg.Pool, da
 
         question = slack.user_says(GENERAL, BOB, "what time is dinner?")["event"]
         reply = await run.call("slack_reply", {"channel": GENERAL, "thread_ts": question["ts"], "text": "At 7."})
-        in_thread = await run.call(
-            "slack_send", {"to": GENERAL, "text": "And dessert.", "thread_ts": question["ts"]}
-        )
+        in_thread = await run.call("slack_send", {"to": GENERAL, "text": "And dessert.", "thread_ts": question["ts"]})
         assert [m["thread_ts"] for m in slack.posted(GENERAL)[1:]] == [question["ts"], question["ts"]]
         assert reply["ts"] != in_thread["ts"]
 
@@ -106,7 +104,11 @@ async def test_bad_calls_are_refused_naming_the_argument_and_nothing_reaches_sla
 ) -> None:
     async with slack_standin() as (slack, url), running(pool, data_dir, slack, events_mode(url)) as run:
         for tool, args, expected in [
-            ("slack_send", {"to": RANDOM, "text": "hi"}, "argument 'to': conversation C0RANDOM is not on the allow-list"),
+            (
+                "slack_send",
+                {"to": RANDOM, "text": "hi"},
+                "argument 'to': conversation C0RANDOM is not on the allow-list",
+            ),
             ("slack_send", {"to": MALLORY, "text": "hi"}, "argument 'to': user U0MALLORY is not on the allow-list"),
             ("slack_send", {"to": "#general", "text": "hi"}, "argument 'to'"),
             ("slack_send", {"to": GENERAL, "text": "   "}, "argument 'text': must not be empty"),
@@ -166,8 +168,11 @@ async def test_slack_meets_the_module_contract(pg_address: ServerAddress, databa
                 pg_address,
                 database,
                 data_dir,
-                credentials={BOT_TOKEN_ENV: slack.bot_token, "BUTLER_SLACK_APP_TOKEN": slack.app_token,
-                             "BUTLER_SLACK_SIGNING_SECRET": "secret"},
+                credentials={
+                    BOT_TOKEN_ENV: slack.bot_token,
+                    "BUTLER_SLACK_APP_TOKEN": slack.app_token,
+                    "BUTLER_SLACK_SIGNING_SECRET": "secret",
+                },
             )
             assert report.tools == [
                 "slack_react",

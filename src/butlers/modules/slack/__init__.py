@@ -90,7 +90,9 @@ class SlackModule(Module):
     async def on_startup(self, ctx: ModuleContext) -> None:
         for var in self.config.credentials_needed:
             if not ctx.credentials.get(var):
-                raise ModuleError(f"module 'slack' (mode = '{self.config.mode}'): environment variable {var} is not set")
+                raise ModuleError(
+                    f"module 'slack' (mode = '{self.config.mode}'): environment variable {var} is not set"
+                )
             self._secrets[var] = ctx.credentials[var]
         self._ctx = ctx
         self._session = aiohttp.ClientSession()
@@ -204,7 +206,9 @@ class SlackModule(Module):
         return await self.post(channel, text, thread)
 
     async def post(self, channel: str, text: str, thread_ts: str | None) -> str:
-        response = await self.call_api("slack_send", self.web.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts))
+        response = await self.call_api(
+            "slack_send", self.web.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts)
+        )
         return str(response["ts"])
 
     async def resolve(self, tool: str, argument: str, target: str) -> str:
@@ -218,7 +222,9 @@ class SlackModule(Module):
             self._dms[channel] = target
             return channel
         if not CHANNEL_ID.fullmatch(target):
-            raise bad_argument(tool, argument, f"{target!r} is not a conversation id (C..., G..., D...) or user id (U..., W...)")
+            raise bad_argument(
+                tool, argument, f"{target!r} is not a conversation id (C..., G..., D...) or user id (U..., W...)"
+            )
         if target in self.config.allowed_channels or target in self._dms:
             return target
         if target.startswith("D"):  # a DM: allowed when it is with an allowed user

@@ -36,7 +36,12 @@ Target = Annotated[
     ),
 ]
 Text = Annotated[str, Field(description=f"The message (Slack mrkdwn), 1-{MAX_TEXT} characters.", max_length=MAX_TEXT)]
-Ts = Annotated[str, Field(description="A message timestamp as Slack gives it, e.g. '1700000000.000100'.", pattern=r"^\d{1,12}\.\d{1,9}$")]
+Ts = Annotated[
+    str,
+    Field(
+        description="A message timestamp as Slack gives it, e.g. '1700000000.000100'.", pattern=r"^\d{1,12}\.\d{1,9}$"
+    ),
+]
 ThreadTs = Annotated[
     str | None,
     Field(description="Post into this thread (the ts of its first message).", pattern=r"^\d{1,12}\.\d{1,9}$"),
@@ -126,9 +131,14 @@ class SlackTools:
         channel: Target,
         thread_ts: Annotated[
             str | None,
-            Field(description="Read this thread (its first message, then replies, oldest first) instead of the channel.", pattern=r"^\d{1,12}\.\d{1,9}$"),
+            Field(
+                description="Read this thread (its first message, then replies, oldest first) instead of the channel.",
+                pattern=r"^\d{1,12}\.\d{1,9}$",
+            ),
         ] = None,
-        limit: Annotated[int, Field(description=f"How many messages at most (1-{MAX_RECENT}).", ge=1, le=MAX_RECENT)] = 20,
+        limit: Annotated[
+            int, Field(description=f"How many messages at most (1-{MAX_RECENT}).", ge=1, le=MAX_RECENT)
+        ] = 20,
     ) -> list[Message]:
         """Recent messages of an allowed Slack conversation (newest first), or of one thread (oldest first)."""
         resolved = await self.module.resolve("slack_recent", "channel", channel)
@@ -143,7 +153,12 @@ class SlackTools:
     async def slack_users(
         self,
         query: Annotated[
-            str, Field(description="An email address (exact), or part of a user's name, display name or real name.", min_length=1, max_length=200)
+            str,
+            Field(
+                description="An email address (exact), or part of a user's name, display name or real name.",
+                min_length=1,
+                max_length=200,
+            ),
         ],
     ) -> list[User]:
         """Find Slack users by email or by name; returns their user ids (for slack_send's `to`), at most 20."""
@@ -177,7 +192,11 @@ class SlackTools:
         channel: Target,
         ts: Ts,
         emoji: Annotated[
-            str, Field(description="The emoji's name, e.g. 'thumbsup' or ':white_check_mark:'.", pattern=r"^:?[a-z0-9_+'\-]{1,100}:?$")
+            str,
+            Field(
+                description="The emoji's name, e.g. 'thumbsup' or ':white_check_mark:'.",
+                pattern=r"^:?[a-z0-9_+'\-]{1,100}:?$",
+            ),
         ],
     ) -> Outcome:
         """Add an emoji reaction to a message of an allowed Slack conversation."""
@@ -188,10 +207,16 @@ class SlackTools:
     async def slack_upload(
         self,
         to: Target,
-        filename: Annotated[str, Field(description="The file's name, e.g. 'notes.md'.", pattern=r"^[^/\\\x00]{1,255}$")],
+        filename: Annotated[
+            str, Field(description="The file's name, e.g. 'notes.md'.", pattern=r"^[^/\\\x00]{1,255}$")
+        ],
         content: Annotated[str, Field(description="The file's text (at most 1 MB as UTF-8).")],
-        title: Annotated[str | None, Field(description="A title shown in Slack (default: the filename).", max_length=255)] = None,
-        comment: Annotated[str | None, Field(description="A message posted with the file.", max_length=MAX_TEXT)] = None,
+        title: Annotated[
+            str | None, Field(description="A title shown in Slack (default: the filename).", max_length=255)
+        ] = None,
+        comment: Annotated[
+            str | None, Field(description="A message posted with the file.", max_length=MAX_TEXT)
+        ] = None,
         thread_ts: ThreadTs = None,
     ) -> Outcome:
         """Upload a small text file to an allowed Slack conversation or user's DM, with an optional comment, optionally into a thread."""
@@ -240,7 +265,12 @@ class SlackTools:
         )
         response = await self.module.call_api("slack_upload", call)
         file_id = (response.get("file") or {}).get("id")
-        return {"status": "uploaded", "channel": args["channel"], "file_id": file_id, "thread_ts": args.get("thread_ts")}
+        return {
+            "status": "uploaded",
+            "channel": args["channel"],
+            "file_id": file_id,
+            "thread_ts": args.get("thread_ts"),
+        }
 
 
 def _matches(member: dict[str, Any], needle: str) -> bool:
@@ -271,4 +301,3 @@ def _message(m: dict[str, Any]) -> Message:
         reply_count=int(m.get("reply_count", 0)),
         reactions=[r["name"] for r in m.get("reactions", [])],
     )
-
