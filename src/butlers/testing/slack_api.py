@@ -146,8 +146,12 @@ class SlackAPI:
         *,
         retry_num: int | None = None,
         timestamp: int | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> httpx.Response:
-        """POST `payload` to an Events API request URL, signed as Slack signs it (retries carry X-Slack-Retry-Num)."""
+        """POST `payload` to an Events API request URL, signed as Slack signs it (retries carry X-Slack-Retry-Num).
+
+        Through `client` when given (its connections are kept), else a new one.
+        """
         body = json.dumps(payload)
         stamp = str(timestamp if timestamp is not None else int(time.time()))
         headers = {
@@ -157,8 +161,10 @@ class SlackAPI:
         }
         if retry_num is not None:
             headers |= {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"}
-        async with httpx.AsyncClient(timeout=10) as client:
+        if client is not None:
             return await client.post(url, content=body, headers=headers)
+        async with httpx.AsyncClient(timeout=10) as fresh:
+            return await fresh.post(url, content=body, headers=headers)
 
     def posted(self, channel: str) -> list[dict[str, Any]]:
         """Messages the bot posted in `channel`, oldest first."""

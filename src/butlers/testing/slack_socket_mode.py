@@ -64,6 +64,7 @@ class SocketModeHub:
         self.acked: list[str] = []  # envelope ids, in the order their acks arrived
         self.connections_made = 0
         self._acked_store: dict[str, Envelope] = {}
+        self._ack_waiters: dict[str, anyio.Event] = {}
         self._tickets: set[str] = set()
         self._live: list[_Connection] = []
 
@@ -80,6 +81,12 @@ class SocketModeHub:
         if self._live:
             self._send(self._live[0], envelope)
         return envelope.envelope_id
+
+    async def wait_acked(self, envelope_id: str) -> None:
+        """Return once `envelope_id` has been acked."""
+        if envelope_id in self._acked_store and envelope_id not in self.pending:
+            return
+        await self._ack_waiters.setdefault(envelope_id, anyio.Event()).wait()
 
     def redeliver(self, envelope_id: str) -> None:
         """Send an envelope again (already acked or not), as Slack does when an ack came late."""
@@ -156,5 +163,8 @@ class SocketModeHub:
                 if envelope_id and not self.ignore_acks and envelope_id in self.pending:
                     self._acked_store[envelope_id] = self.pending.pop(envelope_id)
                     self.acked.append(envelope_id)
+                    waiter = self._ack_waiters.pop(envelope_id, None)
+                    if waiter is not None:
+                        waiter.set()
         except (WebSocketDisconnect, RuntimeError, ValueError):
             scope.cancel()  # the client went away (or sent garbage): this connection ends
