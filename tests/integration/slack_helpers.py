@@ -84,7 +84,7 @@ def credentials(slack: SlackAPI) -> dict[str, str]:
 
 @asynccontextmanager
 async def running(
-    pool: asyncpg.Pool, data_dir: Path, slack: SlackAPI, config: dict[str, Any]
+    pool: asyncpg.Pool, data_dir: Path, slack: SlackAPI, config: dict[str, Any], **creds: str
 ) -> AsyncIterator[Running]:
     """on_startup, register_tools, serve in a task group; at the end serve cancelled, then on_shutdown."""
     module = SlackModule(SlackConfig.model_validate(config))
@@ -94,7 +94,7 @@ async def running(
         pool=pool,
         directory=data_dir,
         data_dir=data_dir,
-        credentials=credentials(slack),
+        credentials=credentials(slack) | creds,
         inbound=InboundLog(pool, None, "test"),
         approvals=gate,
     )

@@ -127,6 +127,22 @@ async def test_slack_down_makes_the_module_unhealthy_then_it_recovers(pool: asyn
         assert slack.socket.connections_made >= 2
 
 
+async def test_a_refused_app_token_shows_in_status_and_no_message_is_lost(pool: asyncpg.Pool, data_dir: Path) -> None:
+    async with (
+        slack_standin() as (slack, url),
+        running(pool, data_dir, slack, socket_config(url), **{APP_TOKEN_ENV: "xapp-wrong"}) as run,
+    ):
+
+        async def refused() -> bool:
+            return "invalid_auth" in ((await run.module.health()).get("error") or "")
+
+        await wait_until(refused, "status naming Slack's refusal of the app token")
+        health = await run.module.health()
+        assert health["ok"] is False and health["error"].startswith("apps.connections.open failed"), health
+        assert "xapp-wrong" not in str(health)
+        assert slack.socket.connections_made == 0
+
+
 def _signed(slack_body: bytes, stamp: int, secret: str = SECRET) -> dict[str, str]:
     from slack_sdk.signature import SignatureVerifier
 

@@ -76,6 +76,7 @@ class SlackModule(Module):
         self._session: aiohttp.ClientSession | None = None
         self._web: AsyncWebClient | None = None
         self._socket: SocketModeClient | None = None
+        self._loop_error: str | None = None  # why Socket Mode cannot connect, cleared once it can
         self._secrets: dict[str, str] = {}
         self._dms: dict[str, str] = {}  # conversation id -> allowed user, for DMs seen or opened
         self.bot_user: str | None = None
@@ -107,7 +108,8 @@ class SlackModule(Module):
         self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Socket Mode: connect and stay connected (slack-sdk reconnects) until cancelled; Events API: nothing."""
-        self.web  # on_startup made the client  # noqa: B018
+        if self._web is None:
+            raise ModuleError("module 'slack' is not started (on_startup has not run)")
         task_status.started()  # at once: an unreachable Slack is retried by the client, shown by health()
         if self.config.mode != "socket":
             return
@@ -120,13 +122,31 @@ class SlackModule(Module):
         client.socket_mode_request_listeners.append(self._on_socket_request)
         self._socket = client
         try:
-            await client.connect()  # retries until connected; later drops are reconnected by its monitor
-            ctx.log.info("slack.socket_mode_connected")
+            await self._connect(ctx, client)
             await anyio.sleep_forever()
         finally:
             self._socket = None
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await client.close()
+
+    async def _connect(self, ctx: ModuleContext, client: SocketModeClient) -> None:
+        """Get a websocket URL (retried, the failure shown by health), then connect.
+
+        slack-sdk would retry too, but silently: a wrong app token would only show as "not connected".
+        """
+        backoff = self.config.ping_interval_s
+        while True:
+            try:
+                client.wss_uri = await client.issue_new_wss_url()
+                break
+            except Exception as exc:
+                self._loop_error = f"apps.connections.open failed: {_describe(exc)}"
+                ctx.log.warning("slack.socket_mode_retry", error=self._loop_error, retry_in_s=backoff)
+                await anyio.sleep(backoff)  # back off before asking an unreachable or refusing Slack again
+                backoff = min(backoff * 2, 60.0)
+        self._loop_error = None
+        await client.connect()  # retries until connected; later drops are reconnected by its monitor
+        ctx.log.info("slack.socket_mode_connected")
 
     async def on_shutdown(self, ctx: ModuleContext) -> None:
         if self._session is not None:
@@ -199,17 +219,18 @@ class SlackModule(Module):
         Returns the message's ts. The hook for the core `notify` on channel "slack" (not gated:
         a notification is the butler writing to its own user).
         """
+        if not text.strip():
+            raise ModuleError("module 'slack': deliver: text must not be empty")
         target = recipient or self.config.owner
         if not target:
             raise ModuleError("module 'slack': no recipient given and no owner configured ([modules.slack] owner)")
         channel = await self.resolve("deliver", "recipient", target)
         return await self.post(channel, text, thread)
 
-    async def post(self, channel: str, text: str, thread_ts: str | None) -> str:
-        response = await self.call_api(
-            "slack_send", self.web.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts)
-        )
-        return str(response["ts"])
+    async def post(self, channel: str, text: str, thread_ts: str | None, tool: str = "deliver") -> str:
+        """chat.postMessage; the message's ts. Errors name `tool`."""
+        call = self.web.chat_postMessage(channel=channel, text=text, thread_ts=thread_ts)
+        return str((await self.call_api(tool, call))["ts"])
 
     async def resolve(self, tool: str, argument: str, target: str) -> str:
         """The conversation id of an allowed target (a conversation id, or a user id → their DM); refuses others."""
@@ -286,7 +307,8 @@ class SlackModule(Module):
         if self.config.mode == "socket":
             info["connected"] = self._socket is not None and await self._socket.is_connected()
             if not info["connected"]:
-                return {"ok": False, "error": "Socket Mode is not connected (reconnecting)", **info}
+                error = self._loop_error or "Socket Mode is not connected (reconnecting)"
+                return {"ok": False, "error": error, **info}
         return {"ok": True, **info}
 
 

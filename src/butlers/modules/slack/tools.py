@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from butlers.core.approvals import Executor
 from butlers.core.tool_errors import bad_argument
 
 if TYPE_CHECKING:
@@ -95,11 +96,15 @@ class SlackTools:
     def __init__(self, module: SlackModule, ctx: ModuleContext) -> None:
         self.module, self.ctx = module, ctx
         self.require = set(module.config.require_approval)
+        self.executors: dict[str, Executor] = {
+            "slack_send": self._run_send,
+            "slack_reply": self._run_reply,
+            "slack_react": self._run_react,
+            "slack_upload": self._run_upload,
+        }
         if ctx.approvals is not None:
-            ctx.approvals.register("slack_send", self._run_post)
-            ctx.approvals.register("slack_reply", self._run_post)
-            ctx.approvals.register("slack_react", self._run_react)
-            ctx.approvals.register("slack_upload", self._run_upload)
+            for action, run in self.executors.items():
+                ctx.approvals.register(action, run)
 
     def register(self, mcp: FastMCP) -> None:
         for tool in (
@@ -241,12 +246,17 @@ class SlackTools:
         if self.ctx.approvals is None:
             if require:
                 raise ToolError(f"{action}: requires approval, but this butler has no approval gate")
-            executors = {"slack_react": self._run_react, "slack_upload": self._run_upload}
-            return Outcome.model_validate(await executors.get(action, self._run_post)(args))
+            return Outcome.model_validate(await self.executors[action](args))
         return Outcome.model_validate(await self.ctx.approvals.guard(action, args, require=require, summary=summary))
 
-    async def _run_post(self, args: dict[str, Any]) -> dict[str, Any]:
-        ts = await self.module.post(args["channel"], args["text"], args.get("thread_ts"))
+    async def _run_send(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await self._post("slack_send", args)
+
+    async def _run_reply(self, args: dict[str, Any]) -> dict[str, Any]:
+        return await self._post("slack_reply", args)
+
+    async def _post(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        ts = await self.module.post(args["channel"], args["text"], args.get("thread_ts"), tool=tool)
         return {"status": "sent", "channel": args["channel"], "ts": ts, "thread_ts": args.get("thread_ts")}
 
     async def _run_react(self, args: dict[str, Any]) -> dict[str, Any]:
