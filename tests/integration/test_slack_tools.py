@@ -54,8 +54,9 @@ async def test_a_dm_by_user_id_and_the_deliver_hook(pool: asyncpg.Pool, data_dir
 
         ts = await run.module.deliver("Your reminder")  # notify's hook: the owner's DM by default
         assert slack.posted("D0BOB")[0]["ts"] == ts
-        ts2 = await run.module.deliver("In the thread", recipient=GENERAL, thread=None)
-        assert slack.posted(GENERAL)[0]["ts"] == ts2
+        ts2 = await run.module.deliver("In the channel", recipient=GENERAL)
+        ts3 = await run.module.deliver("In the thread", recipient=GENERAL, thread=ts2)
+        assert [(m["ts"], m.get("thread_ts")) for m in slack.posted(GENERAL)] == [(ts2, ts2), (ts3, ts2)]
         with pytest.raises(ToolError, match="not on the allow-list"):
             await run.module.deliver("no", recipient=MALLORY)
 
