@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from slack_helpers import (
     socket_config,
     wait_until,
 )
+from structlog.testing import capture_logs
 
 from butlers.butler import Butler
 from butlers.config import load_butler_config
@@ -127,20 +129,30 @@ async def test_slack_down_makes_the_module_unhealthy_then_it_recovers(pool: asyn
         assert slack.socket.connections_made >= 2
 
 
-async def test_a_refused_app_token_shows_in_status_and_no_message_is_lost(pool: asyncpg.Pool, data_dir: Path) -> None:
-    async with (
-        slack_standin() as (slack, url),
-        running(pool, data_dir, slack, socket_config(url), **{APP_TOKEN_ENV: "xapp-wrong"}) as run,
-    ):
+async def test_a_refused_app_token_shows_in_status_and_is_never_logged(
+    pool: asyncpg.Pool, data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # slack-sdk's own (stdlib) logging too, at its most talkative
+    with capture_logs() as structlog_events:
+        async with (
+            slack_standin() as (slack, url),
+            running(pool, data_dir, slack, socket_config(url), **{APP_TOKEN_ENV: "xapp-wrong"}) as run,
+        ):
 
-        async def refused() -> bool:
-            return "invalid_auth" in ((await run.module.health()).get("error") or "")
+            async def refused() -> bool:
+                return "invalid_auth" in ((await run.module.health()).get("error") or "")
 
-        await wait_until(refused, "status naming Slack's refusal of the app token")
-        health = await run.module.health()
-        assert health["ok"] is False and health["error"].startswith("apps.connections.open failed"), health
-        assert "xapp-wrong" not in str(health)
-        assert slack.socket.connections_made == 0
+            await wait_until(refused, "status naming Slack's refusal of the app token")
+            health = await run.module.health()
+            assert health["ok"] is False and health["error"].startswith("apps.connections.open failed"), health
+            assert "xapp-wrong" not in str(health)
+            assert slack.socket.connections_made == 0
+            await run.call("slack_send", {"to": GENERAL, "text": "a call with the bot token"})
+    logged = caplog.text + str(structlog_events)
+    assert "Sending a request" in caplog.text  # slack-sdk logged its requests, headers and all
+    assert "slack.socket_mode_retry" in logged and "invalid_auth" in logged
+    for secret in ("xapp-wrong", slack.bot_token, SECRET):
+        assert secret not in logged
 
 
 def _signed(slack_body: bytes, stamp: int, secret: str = SECRET) -> dict[str, str]:
