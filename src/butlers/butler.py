@@ -57,7 +57,7 @@ def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[
     for var in config.env.optional:
         if not env.get(var):
             log.warning("credentials.optional_missing", butler=config.name, variable=var)
-    declared = [*required, *config.env.optional]
+    declared = [*required, *config.env.optional, *(v for m in modules for v in m.optional_credentials_env)]
     return {v: env[v] for v in declared if env.get(v)}
 
 
@@ -180,7 +180,8 @@ class Butler:
     def _make_context(self, module: Module) -> ModuleContext:
         data_dir = self.settings.data_dir / "modules" / self.name / module.name
         data_dir.mkdir(parents=True, exist_ok=True)
-        creds = {v: self.credentials[v] for v in module.credentials_env if v in self.credentials}
+        declared = (*module.credentials_env, *module.optional_credentials_env)
+        creds = {v: self.credentials[v] for v in declared if v in self.credentials}
         return ModuleContext(
             butler=self.name,
             pool=self.pool,

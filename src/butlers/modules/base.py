@@ -83,6 +83,9 @@ class Module(ABC):
     config_schema: ClassVar[type[BaseModel]] = EmptyConfig
     dependencies: ClassVar[tuple[str, ...]] = ()
     credentials_env: ClassVar[tuple[str, ...]] = ()
+    # Declared like credentials_env (passed in ctx.credentials, redacted from logs) but not required:
+    # a module that needs one only in some configurations checks for it in on_startup.
+    optional_credentials_env: ClassVar[tuple[str, ...]] = ()
     # A folder of yoyo migrations, tracked apart from core's and other modules'.
     migrations_dir: ClassVar[Path | None] = None
 

@@ -32,7 +32,7 @@ What is checked, each failure an AssertionError saying which rule broke and how 
 - `config_schema` is a pydantic model, accepts `config`, and rejects unknown keys (`extra="forbid"`);
 - every name in `dependencies` is an installed module (entry point `butlers.modules`) or listed in
   `known_modules` (for a dependency your test environment does not install), and not the module itself;
-- every name in `credentials_env` looks like an environment variable (`[A-Z_][A-Z0-9_]*`);
+- every name in `credentials_env` and `optional_credentials_env` looks like an environment variable (`[A-Z_][A-Z0-9_]*`);
 - the migrations (if `migrations_dir` is set) apply on a fresh database, and applying them again applies nothing;
 - `on_startup` runs; `register_tools` adds at least one tool, every tool is named `<name>_...`, has a
   description and an object input schema;
@@ -104,7 +104,7 @@ async def check_module_contract(
             pool=pool,
             directory=data_dir,
             data_dir=data_dir / name,
-            credentials=dict(credentials or {var: "contract-placeholder" for var in module_cls.credentials_env}),
+            credentials=dict(credentials or dict.fromkeys(module_cls.credentials_env, "contract-placeholder")),
         )
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
         tools = await _check_lifecycle(module, ctx, serve_start_timeout_s, serve_stop_timeout_s)
@@ -122,7 +122,7 @@ def _static_problems(module_cls: type[Module], config: Mapping[str, Any], known:
         *_dependency_problems(module_cls, known),
         *(
             f"credentials_env entry {var!r} is not an environment variable name (e.g. 'WEATHER_API_KEY')"
-            for var in module_cls.credentials_env
+            for var in (*module_cls.credentials_env, *module_cls.optional_credentials_env)
             if not (isinstance(var, str) and _ENV_VAR.fullmatch(var))
         ),
     ]
