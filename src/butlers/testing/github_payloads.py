@@ -184,6 +184,7 @@ def label(api: str, repo: str, name: str) -> dict[str, Any]:
         "description": None,
         "color": "ededed",
         "default": False,
+        "archived_by": None,
     }
 
 
@@ -307,7 +308,7 @@ def combined_status(api: str, repo: str, sha: str, statuses: list[dict[str, Any]
 
 def thread(api: str, note: Any, item: Any | None) -> dict[str, Any]:
     """A notification thread from the stand-in's record `note` (and the issue/PR it is about)."""
-    subject_url = None
+    subject_url = f"{api}/repos/{note.repo}/releases/1"  # a thread about no issue: a release
     if item is not None:
         subject_url = f"{api}/repos/{item.repo}/{'pulls' if item.pull else 'issues'}/{item.number}"
     return {

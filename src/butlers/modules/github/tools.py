@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastmcp.exceptions import ToolError
 from githubkit import GitHub
 from githubkit.exception import GitHubException
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from butlers.core.tool_errors import bad_argument
 from butlers.modules.base import ModuleContext
@@ -72,6 +72,8 @@ class GithubTools:
             yield self._client()
         except GitHubException as exc:
             raise ToolError(f"{tool}: {describe_error(exc)}") from None
+        except ValidationError as exc:  # an answer githubkit's models refuse (an old Enterprise server?)
+            raise ToolError(f"{tool}: GitHub's answer has an unexpected shape: {exc.error_count()} errors") from None
 
     # -- notifications --------------------------------------------------------------------------
 
