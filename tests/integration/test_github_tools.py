@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from fastmcp.exceptions import ToolError
-from github_helpers import REPO, TOKEN, github_api, running
+from github_helpers import REPO, TOKEN, github_api, running, wait_until
 
 from butlers.db import ServerAddress
-from butlers.modules.github import TOKEN_ENV, GithubModule
+from butlers.errors import ModuleError
+from butlers.modules.github import TOKEN_ENV, GithubConfig, GithubModule
 from butlers.testing.asgi import serve_asgi
 from butlers.testing.github_api import GitHubAPI
 from butlers.testing.module_contract import check_module_contract
@@ -106,14 +108,19 @@ async def test_review_requests_diff_stat_and_checks(pool: asyncpg.Pool, data_dir
         )
         stat = await gh.call("github_pr_diffstat", {"repo": REPO, "number": mine})
         assert (stat["additions"], stat["deletions"], stat["changed_files"]) == (45, 12, 2)
-        assert [(f["filename"], f["status"]) for f in stat["files"]] == [("src/poller.py", "modified"), ("docs/new.md", "added")]
+        assert [(f["filename"], f["status"]) for f in stat["files"]] == [
+            ("src/poller.py", "modified"),
+            ("docs/new.md", "added"),
+        ]
         assert stat["files_truncated"] is False
 
         checks = await gh.call("github_pr_checks", {"repo": REPO, "number": mine})
         assert checks["overall"] == "pending"  # lint still running
         assert [(r["name"], r["conclusion"]) for r in checks["check_runs"]] == [("tests", "success"), ("lint", None)]
         assert [(s["context"], s["state"]) for s in checks["statuses"]] == [("ci/legacy", "success")]
-        standin.set_pull_details(REPO, mine, check_runs=[{"name": "lint", "status": "completed", "conclusion": "failure"}])
+        standin.set_pull_details(
+            REPO, mine, check_runs=[{"name": "lint", "status": "completed", "conclusion": "failure"}]
+        )
         assert (await gh.call("github_pr_checks", {"repo": REPO, "number": mine}))["overall"] == "failure"
 
 
@@ -182,23 +189,23 @@ async def test_a_rate_limit_is_waited_out_and_shown_in_health(pool: asyncpg.Pool
 
 
 async def test_github_down_makes_the_module_unhealthy_until_it_recovers(pool: asyncpg.Pool, data_dir: Path) -> None:
-    async with github_api(poll_interval=1) as (standin, url):
-        async with running(pool, data_dir, {"api_base_url": url, "poll_interval_s": 0.1}) as gh:
-            assert (await gh.module.health())["ok"] is True
-            standin.down = True
-            down = await gh.module.health()
-            assert down["ok"] is False and "503" in down["error"], down
-            with pytest.raises(ToolError, match="github_notifications: GitHub answered HTTP 503"):
-                await gh.call("github_notifications")
-            standin.down = False
-            standin.add_notification(REPO, standin.add_issue(REPO, "Back"), reason="mention")
+    async with (
+        github_api(poll_interval=1) as (standin, url),
+        running(pool, data_dir, {"api_base_url": url, "poll_interval_s": 0.1}) as gh,
+    ):
+        assert (await gh.module.health())["ok"] is True
+        standin.down = True
+        down = await gh.module.health()
+        assert down["ok"] is False and "503" in down["error"], down
+        with pytest.raises(ToolError, match="github_notifications: GitHub answered HTTP 503"):
+            await gh.call("github_notifications")
+        standin.down = False
+        standin.add_notification(REPO, standin.add_issue(REPO, "Back"), reason="mention")
 
-            async def recovered() -> bool:
-                return len(await gh.inbound()) == 1 and (await gh.module.health())["ok"] is True
+        async def recovered() -> bool:
+            return len(await gh.inbound()) == 1 and (await gh.module.health())["ok"] is True
 
-            from github_helpers import wait_until
-
-            await wait_until(recovered, "healthy again and the notification stored", timeout=20)
+        await wait_until(recovered, "healthy again and the notification stored", timeout=20)
 
 
 async def test_unreachable_api_and_missing_token_are_clear(pool: asyncpg.Pool, data_dir: Path) -> None:
@@ -206,8 +213,11 @@ async def test_unreachable_api_and_missing_token_are_clear(pool: asyncpg.Pool, d
         pass  # served and stopped: nothing listens there any more
     async with running(pool, data_dir, quiet(url)) as gh:
         health = await gh.module.health()
-    assert health["ok"] is False and "unreachable" in health["error"]
-    assert TOKEN not in str(health)
+        assert health["ok"] is False and "unreachable" in health["error"]
+        assert TOKEN not in str(health)
+        ctx = gh.ctx
+    with pytest.raises(ModuleError, match=f"environment variable {TOKEN_ENV} is not set"):
+        await GithubModule(GithubConfig()).on_startup(replace(ctx, credentials={}))
 
 
 async def test_github_meets_the_module_contract(pg_address: ServerAddress, database: str, data_dir: Path) -> None:

@@ -32,6 +32,7 @@ from githubkit.webhooks import sign
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
 
 from butlers.testing import github_payloads as shape
 from butlers.testing.github_routes import routes
@@ -84,14 +85,18 @@ class Seen:
     path: str
     status: int
     if_modified_since: str | None
+    api_version: str | None  # X-GitHub-Api-Version
     at: float  # time.monotonic()
 
 
 class GitHubAPI:
     """GitHub's REST API for one user (one token), in memory."""
 
-    def __init__(self, token: str = "ghp_standin", *, login: str = "octocat", poll_interval: int = 60) -> None:
+    def __init__(
+        self, token: str = "ghp_standin", *, login: str = "octocat", poll_interval: int = 60, prefix: str = ""
+    ) -> None:
         self.token = token
+        self.prefix = prefix  # "/api/v3" as GitHub Enterprise Server serves it
         self.login = login
         self.poll_interval = poll_interval
         self.down = False
@@ -105,7 +110,7 @@ class GitHubAPI:
         self._changed_at = datetime.now(UTC).replace(microsecond=0)
         self._next_thread = 1000
         self._next_comment = 5000
-        self.app = Starlette(routes=routes(self))
+        self.app = Starlette(routes=[Mount(prefix, routes=routes(self))] if prefix else routes(self))
 
     # -- what tests use -------------------------------------------------------------------------
 
@@ -225,7 +230,9 @@ class GitHubAPI:
 
     def record(self, request: Request, status: int) -> None:
         since = request.headers.get("if-modified-since")
-        self.requests.append(Seen(request.method, request.url.path, status, since, time.monotonic()))
+        version = request.headers.get("x-github-api-version")
+        path = request.url.path.removeprefix(self.prefix)
+        self.requests.append(Seen(request.method, path, status, since, version, time.monotonic()))
         if status not in (304, 503) and status < 500:
             self.remaining = max(0, self.remaining - 1)
 

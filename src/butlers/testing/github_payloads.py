@@ -214,6 +214,7 @@ def pull(api: str, item: Any) -> dict[str, Any]:
         "comments_url": seen_as_issue["comments_url"],
         "statuses_url": f"{api}/repos/{item.repo}/statuses/{item.head_sha}",
         "merged_at": None,
+        "merge_commit_sha": None,
         "head": _branch(api, item.repo, item.head_ref, item.head_sha, owner),
         "base": _branch(api, item.repo, "main", "0" * 40, owner),
         "_links": {key: {"href": href} for key, href in links.items()},

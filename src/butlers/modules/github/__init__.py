@@ -151,7 +151,7 @@ class GithubModule(Module):
         assert self._probe is not None
         try:
             with anyio.fail_after(HEALTH_TIMEOUT_S):
-                resp = await self._probe.rest.rate_limit.async_get()
+                resp = await self._probe.rest(self.config.api_version).rate_limit.async_get()
         except Exception as exc:
             return f"GitHub API at {self.config.api_base_url} unreachable: {describe_error(exc)}"
         for name, limit in (("core", resp.parsed_data.resources.core), ("search", resp.parsed_data.resources.search)):

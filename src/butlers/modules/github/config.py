@@ -80,6 +80,10 @@ class GithubConfig(BaseModel):
         default=DEFAULT_API,
         description="The REST API root: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.",
     )
+    api_version: Literal["2026-03-10", "2022-11-28"] = Field(
+        default="2026-03-10",
+        description="REST API version sent as X-GitHub-Api-Version; older Enterprise Servers know only 2022-11-28.",
+    )
     inbound: Literal["polling", "webhook", "off"] = Field(
         default="polling", description="How notifications/events arrive: poll notifications, a webhook, or not at all."
     )

@@ -39,7 +39,7 @@ class PollState:
 async def poll_notifications(gh: GitHub[Any], config: GithubConfig, state: PollState, ctx: ModuleContext) -> int:
     """One poll: store each new notification; returns how many were new. Raises on failure."""
     headers = {"If-Modified-Since": state.last_modified} if state.last_modified else None
-    resp = await gh.rest.activity.async_list_notifications_for_authenticated_user(
+    resp = await gh.rest(config.api_version).activity.async_list_notifications_for_authenticated_user(
         participating=config.participating_only, per_page=PER_PAGE, headers=headers
     )
     state.polls += 1
@@ -49,7 +49,8 @@ async def poll_notifications(gh: GitHub[Any], config: GithubConfig, state: PollS
         state.not_modified += 1
         return 0
     new = 0
-    for thread in reversed(resp.parsed_data):  # oldest first, as they happened
+    threads: list[Any] = resp.parsed_data
+    for thread in reversed(threads):  # oldest first, as they happened
         if config.watches(thread.repository.full_name):
             new += await _store(ctx, notification_message(thread))
     # Only once every thread is stored: a failure above re-reads them all next time.

@@ -67,9 +67,10 @@ class GithubTools:
             self.ctx.approvals.register("github_issue_create", self.run_issue_create)
 
     @asynccontextmanager
-    async def _api(self, tool: str) -> AsyncIterator[GitHub[Any]]:
+    async def _api(self, tool: str) -> AsyncIterator[Any]:
+        """The REST namespace of the configured API version; githubkit's errors become this tool's."""
         try:
-            yield self._client()
+            yield self._client().rest(self.config.api_version)
         except GitHubException as exc:
             raise ToolError(f"{tool}: {describe_error(exc)}") from None
         except ValidationError as exc:  # an answer githubkit's models refuse (an old Enterprise server?)
@@ -84,19 +85,19 @@ class GithubTools:
         limit: Annotated[int, Field(description="How many at most (1-50).", ge=1, le=50)] = 30,
     ) -> list[rec.Notification]:
         """Your GitHub notifications (unread by default), most recently updated first."""
-        async with self._api("github_notifications") as gh:
-            resp = await gh.rest.activity.async_list_notifications_for_authenticated_user(
+        async with self._api("github_notifications") as rest:
+            resp = await rest.activity.async_list_notifications_for_authenticated_user(
                 all_=all, participating=participating, per_page=limit
             )
         return [rec.notification_record(t) for t in resp.parsed_data[:limit]]
 
     async def github_notifications_mark_read(self, thread_id: ThreadId = None) -> rec.Marked:
         """Mark one notification thread read, or (no thread_id) every notification up to now."""
-        async with self._api("github_notifications_mark_read") as gh:
+        async with self._api("github_notifications_mark_read") as rest:
             if thread_id is None:
-                await gh.rest.activity.async_mark_notifications_as_read(read=True)
+                await rest.activity.async_mark_notifications_as_read(read=True)
             else:
-                await gh.rest.activity.async_mark_thread_as_read(thread_id=int(thread_id))
+                await rest.activity.async_mark_thread_as_read(thread_id=int(thread_id))
         return rec.Marked(status="marked_read", thread_id=thread_id)
 
     # -- issues and pull requests ---------------------------------------------------------------
@@ -124,8 +125,8 @@ class GithubTools:
 
     async def _search(self, tool: str, query: str, limit: int, sort: Any = None) -> list[rec.Issue]:
         extra = {"sort": sort} if sort else {}
-        async with self._api(tool) as gh:
-            resp = await gh.rest.search.async_issues_and_pull_requests(q=query, per_page=limit, **extra)
+        async with self._api(tool) as rest:
+            resp = await rest.search.async_issues_and_pull_requests(q=query, per_page=limit, **extra)
         return [rec.issue_record(item) for item in resp.parsed_data.items[:limit]]
 
     async def github_list(
@@ -138,8 +139,10 @@ class GithubTools:
         """Issues and pull requests of a repository, most recently created first."""
         owner, name = repo.split("/")
         found: list[rec.Issue] = []
-        async with self._api("github_list") as gh:
-            pages: Any = gh.paginate(gh.rest.issues.async_list_for_repo, owner=owner, repo=name, state=state, per_page=100)
+        async with self._api("github_list") as rest:
+            pages: Any = self._client().paginate(
+                rest.issues.async_list_for_repo, owner=owner, repo=name, state=state, per_page=100
+            )
             seen = 0
             async for item in pages:
                 record = rec.issue_record(item)
@@ -153,20 +156,20 @@ class GithubTools:
     async def github_get(self, repo: Repo, number: Number) -> rec.IssueDetail:
         """One issue or pull request with its body; a pull request also with its branches, merge state and size."""
         owner, name = repo.split("/")
-        async with self._api("github_get") as gh:
-            issue = (await gh.rest.issues.async_get(owner=owner, repo=name, issue_number=number)).parsed_data
+        async with self._api("github_get") as rest:
+            issue = (await rest.issues.async_get(owner=owner, repo=name, issue_number=number)).parsed_data
             pull = None
             if issue.pull_request:
-                pull = (await gh.rest.pulls.async_get(owner=owner, repo=name, pull_number=number)).parsed_data
+                pull = (await rest.pulls.async_get(owner=owner, repo=name, pull_number=number)).parsed_data
         return rec.issue_detail(issue, pull)
 
     async def github_pr_diffstat(self, repo: Repo, number: Number) -> rec.DiffStat:
         """A pull request's size: lines added and deleted, in total and per file (first 100 files)."""
         owner, name = repo.split("/")
-        async with self._api("github_pr_diffstat") as gh:
-            pull = (await gh.rest.pulls.async_get(owner=owner, repo=name, pull_number=number)).parsed_data
+        async with self._api("github_pr_diffstat") as rest:
+            pull = (await rest.pulls.async_get(owner=owner, repo=name, pull_number=number)).parsed_data
             files: list[Any] = (
-                await gh.rest.pulls.async_list_files(owner=owner, repo=name, pull_number=number, per_page=100)
+                await rest.pulls.async_list_files(owner=owner, repo=name, pull_number=number, per_page=100)
             ).parsed_data
         return rec.DiffStat(
             repository=repo,
@@ -185,13 +188,11 @@ class GithubTools:
     async def github_pr_checks(self, repo: Repo, number: Number) -> rec.Checks:
         """A pull request's CI: its head commit's check runs and commit statuses, and one overall word."""
         owner, name = repo.split("/")
-        async with self._api("github_pr_checks") as gh:
-            pull = (await gh.rest.pulls.async_get(owner=owner, repo=name, pull_number=number)).parsed_data
+        async with self._api("github_pr_checks") as rest:
+            pull = (await rest.pulls.async_get(owner=owner, repo=name, pull_number=number)).parsed_data
             sha = pull.head.sha
-            runs = (await gh.rest.checks.async_list_for_ref(owner=owner, repo=name, ref=sha, per_page=100)).parsed_data
-            combined = (
-                await gh.rest.repos.async_get_combined_status_for_ref(owner=owner, repo=name, ref=sha)
-            ).parsed_data
+            runs = (await rest.checks.async_list_for_ref(owner=owner, repo=name, ref=sha, per_page=100)).parsed_data
+            combined = (await rest.repos.async_get_combined_status_for_ref(owner=owner, repo=name, ref=sha)).parsed_data
         check_runs = [
             rec.CheckRunInfo(name=r.name, status=r.status, conclusion=r.conclusion, html_url=r.html_url)
             for r in runs.check_runs
@@ -248,8 +249,8 @@ class GithubTools:
     async def run_comment(self, args: dict[str, Any]) -> dict[str, Any]:
         """The executor of github_comment (now, or once approved)."""
         owner, name = str(args["repo"]).split("/")
-        async with self._api("github_comment") as gh:
-            resp = await gh.rest.issues.async_create_comment(
+        async with self._api("github_comment") as rest:
+            resp = await rest.issues.async_create_comment(
                 owner=owner, repo=name, issue_number=int(args["number"]), body=str(args["body"])
             )
         comment = resp.parsed_data
@@ -265,8 +266,8 @@ class GithubTools:
         """The executor of github_issue_create (now, or once approved)."""
         owner, name = str(args["repo"]).split("/")
         labels = [str(label) for label in args.get("labels") or []]
-        async with self._api("github_issue_create") as gh:
-            resp = await gh.rest.issues.async_create(
+        async with self._api("github_issue_create") as rest:
+            resp = await rest.issues.async_create(
                 owner=owner, repo=name, title=str(args["title"]), body=str(args.get("body") or ""), labels=labels
             )
         issue = resp.parsed_data
