@@ -156,7 +156,8 @@ class GitHubAPI:
         return [r for r in self.requests if r.path == path]
 
     async def deliver_webhook(self, url: str, secret: str, event: str, payload: dict[str, Any],
-                              delivery: str | None = None, signature: str | None = None) -> httpx.Response:  # fmt: skip
+                              delivery: str | None = None, signature: str | None = None,
+                              client: httpx.AsyncClient | None = None) -> httpx.Response:  # fmt: skip
         """POST an event as GitHub does: the raw JSON body signed with HMAC-SHA256 of `secret`."""
         body = json.dumps(payload).encode()
         headers = {
@@ -167,8 +168,10 @@ class GitHubAPI:
             "X-GitHub-Hook-ID": "1",
             "X-Hub-Signature-256": signature if signature is not None else sign(secret, body, "sha256"),
         }
-        async with httpx.AsyncClient(timeout=10) as client:
+        if client is not None:
             return await client.post(url, content=body, headers=headers)
+        async with httpx.AsyncClient(timeout=10) as own:
+            return await own.post(url, content=body, headers=headers)
 
     def event_payload(self, repo: str, number: int, *, action: str = "created", comment: str | None = None,
                       sender: str = "hubot") -> dict[str, Any]:  # fmt: skip
