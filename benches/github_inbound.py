@@ -77,9 +77,8 @@ class Timer:
 
 
 async def webhook_samples(ctx: ModuleContext, standin: GitHubAPI, n: int, warmup: int) -> list[tuple[float, float]]:
-    module = GithubModule(
-        GithubConfig(api_base_url="http://unused.invalid", inbound="webhook", webhook={"secret": SECRET})
-    )  # type: ignore[arg-type]
+    config = GithubConfig.model_validate({"inbound": "webhook", "webhook": {"secret": SECRET}})
+    module = GithubModule(config)
     await module.on_startup(ctx)
     mcp = FastMCP("bench")
     module.register_tools(mcp, ctx)
