@@ -67,7 +67,7 @@ class GithubModule(Module):
         if not token:
             raise ModuleError(
                 f"module 'github': environment variable {TOKEN_ENV} is not set"
-                " (a fine-grained or classic personal access token; see docs/modules/github.md)"
+                " (a personal access token; docs/modules/github.md says which scopes)"
             )
         self._transport = SharedTransport()
         self._gh = make_client(token, self.config, self.rate, self._transport)
