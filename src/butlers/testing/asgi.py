@@ -19,7 +19,9 @@ async def serve_asgi(app: Any, *, lifespan: Literal["on", "off"] = "on") -> Asyn
     port is known at once and early connections queue in the kernel until
     uvicorn (after the app's lifespan startup) accepts them: no wait needed.
     """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP, as butlers.http.bind: asyncio then sets TCP_NODELAY on accepted connections
+    # (without it every answer's second small write waits ~40 ms for the client's delayed ACK).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)

@@ -1,0 +1,144 @@
+"""`[modules.github]` of butler.toml."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+TOKEN_ENV = "BUTLER_GITHUB_TOKEN"
+OUTBOUND_TOOLS = ("github_comment", "github_issue_create")
+DEFAULT_API = "https://api.github.com"
+# Webhook events that become inbound messages unless `webhook.events` says otherwise.
+DEFAULT_EVENTS = (
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "check_suite",
+)
+REPO_PATTERN = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
+_REPO = re.compile(REPO_PATTERN)
+_EVENT = re.compile(r"[a-z_]{1,64}")
+
+
+def _http_url(value: str, what: str) -> str:
+    value = value.strip()
+    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
+        raise ValueError(f"{what} must be an http:// or https:// URL, got {value!r}")
+    return value.rstrip("/")
+
+
+class WebhookConfig(BaseModel):
+    """`[modules.github.webhook]`: used when inbound = "webhook"."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: str = Field(
+        default="/github/webhook", description="Path of the route on the butler's HTTP port that receives events."
+    )
+    secret: str | None = Field(
+        default=None,
+        description="The webhook's secret, checked against X-Hub-Signature-256 (HMAC-SHA256). Use ${VAR}.",
+    )
+    events: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_EVENTS),
+        description="Event types (X-GitHub-Event) that become inbound messages; others are acknowledged and ignored.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/") or value.rstrip("/") in ("", "/mcp") or value.startswith("/mcp/"):
+            raise ValueError(f"must start with '/' and not be '/' or under '/mcp', got {value!r}")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < 16:
+            raise ValueError("must be at least 16 characters (use a random string, e.g. `openssl rand -hex 32`)")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, value: list[str]) -> list[str]:
+        for event in value:
+            if not _EVENT.fullmatch(event):
+                raise ValueError(f"{event!r} is not a GitHub event name (e.g. 'issues', 'pull_request')")
+        return list(dict.fromkeys(value))
+
+
+class GithubConfig(BaseModel):
+    """`[modules.github]` of butler.toml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    api_base_url: str = Field(
+        default=DEFAULT_API,
+        description="The REST API root: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.",
+    )
+    api_version: Literal["2026-03-10", "2022-11-28"] = Field(
+        default="2026-03-10",
+        description="REST API version sent as X-GitHub-Api-Version; older Enterprise Servers know only 2022-11-28.",
+    )
+    inbound: Literal["polling", "webhook", "off"] = Field(
+        default="polling", description="How notifications/events arrive: poll notifications, a webhook, or not at all."
+    )
+    poll_interval_s: float = Field(
+        default=60.0,
+        ge=0.1,
+        le=3600,
+        description="Seconds between polls at least; GitHub's X-Poll-Interval can raise it.",
+    )
+    participating_only: bool = Field(
+        default=False, description="Poll only notifications where you are directly involved (mention, review, assign)."
+    )
+    repositories: list[str] = Field(
+        default_factory=list, description="owner/name of repositories whose notifications/events arrive; [] = all."
+    )
+    webhook: WebhookConfig = Field(default_factory=WebhookConfig, validate_default=True)
+    require_approval: list[str] = Field(default_factory=list, description="Outbound tools that need approval.")
+    max_rate_limit_wait_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="A tool call waits out a rate limit up to this long (Retry-After / X-RateLimit-Reset), then fails.",
+    )
+    timeout_s: float = Field(default=15.0, gt=0, le=120, description="Timeout of one HTTP request to the API.")
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _api(cls, value: str) -> str:
+        return _http_url(value, "api_base_url")
+
+    @field_validator("repositories")
+    @classmethod
+    def _repositories(cls, value: list[str]) -> list[str]:
+        for repo in value:
+            if not _REPO.fullmatch(repo):
+                raise ValueError(f"{repo!r} is not a repository as owner/name")
+        return list(dict.fromkeys(r.lower() for r in value))  # GitHub compares them case-insensitively
+
+    @field_validator("require_approval")
+    @classmethod
+    def _approval(cls, value: list[str]) -> list[str]:
+        for tool in value:
+            if tool not in OUTBOUND_TOOLS:
+                raise ValueError(
+                    f"{tool!r} is not an outbound tool of this module (choose from {', '.join(OUTBOUND_TOOLS)})"
+                )
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: WebhookConfig, info: ValidationInfo) -> WebhookConfig:
+        if info.data.get("inbound") == "webhook" and value.secret is None:
+            raise ValueError("inbound = 'webhook' needs webhook.secret (the secret set on GitHub's webhook)")
+        return value
+
+    def watches(self, repo: str | None) -> bool:
+        """Whether notifications/events of `repo` (owner/name) arrive."""
+        return not self.repositories or (repo is not None and repo.lower() in self.repositories)
