@@ -37,6 +37,7 @@ from butlers.http import EmbeddedServer, bind, make_server
 from butlers.migrate import apply_migrations, core_migrations_dir
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import Registry, load_modules
+from butlers.session_trace import SessionTraceLink
 from butlers.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -182,6 +183,7 @@ class Butler:
     def _build_mcp(self) -> FastMCP:
         instructions = self.config.description or f"The {self.name} butler."
         mcp: FastMCP = FastMCP(self.name, instructions=instructions, on_duplicate="error")
+        mcp.add_middleware(SessionTraceLink())
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)

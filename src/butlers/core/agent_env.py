@@ -19,6 +19,8 @@ import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from claude_agent_sdk.types import McpHttpServerConfig
+
 MODEL_CREDENTIALS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 # Endpoint settings the daemon was given are passed on so proxies and the
 # test stand-in work; the retry/timeout knobs let operators bound API waits.
@@ -144,3 +146,17 @@ def allowed_tools(butler: str) -> list[str]:
 
 def disallowed_tools(butler: str) -> list[str]:
     return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in SELF_EXCLUDED_TOOLS)]
+
+
+def mcp_server_config(url: str, traceparent: str | None) -> McpHttpServerConfig:
+    """The agent's only MCP server: its own butler.
+
+    Claude Code does not carry the TRACEPARENT it is given into its MCP calls
+    (tested: tests/integration/test_observability.py), so the session's trace
+    context rides along as a W3C `traceparent` HTTP header on every request; the
+    butler joins the agent's tool calls to the session with it (telemetry.SessionTraceLink).
+    """
+    config: McpHttpServerConfig = {"type": "http", "url": url}
+    if traceparent:
+        config["headers"] = {"traceparent": traceparent}
+    return config
