@@ -37,7 +37,7 @@ def _session_context(meta: Any) -> trace.SpanContext | None:
 class SessionTraceLink(Middleware):
     async def on_call_tool(self, context: MiddlewareContext[Any], call_next: CallNext[Any, Any]) -> Any:
         meta: Any = getattr(getattr(context.fastmcp_context, "request_context", None), "meta", None)
-        session = _session_context(meta.model_dump() if meta is not None else None)
+        session = _session_context(meta.model_dump() if hasattr(meta, "model_dump") else meta)
         if session is None:
             return await call_next(context)
         own = trace.get_current_span()

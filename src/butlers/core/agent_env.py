@@ -18,8 +18,11 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from claude_agent_sdk.types import McpHttpServerConfig
+if TYPE_CHECKING:
+    from claude_agent_sdk.types import McpHttpServerConfig
+
 
 MODEL_CREDENTIALS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 # Endpoint settings the daemon was given are passed on so proxies and the
