@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from butlers.cli import session_commands
+from butlers.cli import backup_commands, session_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
@@ -322,6 +322,8 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
 
 session_commands.register(app)
 app.add_typer(approvals_app)
+app.command("backup")(backup_commands.backup_command)
+app.command("restore")(backup_commands.restore_command)
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`
