@@ -13,6 +13,7 @@ from test_daemon import Daemon, call, wait_answering
 from butlers.testing.model_api import ModelApiStandIn, Text, ToolUse
 from butlers.testing.otlp_receiver import otlp_receiver
 from butlers.testing.ports import free_port
+from butlers.testing.system_packages import ensure_command
 
 REPO = Path(__file__).resolve().parents[2]
 # The daemon tests' fixtures, shared.
@@ -64,10 +65,11 @@ async def test_every_log_line_is_one_json_object_and_the_jq_recipes_work(
         except json.JSONDecodeError:
             pytest.fail(f"log line {number} is not JSON: {line[:200]}")
         assert isinstance(event, dict) and "event" in event and "level" in event, line
+    jq = ensure_command("jq", "jq")
     recipes = documented_jq_recipes()
     assert len(recipes) >= 2
     for recipe in recipes:
-        done = await anyio.run_process(["jq", "-c", recipe, str(daemon.log)], check=False)
+        done = await anyio.run_process([jq, "-c", recipe, str(daemon.log)], check=False)
         assert done.returncode == 0, (recipe, done.stderr)
 
 
