@@ -13,6 +13,7 @@ import typer
 
 from butlers.cli.common import version_callback
 from butlers.config import ButlerConfig, load_butler_config, select_configs
+from butlers.credentials import load_systemd_credentials
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
 from butlers.settings import Settings, load_settings
@@ -112,6 +113,7 @@ def _run(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigErr
 
 
 def _settings(**overrides: object) -> Settings:
+    load_systemd_credentials()
     try:
         return load_settings(**overrides)
     except ConfigError as exc:
