@@ -40,15 +40,27 @@ from butlers.http import EmbeddedServer, bind, make_server
 from butlers.migrate import apply_migrations, core_migrations_dir
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import Registry, load_modules
+from butlers.session_trace import SessionTraceLink
 from butlers.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 
+def missing_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[str, str]) -> list[str]:
+    """Required variables that are unset or empty, each with who declared it (`butler.env` or the module)."""
+    declared = {"butler.env.required": list(config.env.required)}
+    declared.update({f"modules.{m.name}": list(m.credentials_env) for m in modules})
+    missing = []
+    for where, variables in declared.items():
+        unset = [v for v in variables if not env.get(v)]
+        if unset:
+            missing.append(f"{', '.join(unset)} (for {where})")
+    return missing
+
+
 def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[str, str]) -> dict[str, str]:
     """Values of every declared variable; a missing required one fails this butler."""
-    required = [*config.env.required, *(v for m in modules for v in m.credentials_env)]
-    missing = [v for v in required if not env.get(v)]
+    missing = missing_credentials(config, modules, env)
     if missing:
         raise CredentialError(
             f"butler '{config.name}' ({config.config_file}): required environment variable(s) not set: "
@@ -57,6 +69,7 @@ def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[
     for var in config.env.optional:
         if not env.get(var):
             log.warning("credentials.optional_missing", butler=config.name, variable=var)
+    required = [*config.env.required, *(v for m in modules for v in m.credentials_env)]
     declared = [*required, *config.env.optional, *(v for m in modules for v in m.optional_credentials_env)]
     return {v: env[v] for v in declared if env.get(v)}
 
@@ -199,6 +212,7 @@ class Butler:
     def _build_mcp(self) -> FastMCP:
         instructions = self.config.description or f"The {self.name} butler."
         mcp: FastMCP = FastMCP(self.name, instructions=instructions, on_duplicate="error")
+        mcp.add_middleware(SessionTraceLink())
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)

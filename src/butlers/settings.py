@@ -10,8 +10,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from butlers.errors import ConfigError
 
 
 def default_data_dir() -> Path:
@@ -42,8 +44,47 @@ class Settings(BaseSettings):
     postgres_user: str = Field(default="postgres", validation_alias=AliasChoices("POSTGRES_USER"))
     postgres_password: str = Field(default="postgres", validation_alias=AliasChoices("POSTGRES_PASSWORD"))
     otel_endpoint: str | None = Field(default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    otel_traces_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    )
+
+    @property
+    def otlp_traces_endpoint(self) -> str | None:
+        """Where spans are posted, as the OpenTelemetry specification says.
+
+        `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is used as it is; the generic
+        `OTEL_EXPORTER_OTLP_ENDPOINT` is a base URL that gets `/v1/traces` appended.
+        """
+        if self.otel_traces_endpoint:
+            return self.otel_traces_endpoint
+        if self.otel_endpoint:
+            return self.otel_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     @property
     def embedded_postgres(self) -> bool:
         """True when no `POSTGRES_HOST` is given: the daemon runs its own server."""
         return not self.postgres_host
+
+
+def environment_variable(field: str) -> str:
+    """The environment variable that sets a Settings field (`heartbeat_interval_s` -> `BUTLERS_HEARTBEAT_INTERVAL_S`)."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def load_settings(**overrides: object) -> Settings:
+    """The settings from the environment; a bad value is a ConfigError naming the variable, not a traceback."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            variable = environment_variable(str(error["loc"][0]) if error["loc"] else "")
+            value = error.get("input")
+            what = "is empty" if value == "" else f"has {value!r}"
+            problems.append(f"{variable} {what}: {error['msg']}")
+        raise ConfigError("invalid environment setting: " + "; ".join(problems)) from None

@@ -8,6 +8,7 @@ FastMCP itself opens a span per tool call once a tracer provider is set.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -37,35 +38,75 @@ def redact_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
     return event
 
 
+def add_trace_ids(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Stamp the current span's ids on a log line, so logs and traces join on `trace_id`."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
+def wants_json(settings: Settings) -> bool:
+    return settings.log_format == "json" or (settings.log_format == "auto" and not sys.stderr.isatty())
+
+
 def configure_logging(settings: Settings) -> None:
-    renderer_json = settings.log_format == "json" or (settings.log_format == "auto" and not sys.stderr.isatty())
+    """One stream, one format: structlog's own events and every library's stdlib log line.
+
+    With JSON chosen (the default off a terminal), every line on stderr is one JSON
+    object, so `jq` recipes work on the journal: third-party loggers (uvicorn,
+    FastMCP, asyncpg, OpenTelemetry's exporter) and Python warnings go through the
+    same processors as the daemon's own events.
+    """
+    as_json = wants_json(settings)
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
         redact_secrets,
     ]
-    renderer: Any = structlog.processors.JSONRenderer() if renderer_json else structlog.dev.ConsoleRenderer()
+    renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+    finish: list[Any] = [structlog.processors.format_exc_info] if as_json else []
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info if renderer_json else _noop, renderer],
+        processors=[*shared, *finish, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Libraries (uvicorn, fastmcp, asyncpg) log through stdlib: route them to stderr at WARNING.
-    logging.basicConfig(
-        level=max(level, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    _route_stdlib_logging(shared, [*finish, renderer], max(level, logging.WARNING))
+
+
+def _route_stdlib_logging(shared: list[Any], render: list[Any], level: int) -> None:
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
     )
-
-
-def _noop(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    return event
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in root.handlers[:]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # FastMCP installs its own Rich handler on its logger at import unless told not to;
+    # its lines (a traceback box per tool error) then bypass the formatter above.
+    os.environ.setdefault("FASTMCP_LOG_ENABLED", "false")
+    os.environ.setdefault("FASTMCP_ENABLE_RICH_TRACEBACKS", "false")
+    fastmcp_logger = logging.getLogger("fastmcp")
+    for old in fastmcp_logger.handlers[:]:
+        fastmcp_logger.removeHandler(old)
+    fastmcp_logger.propagate = True
+    # platformdirs (through pgserver) and others warn through `warnings`: route them too.
+    logging.captureWarnings(True)
 
 
 def configure_tracing(settings: Settings, service_name: str = "butlers") -> bool:
     """Install an SDK tracer provider exporting over OTLP HTTP; return False when not configured."""
-    if not settings.otel_endpoint:
+    endpoint = settings.otlp_traces_endpoint
+    if not endpoint:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
@@ -73,7 +114,7 @@ def configure_tracing(settings: Settings, service_name: str = "butlers") -> bool
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=settings.otel_endpoint)))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
     trace.set_tracer_provider(provider)
     return True
 

@@ -194,9 +194,10 @@ async def test_a_tool_error_exits_1_with_the_tools_message(tmp_path: Path) -> No
         assert result.exit_code == 1
         assert "trigger failed: trigger: argument 'prompt': must be a non-empty text" in result.stderr
 
+        # A bad choice is refused by the CLI itself, as a usage error (docs/cli.md: exit 2).
         listed = await run("sessions", "alpha", "--status", "nope", "--dir", str(root))
-        assert listed.exit_code == 1
-        assert "argument 'status': 'nope' is not one of" in listed.stderr
+        assert listed.exit_code == 2
+        assert "'nope' is not one of" in listed.stderr
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,19 @@ from butlers.errors import ConfigError, ConfigErrors
 from butlers.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED = REPO / "butlers.d"
+SHIPPED_NAMES = ("switchboard", "general", "relationship", "health")
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    """A copy of the butlers this repo ships, and only those: a user's own `butlerctl init` folder
+    in the working copy's butlers.d must not change what these tests see."""
+    root = tmp_path / "shipped"
+    for name in SHIPPED_NAMES:
+        shutil.copytree(REPO / "butlers.d" / name, root / name)
+    return root
+
+
 GOOD = """
 [butler]
 name = "alpha"
@@ -188,8 +201,8 @@ def test_missing_butler_folder_is_an_error(tmp_path: Path) -> None:
     assert "BUTLERS_DIR" in str(caught.value)
 
 
-def test_shipped_butlers_load_clean() -> None:
-    configs, errors = discover(SHIPPED, env={})
+def test_shipped_butlers_load_clean(shipped: Path) -> None:
+    configs, errors = discover(shipped, env={})
     assert errors == []
     assert {c.name: c.port for c in configs} == {
         "switchboard": 8100,
@@ -203,17 +216,17 @@ def test_shipped_butlers_load_clean() -> None:
         assert config.system_prompt.strip()
 
 
-def test_shipped_schedules_are_not_frequent() -> None:
+def test_shipped_schedules_are_not_frequent(shipped: Path) -> None:
     # Each run is a paid agent session: nothing shipped may fire more than hourly.
-    configs, _ = discover(SHIPPED, env={})
+    configs, _ = discover(shipped, env={})
     for config in configs:
         for schedule in config.schedules:
             minute = schedule.cron.split()[0]
             assert minute.isdigit(), f"{config.name}/{schedule.name} fires more than once an hour"
 
 
-def test_shipped_general_enables_notes() -> None:
-    configs, _ = discover(SHIPPED, env={})
+def test_shipped_general_enables_notes(shipped: Path) -> None:
+    configs, _ = discover(shipped, env={})
     general = next(c for c in configs if c.name == "general")
     assert "notes" in general.modules
     assert [s.cron for s in general.schedules] == ["0 8 * * *"]

@@ -11,13 +11,14 @@ common holds what they share.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import anyio
 import typer
 
-from butlers.cli import session_commands
+from butlers.cli import backup_commands, session_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
@@ -31,6 +32,7 @@ from butlers.cli.common import (
     report_errors,
     resolve_dir,
     settings,
+    version_callback,
 )
 from butlers.cli.notification_commands import notifications_app
 from butlers.cli.scaffold import scaffold
@@ -46,6 +48,18 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
 )
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=version_callback("butlerctl"), help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Administer butlers."""
 
 
 def butler_summary(config: ButlerConfig) -> dict[str, Any]:
@@ -136,17 +150,25 @@ def loadable_configs(root: Path) -> list[ButlerConfig]:
 def module_errors(configs: list[ButlerConfig]) -> list[ConfigError]:
     # Imported here: loading modules imports their (possibly heavy, possibly
     # third-party) code, which `list` and `init` never need.
+    from butlers.butler import missing_credentials
     from butlers.errors import ModuleError
     from butlers.modules.loader import load_modules
 
     errors: list[ConfigError] = []
     for config in configs:
         try:
-            load_modules(config)
+            modules = load_modules(config)
         except ConfigErrors as exc:
             errors.extend(exc.errors)
+            continue
         except ModuleError as exc:  # an installed module that cannot even be imported
             errors.append(ConfigError(str(exc), file=config.config_file, key="modules"))
+            continue
+        # butlerd refuses a butler whose required credentials are unset: say so here too.
+        missing = missing_credentials(config, modules, os.environ)
+        if missing:
+            message = "required environment variable(s) not set: " + ", ".join(missing)
+            errors.append(ConfigError(message, file=config.config_file, key="env"))
     return errors
 
 
@@ -302,7 +324,9 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
 
 session_commands.register(app)
 app.add_typer(approvals_app)
-app.add_typer(notifications_app)  # switchboard-notify
+app.add_typer(notifications_app)
+app.command("backup")(backup_commands.backup_command)
+app.command("restore")(backup_commands.restore_command)
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`

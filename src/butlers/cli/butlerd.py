@@ -11,10 +11,12 @@ import anyio
 import structlog
 import typer
 
+from butlers.cli.common import version_callback
 from butlers.config import ButlerConfig, load_butler_config, select_configs
+from butlers.credentials import load_systemd_credentials
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
-from butlers.settings import Settings
+from butlers.settings import Settings, load_settings
 from butlers.telemetry import configure_logging, configure_tracing, shutdown_tracing
 
 # butlers.supervisor (and with it FastMCP, the MCP SDK, uvicorn) is imported only
@@ -25,6 +27,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=version_callback("butlerd"), help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Butlers daemon."""
+
+
 log = structlog.get_logger("butlerd")
 
 EXIT_FORCED = 130
@@ -96,6 +112,15 @@ def _run(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigErr
     raise typer.Exit(code)
 
 
+def _settings(**overrides: object) -> Settings:
+    load_systemd_credentials()
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        typer.echo(f"butlerd: {exc}", err=True)
+        raise typer.Exit(1) from None
+
+
 @app.command()
 def serve(
     only: Annotated[list[str] | None, typer.Option("--only", help="Serve only this butler (repeatable).")] = None,
@@ -104,7 +129,7 @@ def serve(
     ] = None,
 ) -> None:
     """Serve every butler found in the butler folder, on the embedded PostgreSQL unless POSTGRES_HOST is set."""
-    settings = Settings() if directory is None else Settings(dir=directory)
+    settings = _settings() if directory is None else _settings(dir=directory)
     configure_logging(settings)
     try:
         configs, errors = select_configs(settings.dir, only or ())
@@ -121,7 +146,7 @@ def run(
     ],
 ) -> None:
     """Serve one butler from its config folder."""
-    settings = Settings()
+    settings = _settings()
     configure_logging(settings)
     folder = config.parent if config.name == "butler.toml" else config
     try:

@@ -10,12 +10,12 @@ from typing import Annotated, Any, NoReturn
 
 import anyio
 import typer
-from pydantic import ValidationError
 
 from butlers.cli.client import ToolError, call_tool
 from butlers.config import ButlerConfig, discover
+from butlers.credentials import load_systemd_credentials
 from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
-from butlers.settings import Settings
+from butlers.settings import Settings, load_settings
 
 DirOption = Annotated[
     Path | None,
@@ -43,10 +43,11 @@ SHORT_ID = 8
 
 def settings() -> Settings:
     """Global settings, or exit 1 naming the bad environment variable."""
+    load_systemd_credentials()
     try:
-        return Settings()
-    except ValidationError as exc:
-        fail(f"invalid environment setting: {exc}")
+        return load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def resolve_dir(directory: Path | None) -> Path:
@@ -145,3 +146,16 @@ def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any]
 
 def indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + part for part in str(text).split("\n"))
+
+
+def version_callback(program: str) -> Any:
+    """An eager `--version` option: prints `PROGRAM VERSION` and exits 0."""
+
+    def show(value: bool) -> None:
+        if value:
+            from importlib.metadata import version
+
+            typer.echo(f"{program} {version('butlers')}")
+            raise typer.Exit(0)
+
+    return show

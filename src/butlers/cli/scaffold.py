@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -49,6 +50,8 @@ def scaffold(root: Path, name: str, port: int, description: str | None = None) -
         _write_files(staging, name, port, description)
         # Proof that what we ship is valid, with the same loader the daemon uses.
         load_butler_config(staging)
+        # mkdtemp makes its folder 0700; the butler folder gets the mode the umask says, like mkdir.
+        staging.chmod(0o777 & ~_current_umask())
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -57,6 +60,12 @@ def scaffold(root: Path, name: str, port: int, description: str | None = None) -
                 root.rmdir()
         raise
     return target
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def refusals(root: Path, name: str, port: int) -> list[ConfigError]:

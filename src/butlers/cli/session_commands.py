@@ -28,6 +28,7 @@ from butlers.cli.common import (
     indent,
     resolve_id,
 )
+from butlers.core.sessions import SOURCES, STATUSES
 from butlers.errors import DaemonUnreachableError
 
 SessionIdArgument = Annotated[
@@ -186,6 +187,10 @@ def sessions(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's sessions, newest first: id, status, source, schedule, queued, duration, cost, prompt."""
+    # A bad choice is a usage error (exit 2), as for every command, not a failed call.
+    for option, value, allowed in (("--status", status_filter, STATUSES), ("--source", source, SOURCES)):
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"'{option}'")
     since_iso = None
     if since is not None:
         try:

@@ -18,6 +18,11 @@ import shutil
 import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from claude_agent_sdk.types import McpHttpServerConfig
+
 
 MODEL_CREDENTIALS = ("ANTHROPIC_API_KEY", "CLAUDE_CODE_OAUTH_TOKEN")
 # Endpoint settings the daemon was given are passed on so proxies and the
@@ -144,3 +149,17 @@ def allowed_tools(butler: str) -> list[str]:
 
 def disallowed_tools(butler: str) -> list[str]:
     return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in SELF_EXCLUDED_TOOLS)]
+
+
+def mcp_server_config(url: str, traceparent: str | None) -> McpHttpServerConfig:
+    """The agent's only MCP server: its own butler.
+
+    Claude Code does not carry the TRACEPARENT it is given into its MCP calls
+    (tested: tests/integration/test_observability.py), so the session's trace
+    context rides along as a W3C `traceparent` HTTP header on every request; the
+    butler joins the agent's tool calls to the session with it (telemetry.SessionTraceLink).
+    """
+    config: McpHttpServerConfig = {"type": "http", "url": url}
+    if traceparent:
+        config["headers"] = {"traceparent": traceparent}
+    return config

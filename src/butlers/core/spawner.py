@@ -369,6 +369,7 @@ class Spawner:
             ctx = span.get_span_context()
             if ctx.is_valid:
                 await self.sessions.set_trace_id(row["id"], format(ctx.trace_id, "032x"))
+            log.info("session started", butler=self.name, session=str(row["id"]))  # carries the trace id
             outcome = await self._execute(row, run, current_traceparent())
             span.set_attribute("session.status", outcome.status)
             return outcome
@@ -441,7 +442,7 @@ class Spawner:
             allowed_tools=agent_env.allowed_tools(self.name),
             disallowed_tools=agent_env.disallowed_tools(self.name),
             permission_mode="dontAsk",
-            mcp_servers={self.name: {"type": "http", "url": self.mcp_url}},
+            mcp_servers={self.name: agent_env.mcp_server_config(self.mcp_url, traceparent)},
             strict_mcp_config=True,
             setting_sources=[],
             system_prompt=self.config.system_prompt or f"You are the {self.name} butler. {self.config.description}",

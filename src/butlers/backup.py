@@ -1,0 +1,149 @@
+"""Backups: every butler's database (pg_dump, custom format) and the butler configs, in one folder.
+
+A backup folder holds `manifest.json` (when, which version, which databases),
+one `<database>.dump` per butler and a copy of the butler folder under
+`butlers.d/`. Each dump is a consistent snapshot of its database (pg_dump runs
+in one repeatable-read transaction); butlers keep nothing that spans databases.
+
+Restore recreates each database from its dump. It refuses while anything is
+connected to a database it would replace (a running `butlerd`), so a restore
+never mixes with live writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import asyncpg
+
+from butlers.config import ButlerConfig
+from butlers.db import ServerAddress, database_name
+from butlers.errors import ButlersError
+
+MANIFEST = "manifest.json"
+FORMAT = 1
+
+
+class BackupError(ButlersError):
+    """A backup or restore could not be made; nothing was replaced."""
+
+
+@dataclass(frozen=True)
+class BackupReport:
+    folder: Path
+    databases: list[str]
+
+
+def client_program(name: str, *, bundled_first: bool) -> str:
+    """`pg_dump`, `pg_restore`...: pgserver's own for the embedded server (they match it), else PATH's first.
+
+    pg_dump refuses a server newer than itself, so a real server needs the
+    client programs of its own version (e.g. Debian's postgresql-client).
+    """
+    import pgserver
+
+    bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+    on_path = shutil.which(name)
+    for candidate in [str(bundled), on_path] if bundled_first else [on_path, str(bundled)]:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise BackupError(f"{name} not found: install the PostgreSQL client programs (e.g. apt install postgresql-client)")
+
+
+def _env(address: ServerAddress) -> dict[str, str]:
+    env = dict(os.environ)
+    env |= {"PGHOST": address.host, "PGPORT": str(address.port), "PGUSER": address.user}
+    if address.password:
+        env["PGPASSWORD"] = address.password  # in the child's environment only, never on its command line
+    return env
+
+
+def _run(program: str, *args: str, address: ServerAddress) -> None:
+    # The embedded server listens on a socket in its data folder, never over TCP.
+    bundled_first = address.host.startswith("/")
+    command = [client_program(program, bundled_first=bundled_first), *args]
+    done = subprocess.run(command, env=_env(address), capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BackupError(f"{program} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+
+
+async def existing_databases(address: ServerAddress, names: list[str]) -> list[str]:
+    conn = await asyncpg.connect(**address.connect_kwargs(), database="postgres")
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", names)
+    finally:
+        await conn.close()
+    return sorted(r["datname"] for r in rows)
+
+
+async def backup(address: ServerAddress, configs: list[ButlerConfig], root: Path, folder: Path) -> BackupReport:
+    """Dump every configured butler's database that exists, and copy the butler configs, into `folder`."""
+    if folder.exists() and any(folder.iterdir()):
+        raise BackupError(f"{folder} is not empty: back up into a new folder")
+    wanted = sorted({database_name(c.name) for c in configs})
+    present = await existing_databases(address, wanted)
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the dumps hold the user's mail, contacts and health records
+    for db in present:
+        _run("pg_dump", "--format=custom", "--no-owner", f"--file={folder / (db + '.dump')}", db, address=address)
+    shutil.copytree(root, folder / "butlers.d", ignore=shutil.ignore_patterns(".*"))
+    manifest = {
+        "format": FORMAT,
+        "created_at": datetime.now(UTC).isoformat(),
+        "butlers_version": version("butlers"),
+        "databases": present,
+        "butlers": sorted(c.name for c in configs),
+    }
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return BackupReport(folder, present)
+
+
+def read_manifest(folder: Path) -> dict[str, object]:
+    path = folder / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackupError(f"{path} not found: not a backup made by `butlerctl backup`") from None
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{path} cannot be read: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{path}: unknown backup format {manifest.get('format')!r} (expected {FORMAT})")
+    return manifest
+
+
+async def _refuse_if_in_use(address: ServerAddress, databases: list[str]) -> None:
+    conn = await asyncpg.connect(**address.connect_kwargs(), database="postgres")
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
+            databases,
+        )
+    finally:
+        await conn.close()
+    if rows:
+        busy = ", ".join(sorted(r["datname"] for r in rows))
+        raise BackupError(f"database(s) in use: {busy}; stop butlerd before restoring")
+
+
+async def restore(address: ServerAddress, folder: Path) -> BackupReport:
+    """Recreate every database of the backup from its dump (replacing what is there)."""
+    manifest = read_manifest(folder)
+    databases = [str(d) for d in manifest.get("databases", [])]  # type: ignore[attr-defined]
+    missing = [d for d in databases if not (folder / f"{d}.dump").is_file()]
+    if missing:
+        raise BackupError(f"{folder}: dump file(s) missing for {', '.join(missing)}")
+    await _refuse_if_in_use(address, databases)
+    for db in databases:
+        _run("dropdb", "--if-exists", db, address=address)
+        _run("createdb", db, address=address)
+        _run(
+            "pg_restore", "--no-owner", "--exit-on-error", f"--dbname={db}", str(folder / f"{db}.dump"), address=address
+        )
+    return BackupReport(folder, databases)
