@@ -96,9 +96,12 @@ async def refresh_search(conn: Conn, contact_ids: list[int]) -> None:
         " FROM relationship_contacts c WHERE c.id = ANY($1::bigint[])",
         contact_ids,
     )
+    columns = [(r["id"], *search_columns(r["names"], r["details"] or "")) for r in rows]
+    await conn.executemany("UPDATE relationship_contacts SET search_text = $2, trigrams = $3 WHERE id = $1", columns)
+    await conn.execute("DELETE FROM relationship_trigrams WHERE contact_id = ANY($1::bigint[])", contact_ids)
     await conn.executemany(
-        "UPDATE relationship_contacts SET search_text = $2, trigrams = $3 WHERE id = $1",
-        [(r["id"], *search_columns(r["names"], r["details"] or "")) for r in rows],
+        "INSERT INTO relationship_trigrams (gram, contact_id) SELECT unnest($2::text[]), $1",
+        [(contact_id, grams) for contact_id, _, grams in columns],
     )
 
 
@@ -171,16 +174,18 @@ async def find_contacts(conn: Conn, query: str, include_archived: bool, limit: i
     if not grams:
         return []
     rows = await conn.fetch(
-        "SELECT id, display_name, nicknames, labels, archived,"
-        " CASE WHEN search_text = $2 THEN 1.0"
-        "  ELSE (SELECT count(*) FROM unnest(trigrams) g WHERE g = ANY($1::text[]))::float / $3 END AS score"
-        " FROM relationship_contacts WHERE trigrams && $1::text[] AND ($4 OR NOT archived)"
-        " ORDER BY score DESC, (search_text LIKE $2 || '%') DESC, display_name, id LIMIT $5",
+        "WITH hits AS (SELECT contact_id, count(*) AS n FROM relationship_trigrams WHERE gram = ANY($1::text[])"
+        "  GROUP BY contact_id HAVING count(*) >= $3 * $6 ORDER BY n DESC LIMIT $5)"
+        " SELECT c.id, c.display_name, c.nicknames, c.labels, c.archived,"
+        " CASE WHEN c.search_text = $2 THEN 1.0 ELSE h.n::float / $3 END AS score"
+        " FROM hits h JOIN relationship_contacts c ON c.id = h.contact_id WHERE $4 OR NOT c.archived"
+        " ORDER BY score DESC, (c.search_text LIKE $2 || '%') DESC, c.display_name, c.id",
         grams,
         folded,
         len(grams),
         include_archived,
-        limit * 4,
+        limit * 4 + 20,
+        MIN_SCORE,
     )
     # A match needs 40% of the query's trigrams: "Jonh" finds "John", "Tom" finds "Tommy", not "Atomic".
     kept = [ContactMatch(**{**dict(r), "score": round(min(r["score"], 1.0), 3)}) for r in rows if r["score"] >= MIN_SCORE]
