@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+from fastmcp import Client, FastMCP
 from relationship_helpers import RunningRelationship, running_relationship
 
+from butlers.db import ServerAddress
+from butlers.migrate import apply_migrations
+from butlers.modules.base import ModuleContext
+from butlers.modules.relationship import RelationshipConfig, RelationshipModule
 from butlers.testing.postgres import TestPostgres
 
 
@@ -33,17 +40,23 @@ async def test_interactions_gifts_loans_events_notes_and_the_feed(rel: RunningRe
         "relationship_interaction_log", contact_ids=[tom, ana], kind="meeting", when="2026-02-01T19:30", notes="Dinner"
     )
     assert dinner["contact_ids"] == [tom, ana] and dinner["direction"] == "mutual"
-    await rel.call("relationship_interaction_log", contact_ids=[tom], kind="call", direction="outbound", when="2026-02-03")
+    await rel.call(
+        "relationship_interaction_log", contact_ids=[tom], kind="call", direction="outbound", when="2026-02-03"
+    )
     gift = await rel.call("relationship_gift_add", contact_id=tom, name="Vinyl", status="idea", occasion="birthday")
     given = await rel.call("relationship_gift_update", id=gift["id"], status="given", when="2026-02-04")
     assert given["status"] == "given"
     assert [g["name"] for g in await rel.call("relationship_gifts_list", contact_id=tom)] == ["Vinyl"]
-    loan = await rel.call("relationship_loan_add", contact_id=tom, amount="50", currency="eur", direction="lent", when="2026-02-05")
+    loan = await rel.call(
+        "relationship_loan_add", contact_id=tom, amount="50", currency="eur", direction="lent", when="2026-02-05"
+    )
     assert (loan["amount"], loan["currency"], loan["settled"]) == ("50.00", "EUR", False)
     assert [x["id"] for x in await rel.call("relationship_loans_list", contact_id=tom)] == [loan["id"]]
     settled = await rel.call("relationship_loan_settle", id=loan["id"])
     assert settled["settled"] is True and await rel.call("relationship_loans_list", contact_id=tom) == []
-    await rel.call("relationship_life_event_add", contact_id=tom, kind="moved", title="Moved to Lyon", when="2026-02-06")
+    await rel.call(
+        "relationship_life_event_add", contact_id=tom, kind="moved", title="Moved to Lyon", when="2026-02-06"
+    )
     await rel.call("relationship_note_add", contact_id=tom, body="Allergic to nuts", when="2026-02-07")
 
     feed = await rel.call("relationship_feed", contact_id=tom, limit=3)
@@ -52,7 +65,9 @@ async def test_interactions_gifts_loans_events_notes_and_the_feed(rel: RunningRe
     assert [i["source"] for i in older["items"]] == ["gift", "interaction", "interaction"]
     assert older["items"][2]["contact_names"] == ["Tom Feed", "Ana Feed"]
     everyone = await rel.call("relationship_feed", limit=50)
-    assert [i["summary"] for i in everyone["items"] if i["source"] == "interaction"].count("meeting (mutual): Dinner") == 1
+    assert [i["summary"] for i in everyone["items"] if i["source"] == "interaction"].count(
+        "meeting (mutual): Dinner"
+    ) == 1
     assert (await rel.call("relationship_contact_get", id=ana))["last_interaction_at"].startswith("2026-02-01")
 
     await rel.call("relationship_interaction_delete", id=dinner["id"])
@@ -84,7 +99,11 @@ async def test_upcoming_dates_wrap_the_year_and_the_digest_reports_not_delivered
     wed = await contact(rel, "Wedding Couple")
     later = today + timedelta(days=40)
     anniversary = await rel.call(
-        "relationship_date_set", contact_id=wed, kind="anniversary", label="wedding", date=f"--{later.month:02d}-{later.day:02d}"
+        "relationship_date_set",
+        contact_id=wed,
+        kind="anniversary",
+        label="wedding",
+        date=f"--{later.month:02d}-{later.day:02d}",
     )
     assert anniversary["year"] is None
     upcoming = await rel.call("relationship_upcoming", days=7)
@@ -117,9 +136,17 @@ async def test_upcoming_dates_wrap_the_year_and_the_digest_reports_not_delivered
         ("relationship_gift_add", {"contact_id": 999999, "name": "x", "status": "idea"}, "contact_id"),
         ("relationship_gift_update", {"id": 999999, "status": "given"}, "id"),
         ("relationship_loan_add", {"contact_id": 1, "amount": "-5", "currency": "EUR", "direction": "lent"}, "amount"),
-        ("relationship_loan_add", {"contact_id": 1, "amount": "1.234", "currency": "EUR", "direction": "lent"}, "amount"),
+        (
+            "relationship_loan_add",
+            {"contact_id": 1, "amount": "1.234", "currency": "EUR", "direction": "lent"},
+            "amount",
+        ),
         ("relationship_loan_add", {"contact_id": 1, "amount": "5", "currency": "E1", "direction": "lent"}, "currency"),
-        ("relationship_loan_add", {"contact_id": 1, "amount": "5", "currency": "EUR", "direction": "gave"}, "direction"),
+        (
+            "relationship_loan_add",
+            {"contact_id": 1, "amount": "5", "currency": "EUR", "direction": "gave"},
+            "direction",
+        ),
         ("relationship_loan_settle", {"id": 999999}, "id"),
         ("relationship_life_event_add", {"contact_id": 1, "kind": "abducted", "title": "x"}, "kind"),
         ("relationship_note_add", {"contact_id": 1, "body": ""}, "body"),
@@ -154,3 +181,43 @@ async def test_bad_activity_input_is_refused_naming_the_argument_and_writes_noth
     assert await rel.fetchval(count) == before
 
 
+async def test_the_digest_is_one_message_delivered_through_notify(
+    pg_address: ServerAddress, database: str, pool: asyncpg.Pool, data_dir: Path
+) -> None:
+    await apply_migrations(pg_address, database, RelationshipModule.migrations_dir, owner="relationship")
+    sent: list[dict[str, Any]] = []
+
+    async def notify(
+        message: str,
+        *,
+        channel: str | None = None,
+        recipient: str | None = None,
+        reply_to: str | None = None,
+        priority: str = "normal",
+    ) -> dict[str, Any]:
+        sent.append({"message": message, "channel": channel})
+        return {"id": "n-1", "status": "sent"}
+
+    mcp = FastMCP("test")
+    ctx = ModuleContext(butler="relationship", pool=pool, directory=data_dir, data_dir=data_dir, credentials={},
+                        notify=notify)  # fmt: skip
+    RelationshipModule(RelationshipConfig()).register_tools(mcp, ctx)
+    today = datetime.now(UTC).date()
+    async with Client(mcp) as client:
+
+        async def call(tool: str, **args: Any) -> Any:
+            return (await client.call_tool(tool, args)).structured_content
+
+        nothing = await call("relationship_remind_due", days=7)
+        assert (nothing["delivered"], nothing["delivery"], sent) == (False, "nothing due", [])
+        for name in ("Ann Due", "Bob Due"):
+            await call(
+                "relationship_contact_create", display_name=name, birthday=f"--{today.month:02d}-{today.day:02d}"
+            )
+        await call("relationship_contact_create", display_name="Cleo Overdue", frequency_days=7)
+        digest = await call("relationship_remind_due", days=7)
+    assert digest["delivered"] is True and digest["delivery"] == "sent"
+    assert len(sent) == 1  # one message for everything due, not one per item
+    message = sent[0]["message"]
+    assert "Ann Due: birthday today" in message and "Bob Due: birthday today" in message
+    assert "Cleo Overdue (never talked to)" in message and message == digest["message"]

@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from relationship_helpers import RunningRelationship, running_relationship
 
 from butlers.db import ServerAddress
 from butlers.modules.relationship import RelationshipModule
 from butlers.testing.module_contract import check_module_contract
 from butlers.testing.postgres import TestPostgres
-
-from relationship_helpers import RunningRelationship, running_relationship
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +62,9 @@ async def test_create_get_update_a_contact_with_everything(rel: RunningRelations
     assert updated["job_title"] == "Engineer" and updated["dates"][0]["text"] == "1990-03-14"
     assert updated["nicknames"] == ["Zozo"]  # untouched
 
-    detail = await rel.call("relationship_detail_add", contact_id=zoe["id"], kind="email", value="z@work.example", label="work")
+    detail = await rel.call(
+        "relationship_detail_add", contact_id=zoe["id"], kind="email", value="z@work.example", label="work"
+    )
     assert detail["label"] == "work"
     assert (await rel.call("relationship_detail_remove", id=detail["id"])) == {"deleted": detail["id"]}
 
@@ -118,7 +119,9 @@ async def test_relations_are_seen_from_both_sides(rel: RunningRelationship) -> N
 
 
 async def test_merge_keeps_everything_of_both(rel: RunningRelationship) -> None:
-    a = await contact(rel, "Sam Merger", emails=["sam@a.example"], labels=["work"], birthday="1985-07-01", notes="likes tea")
+    a = await contact(
+        rel, "Sam Merger", emails=["sam@a.example"], labels=["work"], birthday="1985-07-01", notes="likes tea"
+    )
     b = await contact(
         rel, "Samuel M.", emails=["SAM@a.example", "sam@b.example"], phones=["0600000001"], labels=["friends"],
         birthday="--07-02", notes="plays chess", frequency_days=14,

@@ -78,7 +78,9 @@ async def test_vcard_round_trip_in_both_versions(rel: RunningRelationship, versi
     assert f"VERSION:{version}" in exported["vcard"] and exported["count"] == 1
     # Into a fresh contact: archive-free copy under a new UID, so the import cannot match the original.
     text = exported["vcard"].replace(f"butlers-relationship-{made['id']}", f"copy-{version}")
-    text = text.replace(f"rt{version}@example.com", f"copy{version}@example.com").replace("+44 20 7946 000", "+1 555 010")
+    text = text.replace(f"rt{version}@example.com", f"copy{version}@example.com").replace(
+        "+44 20 7946 000", "+1 555 010"
+    )
     copy_id = (await rel.call("relationship_vcard_import", vcard=text))["contact_ids"][0]
     assert copy_id != made["id"]
     copy = await rel.call("relationship_contact_get", id=copy_id)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import calendar
+import contextlib
+import re
 from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,10 +15,22 @@ from hypothesis import strategies as st
 
 from butlers.modules.relationship import parsing
 from butlers.modules.relationship.feed import Cursor
-from butlers.modules.relationship.models import Contact, DateKind, ImportantDate
+from butlers.modules.relationship.models import (
+    Contact,
+    DateKind,
+    DetailKind,
+    Direction,
+    GiftStatus,
+    ImportantDate,
+    InteractionKind,
+    LifeEventKind,
+    LoanDirection,
+    RelationKind,
+)
 from butlers.modules.relationship.vcard import VCardError, contact_to_vcard, parse_card, split_cards
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
+MIGRATION = Path(parsing.__file__).parent / "migrations" / "0001_relationship.sql"
 
 
 @given(st.dates(min_value=date(1, 1, 1), max_value=date(9999, 12, 31)))
@@ -125,7 +141,25 @@ def test_vcard_round_trip_keeps_names_nicknames_and_birthday(
 @given(st.text(max_size=200))
 def test_reading_any_text_as_a_vcard_fails_only_with_vcard_error(junk: str) -> None:
     for block in split_cards(f"BEGIN:VCARD\nVERSION:3.0\n{junk}\nEND:VCARD\n"):
-        try:
+        with contextlib.suppress(VCardError):
             parse_card(block)
-        except VCardError:
-            pass
+
+
+@pytest.mark.parametrize(
+    ("column", "vocabulary"),
+    [
+        ("kind IN ('email'", DetailKind),
+        ("kind IN ('partner'", RelationKind),
+        ("kind IN ('birthday'", DateKind),
+        ("kind IN ('call'", InteractionKind),
+        ("direction IN ('outbound'", Direction),
+        ("status IN ('idea'", GiftStatus),
+        ("direction IN ('lent'", LoanDirection),
+        ("kind IN ('moved'", LifeEventKind),
+    ],
+)
+def test_every_vocabulary_matches_its_sql_check(column: str, vocabulary: type[StrEnum]) -> None:
+    sql = " ".join(MIGRATION.read_text().split())
+    start = sql.index(column.split(" IN ")[0] + " IN (", sql.index(column.replace("( ", "(")))
+    listed = re.findall(r"'([a-z_]+)'", sql[start : sql.index(")", start)])
+    assert listed == [v.value for v in vocabulary]

@@ -119,7 +119,8 @@ class ActivityTools:
                 notes.strip(),
                 at,
             )
-        return Gift(**dict(row))  # type: ignore[arg-type]
+        assert row is not None
+        return Gift(**dict(row))
 
     async def relationship_gift_update(
         self, id: Annotated[int, Field(ge=1)], status: GiftStatus, when: When = None
@@ -176,7 +177,8 @@ class ActivityTools:
                 notes.strip(),
                 at,
             )
-        return Loan(**dict(row))  # type: ignore[arg-type]
+        assert row is not None
+        return Loan(**dict(row))
 
     async def relationship_loan_settle(self, id: Annotated[int, Field(ge=1)], settled: bool = True) -> Loan:
         """Mark a loan paid back (or, with settled=false, open again)."""
@@ -225,7 +227,8 @@ class ActivityTools:
                 notes.strip(),
                 at,
             )
-        return LifeEvent(**dict(row))  # type: ignore[arg-type]
+        assert row is not None
+        return LifeEvent(**dict(row))
 
     async def relationship_note_add(
         self, contact_id: ContactId, body: Annotated[str, Field(max_length=20000)], when: When = None
@@ -242,7 +245,8 @@ class ActivityTools:
                 clean,
                 at,
             )
-        return ContactNote(**dict(row))  # type: ignore[arg-type]
+        assert row is not None
+        return ContactNote(**dict(row))
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]

@@ -15,12 +15,8 @@ from .merge import merge_contacts
 from .models import Contact, ContactMatch, Detail, DetailKind, Relation, RelationKind
 
 Names = Annotated[list[str] | None, Field(description="Names, e.g. nicknames; each non-empty.", max_length=50)]
-Birthday = Annotated[
-    str | None, Field(description="YYYY-MM-DD, or --MM-DD when the year is unknown.", max_length=20)
-]
-Frequency = Annotated[
-    int | None, Field(ge=1, le=3660, description="Stay in touch at least every this many days.")
-]
+Birthday = Annotated[str | None, Field(description="YYYY-MM-DD, or --MM-DD when the year is unknown.", max_length=20)]
+Frequency = Annotated[int | None, Field(ge=1, le=3660, description="Stay in touch at least every this many days.")]
 
 
 class LabelCount(BaseModel):
@@ -183,7 +179,9 @@ class ContactTools:
     async def relationship_contact_archive(self, id: ContactId, archived: bool = True) -> Contact:
         """Archive a contact (kept, but out of lists, searches and reminders), or bring one back."""
         done = await self.pool.fetchval(
-            "UPDATE relationship_contacts SET archived = $2, updated_at = now() WHERE id = $1 RETURNING id", id, archived
+            "UPDATE relationship_contacts SET archived = $2, updated_at = now() WHERE id = $1 RETURNING id",
+            id,
+            archived,
         )
         if done is None:
             raise bad_argument("relationship_contact_archive", "id", f"no contact with id {id}")

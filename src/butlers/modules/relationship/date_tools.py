@@ -95,12 +95,13 @@ class DateTools:
             raise bad_argument("relationship_frequency_set", "contact_id", f"no contact with id {contact_id}")
         return _overdue(row, datetime.now(UTC))
 
-    async def relationship_upcoming(self, days: Days = 30) -> list[UpcomingDate]:
+    async def relationship_upcoming(self, days: Days = 30, limit: Limit = 100) -> list[UpcomingDate]:
         """Birthdays and other important dates in the next `days` days (across the new year), soonest first."""
-        return await upcoming(self.pool, datetime.now(UTC).date(), days)
+        return (await upcoming(self.pool, datetime.now(UTC).date(), days))[:limit]
 
     async def relationship_not_contacted(
-        self, weeks: Annotated[int, Field(ge=1, le=520, description="No interaction for at least this long.")],
+        self,
+        weeks: Annotated[int, Field(ge=1, le=520, description="No interaction for at least this long.")],
         limit: Limit = 50,
     ) -> list[OverdueContact]:
         """Who the user has not talked to in `weeks` weeks (or ever), longest silence first."""
@@ -139,16 +140,27 @@ class DateTools:
         if not message:
             return Digest(message="", upcoming=[], overdue=[], delivered=False, delivery="nothing due")
         if self.notify is None:
-            return Digest(message=message, upcoming=soon, overdue=late, delivered=False,
-                          delivery="not delivered: notify is not available on this butler")
+            return Digest(
+                message=message,
+                upcoming=soon,
+                overdue=late,
+                delivered=False,
+                delivery="not delivered: notify is not available on this butler",
+            )
         try:
             record = await self.notify(message)
         except Exception as exc:  # a failed delivery is reported, never lost silently
-            return Digest(message=message, upcoming=soon, overdue=late, delivered=False,
-                          delivery=f"not delivered: {type(exc).__name__}: {exc}")
+            return Digest(
+                message=message,
+                upcoming=soon,
+                overdue=late,
+                delivered=False,
+                delivery=f"not delivered: {type(exc).__name__}: {exc}",
+            )
         status = str(record.get("status", "sent"))
-        return Digest(message=message, upcoming=soon, overdue=late, delivered=status in {"sent", "pending"},
-                      delivery=status)
+        return Digest(
+            message=message, upcoming=soon, overdue=late, delivered=status in {"sent", "pending"}, delivery=status
+        )
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]
@@ -168,9 +180,7 @@ def _overdue(row: asyncpg.Record, now: datetime) -> OverdueContact:
 async def overdue(pool: asyncpg.Pool, limit: int) -> list[OverdueContact]:
     rows = await pool.fetch(
         "SELECT id, display_name, last_interaction_at, frequency_days FROM relationship_contacts"
-        " WHERE NOT archived AND frequency_days IS NOT NULL"
-        " AND (last_interaction_at IS NULL OR last_interaction_at + make_interval(days => frequency_days) < now())"
-        " ORDER BY last_interaction_at + make_interval(days => frequency_days) NULLS FIRST, id LIMIT $1",
+        " WHERE due_at IS NOT NULL AND NOT archived AND due_at < now() ORDER BY due_at, id LIMIT $1",
         limit,
     )
     now = datetime.now(UTC)

@@ -16,9 +16,15 @@ from .models import FeedItem, FeedPage
 # source -> (table, summary SQL over alias t)
 _SOURCES: dict[str, tuple[str, str]] = {
     "gift": ("relationship_gifts", "'gift (' || t.status || '): ' || t.name"),
-    "interaction": ("relationship_interactions", "t.kind || ' (' || t.direction || ')' || coalesce(': ' || NULLIF(t.notes, ''), '')"),
+    "interaction": (
+        "relationship_interactions",
+        "t.kind || ' (' || t.direction || ')' || coalesce(': ' || NULLIF(t.notes, ''), '')",
+    ),
     "life_event": ("relationship_life_events", "t.kind || ': ' || t.title"),
-    "loan": ("relationship_loans", "t.direction || ' ' || t.amount || ' ' || t.currency || CASE WHEN t.settled THEN ' (settled)' ELSE '' END"),
+    "loan": (
+        "relationship_loans",
+        "t.direction || ' ' || t.amount || ' ' || t.currency || CASE WHEN t.settled THEN ' (settled)' ELSE '' END",
+    ),
     "note": ("relationship_notes", "'note: ' || left(t.body, 200)"),
 }
 
@@ -87,10 +93,13 @@ async def feed_page(pool: asyncpg.Pool, contact_id: int | None, cursor: Cursor |
         " LEFT JOIN LATERAL (SELECT array_agg(c.id ORDER BY c.id) AS ids, array_agg(c.display_name ORDER BY c.id)"
         "  AS names FROM relationship_contacts c WHERE c.id IN (SELECT ic.contact_id FROM"
         "  relationship_interaction_contacts ic WHERE p.source = 'interaction' AND ic.interaction_id = p.id"
-        "  UNION ALL " + " UNION ALL ".join(
+        "  UNION ALL "
+        + " UNION ALL ".join(
             f"SELECT x.contact_id FROM {table} x WHERE p.source = '{s}' AND x.id = p.id"
-            for s, (table, _) in sorted(_SOURCES.items()) if s != "interaction"
-        ) + ")) w ON true ORDER BY p.occurred_at DESC, p.source DESC, p.id DESC"
+            for s, (table, _) in sorted(_SOURCES.items())
+            if s != "interaction"
+        )
+        + ")) w ON true ORDER BY p.occurred_at DESC, p.source DESC, p.id DESC"
     )
     args = (contact_id, cursor.at if cursor else None, cursor.id if cursor else None, limit)
     rows = await pool.fetch(sql, *args)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncpg
-
 from . import store
 
 # Rows that simply change owner.

@@ -82,7 +82,9 @@ async def fetch_relations(conn: Conn, contact_id: int) -> list[Relation]:
         kind = RelationKind(r["kind"])
         if r["inverse"]:
             kind = INVERSE_RELATION.get(kind, kind)
-        out.append(Relation(id=r["id"], kind=kind, custom=r["custom"], other_id=r["other"], other_name=r["display_name"]))
+        out.append(
+            Relation(id=r["id"], kind=kind, custom=r["custom"], other_id=r["other"], other_name=r["display_name"])
+        )
     return out
 
 
@@ -97,7 +99,9 @@ async def refresh_search(conn: Conn, contact_ids: list[int]) -> None:
         contact_ids,
     )
     columns = [(r["id"], *search_columns(r["names"], r["details"] or "")) for r in rows]
-    await conn.executemany("UPDATE relationship_contacts SET search_text = $2, trigrams = $3 WHERE id = $1", columns)
+    await conn.executemany(
+        "UPDATE relationship_contacts SET search_text = $2 WHERE id = $1", [(i, text) for i, text, _ in columns]
+    )
     await conn.execute("DELETE FROM relationship_trigrams WHERE contact_id = ANY($1::bigint[])", contact_ids)
     await conn.executemany(
         "INSERT INTO relationship_trigrams (gram, contact_id) SELECT unnest($2::text[]), $1",
@@ -175,7 +179,7 @@ async def find_contacts(conn: Conn, query: str, include_archived: bool, limit: i
         return []
     rows = await conn.fetch(
         "WITH hits AS (SELECT contact_id, count(*) AS n FROM relationship_trigrams WHERE gram = ANY($1::text[])"
-        "  GROUP BY contact_id HAVING count(*) >= $3 * $6 ORDER BY n DESC LIMIT $5)"
+        "  GROUP BY contact_id HAVING count(*) >= $3::int * $6::float ORDER BY n DESC LIMIT $5)"
         " SELECT c.id, c.display_name, c.nicknames, c.labels, c.archived,"
         " CASE WHEN c.search_text = $2 THEN 1.0 ELSE h.n::float / $3 END AS score"
         " FROM hits h JOIN relationship_contacts c ON c.id = h.contact_id WHERE $4 OR NOT c.archived"
@@ -188,5 +192,7 @@ async def find_contacts(conn: Conn, query: str, include_archived: bool, limit: i
         MIN_SCORE,
     )
     # A match needs 40% of the query's trigrams: "Jonh" finds "John", "Tom" finds "Tommy", not "Atomic".
-    kept = [ContactMatch(**{**dict(r), "score": round(min(r["score"], 1.0), 3)}) for r in rows if r["score"] >= MIN_SCORE]
+    kept = [
+        ContactMatch(**{**dict(r), "score": round(min(r["score"], 1.0), 3)}) for r in rows if r["score"] >= MIN_SCORE
+    ]
     return kept[:limit]

@@ -78,7 +78,9 @@ async def merge_into(conn: store.Conn, contact_id: int, new: store.NewContact) -
     added = await store.add_details(conn, contact_id, new.details)
     born = False
     if new.birthday is not None:
-        has = await conn.fetchval("SELECT 1 FROM relationship_dates WHERE contact_id = $1 AND kind = 'birthday'", contact_id)
+        has = await conn.fetchval(
+            "SELECT 1 FROM relationship_dates WHERE contact_id = $1 AND kind = 'birthday'", contact_id
+        )
         if has is None:
             await store.set_birthday(conn, contact_id, new.birthday)
             born = True
@@ -153,8 +155,9 @@ class VCardTools:
 
     async def relationship_carddav_import(
         self,
-        url: Annotated[str | None, Field(description="Address book URL; default: [modules.relationship] carddav_url.")]
-        = None,
+        url: Annotated[
+            str | None, Field(description="Address book URL; default: [modules.relationship] carddav_url.")
+        ] = None,
         username: str | None = None,
     ) -> ImportReport:
         """Import a CardDAV address book (Nextcloud, Radicale, iCloud...); importing again adds no duplicates."""

@@ -1,6 +1,6 @@
 -- The relationship module: a personal CRM. Every table is prefixed `relationship_`.
--- The embedded server ships no pg_trgm/unaccent, so fuzzy search uses columns the module
--- fills itself: `search_text` (accents stripped, case folded) and `trigrams` (its trigrams, GIN).
+-- The embedded server ships no pg_trgm/unaccent, so fuzzy search uses what the module fills
+-- itself: `search_text` (accents stripped, case folded) and its trigrams in `relationship_trigrams`.
 CREATE TABLE IF NOT EXISTS relationship_contacts (
     id                  bigserial PRIMARY KEY,
     first_name          text NOT NULL DEFAULT '',
@@ -18,15 +18,37 @@ CREATE TABLE IF NOT EXISTS relationship_contacts (
     merged_uids         text[] NOT NULL DEFAULT '{}',
     last_interaction_at timestamptz,
     search_text         text NOT NULL DEFAULT '',
-    trigrams            text[] NOT NULL DEFAULT '{}',
+    due_at              timestamptz,  -- kept by the trigger below
     created_at          timestamptz NOT NULL DEFAULT now(),
     updated_at          timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS relationship_contacts_trigrams ON relationship_contacts USING gin (trigrams);
 CREATE INDEX IF NOT EXISTS relationship_contacts_labels ON relationship_contacts USING gin (labels);
 CREATE INDEX IF NOT EXISTS relationship_contacts_merged_uids ON relationship_contacts USING gin (merged_uids);
 CREATE INDEX IF NOT EXISTS relationship_contacts_last_interaction
     ON relationship_contacts (last_interaction_at NULLS FIRST) WHERE NOT archived;
+
+-- An inverted index of contacts' trigrams: fuzzy search counts a query's trigrams per contact
+-- from the postings of those trigrams only, instead of scoring every row that shares one.
+CREATE TABLE IF NOT EXISTS relationship_trigrams (
+    gram       text NOT NULL,
+    contact_id bigint NOT NULL REFERENCES relationship_contacts (id) ON DELETE CASCADE,
+    PRIMARY KEY (gram, contact_id)
+);
+CREATE INDEX IF NOT EXISTS relationship_trigrams_contact ON relationship_trigrams (contact_id);
+-- When a contact is next due (their frequency after the last interaction; never talked to: at once),
+-- kept by a trigger so "overdue" is one range of one index, whoever writes the row.
+CREATE OR REPLACE FUNCTION relationship_contacts_due_at() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.due_at := CASE WHEN NEW.frequency_days IS NULL THEN NULL
+                       WHEN NEW.last_interaction_at IS NULL THEN '-infinity'::timestamptz
+                       ELSE NEW.last_interaction_at + make_interval(days => NEW.frequency_days) END;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS relationship_contacts_due_at ON relationship_contacts;
+CREATE TRIGGER relationship_contacts_due_at BEFORE INSERT OR UPDATE OF frequency_days, last_interaction_at
+    ON relationship_contacts FOR EACH ROW EXECUTE FUNCTION relationship_contacts_due_at();
+CREATE INDEX IF NOT EXISTS relationship_contacts_due ON relationship_contacts (due_at, id)
+    WHERE due_at IS NOT NULL AND NOT archived;
 
 CREATE TABLE IF NOT EXISTS relationship_details (
     id         bigserial PRIMARY KEY,
