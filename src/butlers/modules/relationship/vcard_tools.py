@@ -101,17 +101,21 @@ async def import_cards(pool: asyncpg.Pool, text: str) -> ImportReport:
         except VCardError as exc:
             skipped.append(f"card {number}: {exc}")
             continue
-        async with pool.acquire() as conn, conn.transaction():
-            existing = await match_contact(conn, new)
-            if existing is None:
-                ids.append(await store.insert_contact(conn, new))
-                created += 1
-                continue
-            ids.append(existing)
-            if await merge_into(conn, existing, new):
-                updated += 1
-            else:
-                unchanged += 1
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                existing = await match_contact(conn, new)
+                changed = True if existing is None else await merge_into(conn, existing, new)
+                contact_id = existing if existing is not None else await store.insert_contact(conn, new)
+        except asyncpg.IntegrityConstraintViolationError as exc:  # one card's transaction only
+            skipped.append(f"card {number} ({new.display_name}): {exc}")
+            continue
+        ids.append(contact_id)
+        if existing is None:
+            created += 1
+        elif changed:
+            updated += 1
+        else:
+            unchanged += 1
     return ImportReport(created=created, updated=updated, unchanged=unchanged, contact_ids=ids, skipped=skipped)
 
 
