@@ -163,3 +163,10 @@ def test_every_vocabulary_matches_its_sql_check(column: str, vocabulary: type[St
     start = sql.index(column.split(" IN ")[0] + " IN (", sql.index(column.replace("( ", "(")))
     listed = re.findall(r"'([a-z_]+)'", sql[start : sql.index(")", start)])
     assert listed == [v.value for v in vocabulary]
+
+
+def test_carddav_messages_never_show_a_password_in_the_url() -> None:
+    from butlers.modules.relationship.carddav import _shown
+
+    assert _shown("https://me:hunter2@dav.example/books/") == "https://dav.example/books/"
+    assert _shown("https://dav.example/a@b/") == "https://dav.example/a@b/"

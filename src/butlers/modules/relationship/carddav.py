@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 
 import httpx
@@ -18,6 +19,11 @@ class CardDavError(Exception):
     """The address book could not be read; the message says why, never the password."""
 
 
+def _shown(url: str) -> str:
+    """The URL without any user:password@ part, for messages."""
+    return re.sub(r"//[^/@]*@", "//", url)
+
+
 async def fetch_vcards(url: str, username: str | None, password: str | None, timeout: float = 30.0) -> list[str]:
     auth = httpx.BasicAuth(username, password or "") if username else None
     headers = {"Depth": "1", "Content-Type": "application/xml; charset=utf-8"}
@@ -25,11 +31,11 @@ async def fetch_vcards(url: str, username: str | None, password: str | None, tim
         async with httpx.AsyncClient(auth=auth, timeout=timeout, follow_redirects=True) as client:
             response = await client.request("REPORT", url, content=_QUERY, headers=headers)
     except httpx.HTTPError as exc:
-        raise CardDavError(f"cannot reach {url}: {type(exc).__name__}") from None
+        raise CardDavError(f"cannot reach {_shown(url)}: {type(exc).__name__}") from None
     if response.status_code != 207:
-        raise CardDavError(f"{url} answered HTTP {response.status_code} to an addressbook-query (expected 207)")
+        raise CardDavError(f"{_shown(url)} answered HTTP {response.status_code} to an addressbook-query (expected 207)")
     try:
         root = ET.fromstring(response.content)
     except ET.ParseError as exc:
-        raise CardDavError(f"{url} answered with malformed XML: {exc}") from None
+        raise CardDavError(f"{_shown(url)} answered with malformed XML: {exc}") from None
     return [(data.text or "") for data in root.iter(f"{_CARD}address-data") if (data.text or "").strip()]
