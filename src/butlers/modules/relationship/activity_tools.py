@@ -180,7 +180,11 @@ class ActivityTools:
         assert row is not None
         return Loan(**dict(row))
 
-    async def relationship_loan_settle(self, id: Annotated[int, Field(ge=1)], settled: bool = True) -> Loan:
+    async def relationship_loan_settle(
+        self,
+        id: Annotated[int, Field(ge=1)],
+        settled: Annotated[bool, Field(description="false opens it again.")] = True,
+    ) -> Loan:
         """Mark a loan paid back (or, with settled=false, open again)."""
         row = await self.pool.fetchrow(
             f"UPDATE relationship_loans SET settled = $2, settled_at = CASE WHEN $2 THEN now() END"
@@ -192,7 +196,11 @@ class ActivityTools:
             raise bad_argument("relationship_loan_settle", "id", f"no loan with id {id}")
         return Loan(**dict(row))
 
-    async def relationship_loans_list(self, contact_id: ContactId | None = None, open_only: bool = True) -> list[Loan]:
+    async def relationship_loans_list(
+        self,
+        contact_id: ContactId | None = None,
+        open_only: Annotated[bool, Field(description="Only loans not settled.")] = True,
+    ) -> list[Loan]:
         """Loans, newest first; by default only those not settled."""
         if contact_id is not None:
             await require_contacts(self.pool, "relationship_loans_list", "contact_id", [contact_id])

@@ -19,6 +19,11 @@ Birthday = Annotated[str | None, Field(description="YYYY-MM-DD, or --MM-DD when 
 Frequency = Annotated[int | None, Field(ge=1, le=3660, description="Stay in touch at least every this many days.")]
 
 
+Short = Annotated[str, Field(max_length=200, description="Plain text, at most 200 characters.")]
+MaybeShort = Annotated[str | None, Field(max_length=200, description="New value; omit to keep the old one.")]
+WithArchived = Annotated[bool, Field(description="Also archived contacts.")]
+
+
 class LabelCount(BaseModel):
     label: str
     contacts: int
@@ -48,8 +53,8 @@ class ContactTools:
     async def relationship_contact_create(
         self,
         display_name: Annotated[str, Field(description="How the user calls them, e.g. 'Zoë Martin'.")],
-        first_name: str = "",
-        last_name: str = "",
+        first_name: Short = "",
+        last_name: Short = "",
         nicknames: Names = None,
         emails: Names = None,
         phones: Names = None,
@@ -58,8 +63,8 @@ class ContactTools:
         how_met: Annotated[str, Field(max_length=MAX_NOTES)] = "",
         notes: Annotated[str, Field(max_length=MAX_NOTES)] = "",
         labels: Names = None,
-        company: str = "",
-        job_title: str = "",
+        company: Short = "",
+        job_title: Short = "",
         frequency_days: Frequency = None,
     ) -> Contact:
         """Create a contact. Look them up with relationship_contact_find first: this always creates a new one."""
@@ -94,13 +99,13 @@ class ContactTools:
     async def relationship_contact_update(
         self,
         id: ContactId,
-        display_name: str | None = None,
-        first_name: str | None = None,
-        last_name: str | None = None,
+        display_name: MaybeShort = None,
+        first_name: MaybeShort = None,
+        last_name: MaybeShort = None,
         nicknames: Names = None,
         labels: Names = None,
-        company: str | None = None,
-        job_title: str | None = None,
+        company: MaybeShort = None,
+        job_title: MaybeShort = None,
         how_met: Annotated[str | None, Field(max_length=MAX_NOTES)] = None,
         notes: Annotated[str | None, Field(max_length=MAX_NOTES)] = None,
         birthday: Birthday = None,
@@ -141,7 +146,7 @@ class ContactTools:
     async def relationship_contact_find(
         self,
         query: Annotated[str, Field(description="Any name, nickname, email, phone or company; typos and accents ok.")],
-        include_archived: bool = False,
+        include_archived: WithArchived = False,
         limit: Limit = 10,
     ) -> list[ContactMatch]:
         """Find contacts by any name or detail, fuzzily ('Zoe' finds 'Zoë', 'Jonh' finds 'John'), best first."""
@@ -151,7 +156,7 @@ class ContactTools:
     async def relationship_contacts_list(
         self,
         label: Annotated[str | None, Field(description="Only contacts with this label (group).")] = None,
-        include_archived: bool = False,
+        include_archived: WithArchived = False,
         limit: Limit = 50,
         offset: Annotated[int, Field(ge=0)] = 0,
     ) -> list[ContactMatch]:
@@ -176,7 +181,9 @@ class ContactTools:
         )
         return [LabelCount(**dict(r)) for r in rows]
 
-    async def relationship_contact_archive(self, id: ContactId, archived: bool = True) -> Contact:
+    async def relationship_contact_archive(
+        self, id: ContactId, archived: Annotated[bool, Field(description="false brings the contact back.")] = True
+    ) -> Contact:
         """Archive a contact (kept, but out of lists, searches and reminders), or bring one back."""
         done = await self.pool.fetchval(
             "UPDATE relationship_contacts SET archived = $2, updated_at = now() WHERE id = $1 RETURNING id",

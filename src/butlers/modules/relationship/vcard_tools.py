@@ -139,7 +139,7 @@ class VCardTools:
         self,
         contact_ids: Annotated[list[int] | None, Field(description="Which contacts; default: all active ones.")] = None,
         version: Literal["3.0", "4.0"] = "3.0",
-        include_archived: bool = False,
+        include_archived: Annotated[bool, Field(description="Also archived contacts.")] = False,
     ) -> VCardExport:
         """Export contacts as vCard text, for any address book."""
         if contact_ids is not None:
@@ -162,7 +162,7 @@ class VCardTools:
         url: Annotated[
             str | None, Field(description="Address book URL; default: [modules.relationship] carddav_url.")
         ] = None,
-        username: str | None = None,
+        username: Annotated[str | None, Field(description="Login; default: carddav_username.")] = None,
     ) -> ImportReport:
         """Import a CardDAV address book (Nextcloud, Radicale, iCloud...); importing again adds no duplicates."""
         t = "relationship_carddav_import"
