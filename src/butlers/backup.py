@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -41,20 +42,30 @@ class BackupReport:
     databases: list[str]
 
 
-def client_program(name: str, *, bundled_first: bool) -> str:
-    """`pg_dump`, `pg_restore`...: pgserver's own for the embedded server (they match it), else PATH's first.
+def _major(program: str) -> int:
+    """The major version of a PostgreSQL client program (`pg_dump (PostgreSQL) 16.2` -> 16)."""
+    done = subprocess.run([program, "--version"], capture_output=True, text=True)
+    found = re.search(r"(\d+)(?:\.\d+)?", done.stdout)
+    return int(found.group(1)) if done.returncode == 0 and found else 0
 
-    pg_dump refuses a server newer than itself, so a real server needs the
-    client programs of its own version (e.g. Debian's postgresql-client).
+
+def client_program(name: str, server_major: int) -> str:
+    """`pg_dump`, `pg_restore`...: one at least as new as the server (pg_dump refuses a newer server).
+
+    Candidates: the one on PATH (e.g. Debian's postgresql-client), then pgserver's own.
     """
     import pgserver
 
     bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
-    on_path = shutil.which(name)
-    for candidate in [str(bundled), on_path] if bundled_first else [on_path, str(bundled)]:
-        if candidate and Path(candidate).is_file():
+    candidates = [c for c in (shutil.which(name), str(bundled)) if c and Path(c).is_file()]
+    for candidate in candidates:
+        if _major(candidate) >= server_major:
             return candidate
-    raise BackupError(f"{name} not found: install the PostgreSQL client programs (e.g. apt install postgresql-client)")
+    found = ", ".join(f"{c} ({_major(c)})" for c in candidates) or "none"
+    raise BackupError(
+        f"no {name} for PostgreSQL {server_major} or newer (found: {found}); install the client programs "
+        f"of your server's version (e.g. apt install postgresql-client-{server_major})"
+    )
 
 
 def _env(address: ServerAddress) -> dict[str, str]:
@@ -66,12 +77,21 @@ def _env(address: ServerAddress) -> dict[str, str]:
 
 
 def _run(program: str, *args: str, address: ServerAddress) -> None:
-    # The embedded server listens on a socket in its data folder, never over TCP.
-    bundled_first = address.host.startswith("/")
-    command = [client_program(program, bundled_first=bundled_first), *args]
+    command = [client_program(program, _server_major[address]), *args]
     done = subprocess.run(command, env=_env(address), capture_output=True, text=True)
     if done.returncode != 0:
         raise BackupError(f"{program} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+
+
+_server_major: dict[ServerAddress, int] = {}
+
+
+async def _remember_server_version(address: ServerAddress) -> None:
+    conn = await asyncpg.connect(**address.connect_kwargs(), database="postgres")
+    try:
+        _server_major[address] = int(await conn.fetchval("SHOW server_version_num")) // 10000
+    finally:
+        await conn.close()
 
 
 async def existing_databases(address: ServerAddress, names: list[str]) -> list[str]:
@@ -87,6 +107,7 @@ async def backup(address: ServerAddress, configs: list[ButlerConfig], root: Path
     """Dump every configured butler's database that exists, and copy the butler configs, into `folder`."""
     if folder.exists() and any(folder.iterdir()):
         raise BackupError(f"{folder} is not empty: back up into a new folder")
+    await _remember_server_version(address)
     wanted = sorted({database_name(c.name) for c in configs})
     present = await existing_databases(address, wanted)
     folder.mkdir(parents=True, exist_ok=True)
@@ -139,6 +160,7 @@ async def restore(address: ServerAddress, folder: Path) -> BackupReport:
     missing = [d for d in databases if not (folder / f"{d}.dump").is_file()]
     if missing:
         raise BackupError(f"{folder}: dump file(s) missing for {', '.join(missing)}")
+    await _remember_server_version(address)
     await _refuse_if_in_use(address, databases)
     for db in databases:
         _run("dropdb", "--if-exists", db, address=address)
