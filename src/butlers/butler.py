@@ -106,6 +106,8 @@ class Butler:
         # Every butler of this daemon by name (the supervisor's own dict, so it stays live):
         # how the switchboard routes and how `notify` reaches the switchboard, in-process.
         self.fleet: dict[str, Butler] = {self.name: self}
+        # The served FastMCP app, once started: the switchboard's `route` calls its tools in-process.
+        self.mcp: FastMCP | None = None
 
     # The pool and the stores exist once startup has reached the database step.
     @property
@@ -149,6 +151,7 @@ class Butler:
         log.info("butler.schedules_synced", butler=self.name, **{k: v for k, v in report.items() if v})
         mcp = self._build_mcp()
         await self._index_tool_schemas(mcp)
+        self.mcp = mcp
         return mcp
 
     def _make_context(self, module: Module) -> ModuleContext:
@@ -165,6 +168,7 @@ class Butler:
             log=log.bind(butler=self.name, module=module.name),
             inbound=self.inbound,
             approvals=self.approvals,
+            fleet=self.fleet,
         )
 
     def _build_mcp(self) -> FastMCP:

@@ -34,6 +34,8 @@ BUILTIN_TOOLS = (
 # A session must not start further sessions of its own butler (unbounded
 # recursion, budget burn) nor cancel others.
 SELF_EXCLUDED_TOOLS = ("trigger", "session_cancel")
+# The switchboard's routing tools (issue 11): no agent but the switchboard's own may move work between butlers.
+ROUTING_TOOLS = ("route", "dispatch", "reroute")
 
 # Set by the SDK's transport itself; they must survive `env -i`.
 _SDK_SET = ("CLAUDE_AGENT_SDK_VERSION", "PWD")
@@ -142,5 +144,7 @@ def allowed_tools(butler: str) -> list[str]:
     return [f"mcp__{butler}"]
 
 
-def disallowed_tools(butler: str) -> list[str]:
-    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in SELF_EXCLUDED_TOOLS)]
+def disallowed_tools(butler: str, *, routes: bool = False) -> list[str]:
+    """`routes`: this butler is a switchboard (hosts the `switchboard` module) and may keep ROUTING_TOOLS."""
+    routing = () if routes else ROUTING_TOOLS
+    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in (*SELF_EXCLUDED_TOOLS, *routing))]

@@ -439,7 +439,7 @@ class Spawner:
         return ClaudeAgentOptions(
             tools=[],
             allowed_tools=agent_env.allowed_tools(self.name),
-            disallowed_tools=agent_env.disallowed_tools(self.name),
+            disallowed_tools=agent_env.disallowed_tools(self.name, routes="switchboard" in self.config.modules),
             permission_mode="dontAsk",
             mcp_servers={self.name: {"type": "http", "url": self.mcp_url}},
             strict_mcp_config=True,

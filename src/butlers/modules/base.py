@@ -14,6 +14,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import anyio
@@ -71,6 +72,8 @@ class ModuleContext:
     approvals: ApprovalGate | None = None
     # How a module reaches the user (reminders, digests); None until the butler has `notify`.
     notify: Notifier | None = None
+    # Every butler of the daemon by name (Butler.fleet, live): the switchboard routes through it.
+    fleet: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Module(ABC):
