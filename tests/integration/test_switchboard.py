@@ -110,7 +110,7 @@ async def test_route_gives_every_butler_the_same_results_and_errors_as_its_own_p
             routed_error = error_text(
                 await fleet.call("switchboard", "route", {"butler": name, "tool": tool, "arguments": args})
             )
-            assert routed_error.endswith(own) and routed_error.startswith(f"route: ")
+            assert routed_error.endswith(own) and routed_error.startswith("route: ")
             assert f"butler '{name}' tool '{tool}'" in routed_error
         assert "argument 'arguments'" in error_text(
             await fleet.call("switchboard", "route", {"butler": name, "tool": "state_get", "arguments": {}})

@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
@@ -57,7 +57,7 @@ class Classification:
     parts: tuple[tuple[str, str], ...] = ()
     failure: str | None = None  # 'down' | 'nonsense' | 'no_credential'
     detail: str = ""
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
 
 
 def system_prompt(butlers: Mapping[str, str]) -> str:

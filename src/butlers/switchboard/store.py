@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -57,7 +57,7 @@ class Part:
 @dataclass(frozen=True)
 class Decision:
     parts: tuple[Part, ...]
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ class RoutingLog:
                     None if u.cost_usd is None else Decimal(str(round(u.cost_usd, 6))),
                     u.elapsed_ms,
                     u.via,
-                )  # fmt: skip
+                )
                 for i, p in enumerate(decision.parts)
             ]
         return [_part_row(r) for r in rows if r is not None]
