@@ -11,6 +11,7 @@ import json
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,11 @@ import pytest
 import pytest_asyncio
 from switchboard_fleet import OWNER, OWNER_CHAT, Fleet, running_fleet, wait_until
 
+from butlers.core.inbound import InboundLog, InboundMessage
 from butlers.db import ServerAddress
+from butlers.switchboard.module import SwitchboardModule
+from butlers.switchboard.route import queue_session
+from butlers.switchboard.store import Decision, Origin, Part, ReasonKind
 from butlers.testing.model_api import ApiError, Text, classification_answer
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -250,3 +255,30 @@ async def test_route_prompt_waits_for_the_session_and_returns_its_record(fleet: 
     assert record["status"] == "succeeded" and record["result"] == "Noted."
     assert record["trigger_source"] == "route" and record["context"] == {"k": 1}
     assert json.dumps(record)  # JSON all through
+
+
+async def test_a_decision_recorded_and_queued_before_a_crash_is_replayed_not_made_again(fleet: Fleet) -> None:
+    """The other crash window: decision committed, target session queued, message not yet marked dispatched."""
+    board = fleet.supervisor.butlers["switchboard"]
+    [module] = [m for m in board.modules if isinstance(m, SwitchboardModule)]
+    assert module.router is not None
+    msg = InboundMessage(channel="telegram", external_id=f"crash:{uuid.uuid4()}", sender="@owner",
+                         text="what the crashed daemon was dispatching", received_at=datetime.now(UTC))  # fmt: skip
+    inbound_id, _ = await InboundLog(board.pool, None, "switchboard").receive(msg)  # recorded, not handed off
+    origin = Origin(inbound_id, msg.channel, msg.sender, msg.text)
+    [part] = await module.router.routing.record(
+        origin, Decision((Part("health", msg.text, ReasonKind.RULE, "rule 'x'"),))
+    )
+    health = fleet.supervisor.butlers["health"]
+    queued = await queue_session(health, "p", {"origin": {"inbound_id": str(inbound_id)}},
+                                 idempotency_key=f"switchboard:{inbound_id}:1:0")  # fmt: skip
+    before = len(fleet.model.classifications)
+
+    assert await board.inbound.redeliver_pending() == 1  # what the next start does
+    row = await inbound(fleet, str(inbound_id))
+    assert row["session_id"] == queued["session_id"] and len(fleet.model.classifications) == before
+    assert [(r["attempt"], r["status"], r["session_id"]) for r in row["routing"]] == [
+        (1, "queued", queued["session_id"])
+    ]
+    assert part.status == "decided"
+    await wait_finished(fleet, str(inbound_id))
