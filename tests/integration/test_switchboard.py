@@ -17,6 +17,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from switchboard_fleet import OWNER, OWNER_CHAT, Fleet, running_fleet, wait_until
 
 from butlers.core.inbound import InboundLog, InboundMessage
@@ -282,3 +286,33 @@ async def test_a_decision_recorded_and_queued_before_a_crash_is_replayed_not_mad
     ]
     assert part.status == "decided"
     await wait_finished(fleet, str(inbound_id))
+
+
+async def test_a_route_is_one_trace_from_the_switchboard_call_to_the_target_tool_and_session(fleet: Fleet) -> None:
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):  # it can be set once per process
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    data(await fleet.call("switchboard", "route", {"butler": "health", "tool": "state_get",
+                                                   "arguments": {"key": "traced"}}))  # fmt: skip
+    finished = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in finished}
+
+    def ancestors(span: Any) -> list[str]:
+        names = []
+        while span.parent is not None and span.parent.span_id in by_id:
+            span = by_id[span.parent.span_id]
+            names.append(span.name)
+        return names
+
+    inner = next(s for s in finished if s.name == "tools/call state_get")
+    chain = ancestors(inner)  # the target's tool span, up to the switchboard's call of `route`
+    assert chain[0] == "route health.state_get" and chain[-1] == "tools/call route", chain
+    assert len({s.context.trace_id for s in finished if s.name in (*chain, inner.name)}) == 1
+
+    fleet.model.push(Text("ok"))
+    record = data(await fleet.call("switchboard", "route_prompt", {"butler": "health", "prompt": "p", "wait": True}))
+    call_span = next(s for s in exporter.get_finished_spans() if s.name == "tools/call route_prompt")
+    assert record["trace_id"] == format(call_span.context.trace_id, "032x")  # the session's span is in that trace
