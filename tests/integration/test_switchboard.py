@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -15,14 +16,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 import pytest_asyncio
+import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from switchboard_fleet import OWNER, OWNER_CHAT, Fleet, running_fleet, wait_until
+from typer.testing import CliRunner
 
+from butlers.cli.butlerctl import app as butlerctl
 from butlers.core.inbound import InboundLog, InboundMessage
 from butlers.db import ServerAddress
 from butlers.switchboard.module import SwitchboardModule
@@ -47,6 +52,8 @@ async def fleet(pg_address: ServerAddress) -> AsyncIterator[Fleet]:
                 ready.set_result(f)
                 await stop.wait()
 
+    # Log lines to the real stderr (bound now): butlerctl's output, captured from stdout, stays pure.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     task = asyncio.create_task(owner())
     await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
@@ -54,6 +61,7 @@ async def fleet(pg_address: ServerAddress) -> AsyncIterator[Fleet]:
     yield ready.result()
     stop.set()
     await task
+    structlog.reset_defaults()
 
 
 def data(result: Any) -> Any:
@@ -316,3 +324,25 @@ async def test_a_route_is_one_trace_from_the_switchboard_call_to_the_target_tool
     record = data(await fleet.call("switchboard", "route_prompt", {"butler": "health", "prompt": "p", "wait": True}))
     call_span = next(s for s in exporter.get_finished_spans() if s.name == "tools/call route_prompt")
     assert record["trace_id"] == format(call_span.context.trace_id, "032x")  # the session's span is in that trace
+
+
+async def test_butlerctl_inbound_lists_shows_and_reroutes_a_message(fleet: Fleet) -> None:
+    answer = data(await fleet.call("switchboard", "dispatch", {"message": "79.9 kg", "channel": "telegram"}))
+    mid = answer["inbound_id"]
+    await wait_finished(fleet, mid)
+    root = str(fleet.supervisor.settings.dir)
+
+    def run(*args: str) -> Any:
+        return CliRunner().invoke(butlerctl, ["inbound", *args, "--dir", root])
+
+    listed = await anyio.to_thread.run_sync(run, "list", "--status", "handled", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert mid in [m["id"] for m in json.loads(listed.output)["messages"]]
+    shown = await anyio.to_thread.run_sync(run, "show", mid[:8])
+    assert shown.exit_code == 0 and "-> health  queued  rule: rule 'weight'" in shown.output, shown.output
+    moved = await anyio.to_thread.run_sync(run, "reroute", mid, "general", "--json")
+    assert moved.exit_code == 0, moved.output
+    assert [(p["butler"], p["reason_kind"]) for p in json.loads(moved.output)["parts"]] == [("general", "reroute")]
+    refused = await anyio.to_thread.run_sync(run, "retry", mid)  # not failed: nothing to retry
+    assert refused.exit_code == 1 and "only a failed one is retried" in refused.output
+    await wait_finished(fleet, mid)

@@ -32,6 +32,7 @@ from butlers.cli.common import (
     resolve_dir,
     settings,
 )
+from butlers.cli.inbound_commands import inbound_app
 from butlers.cli.scaffold import scaffold
 from butlers.config import ButlerConfig, butler_dirs, load_butler_config
 from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
@@ -300,6 +301,7 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
 
 session_commands.register(app)
 app.add_typer(approvals_app)
+app.add_typer(inbound_app)
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`
