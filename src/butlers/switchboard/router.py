@@ -23,7 +23,7 @@ from butlers.core.dispatch import Conn, DispatchRefused, DispatchRequest
 from butlers.core.sessions import FINISHED
 from butlers.switchboard.config import SwitchboardConfig
 from butlers.switchboard.decide import Decider
-from butlers.switchboard.route import queue_session, session_id_of
+from butlers.switchboard.route import enqueue
 from butlers.switchboard.rules import sender_listed
 from butlers.switchboard.store import Origin, PartRow, PartStatus, RoutingLog
 
@@ -111,8 +111,8 @@ class Router:
                 raise DispatchRefused("failed", f"part {part.part} of {len(parts)}: {why}")
             key = f"switchboard:{row['id']}:{part.attempt}:{part.part}"
             context = session_context(row, part, len(parts))
-            record = await queue_session(target, session_prompt(row, part), context, idempotency_key=key)
-            session_id = session_id_of(record)
+            request = DispatchRequest("route", session_prompt(row, part), context=context, idempotency_key=key)
+            session_id = await enqueue(target, request)
             await RoutingLog.mark_queued(conn, part.id, session_id)
             placed.append(session_id)
             log.info("switchboard.routed", inbound_id=str(row["id"]), butler=part.butler, kind=part.kind.value,
