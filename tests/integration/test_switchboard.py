@@ -267,6 +267,9 @@ async def test_route_prompt_waits_for_the_session_and_returns_its_record(fleet: 
     assert record["status"] == "succeeded" and record["result"] == "Noted."
     assert record["trigger_source"] == "route" and record["context"] == {"k": 1}
     assert json.dumps(record)  # JSON all through
+    offered = set(fleet.model.tool_names(len(fleet.model.requests) - 1))  # the general agent's request
+    assert "mcp__general__state_get" in offered and all(t.startswith("mcp__general__") for t in offered)
+    assert not {t.rsplit("__", 1)[1] for t in offered} & {"route", "dispatch", "reroute", "route_prompt"}
 
 
 async def test_a_decision_recorded_and_queued_before_a_crash_is_replayed_not_made_again(fleet: Fleet) -> None:
