@@ -122,8 +122,8 @@ class Butler:
         # Every butler of this daemon by name (the supervisor's own dict, so it stays live):
         # how the switchboard routes and how `notify` reaches the switchboard, in-process.
         self.fleet: dict[str, Butler] = {self.name: self}
-        # notify/tool-mode schedules (switchboard-notify): this butler's own MCP app, for in-process
-        # tool calls, and its outbound channels (the channel modules register themselves).
+        # This butler's own MCP app, once started: in-process tool calls (tool-mode schedules, the
+        # switchboard's `route`); and its outbound channels (the channel modules register themselves).
         self.mcp: FastMCP | None = None
         self.channels = ChannelRegistry()
 
@@ -207,6 +207,7 @@ class Butler:
             approvals=self.approvals,
             notify=context_notifier(self),
             channels=self.channels,
+            fleet=self.fleet,
         )
 
     def _build_mcp(self) -> FastMCP:

@@ -34,6 +34,7 @@ from butlers.cli.common import (
     settings,
     version_callback,
 )
+from butlers.cli.inbound_commands import inbound_app
 from butlers.cli.notification_commands import notifications_app
 from butlers.cli.scaffold import scaffold
 from butlers.config import ButlerConfig, butler_dirs, load_butler_config
@@ -327,6 +328,7 @@ app.add_typer(approvals_app)
 app.add_typer(notifications_app)
 app.command("backup")(backup_commands.backup_command)
 app.command("restore")(backup_commands.restore_command)
+app.add_typer(inbound_app)
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`

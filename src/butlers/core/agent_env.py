@@ -39,6 +39,8 @@ BUILTIN_TOOLS = (
 # A session must not start further sessions of its own butler (unbounded
 # recursion, budget burn) nor cancel others.
 SELF_EXCLUDED_TOOLS = ("trigger", "session_cancel")
+# The switchboard's routing tools (issue 11): no agent but the switchboard's own may move work between butlers.
+ROUTING_TOOLS = ("route", "dispatch", "reroute")
 
 # Set by the SDK's transport itself; they must survive `env -i`.
 _SDK_SET = ("CLAUDE_AGENT_SDK_VERSION", "PWD")
@@ -147,10 +149,6 @@ def allowed_tools(butler: str) -> list[str]:
     return [f"mcp__{butler}"]
 
 
-def disallowed_tools(butler: str) -> list[str]:
-    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in SELF_EXCLUDED_TOOLS)]
-
-
 def mcp_server_config(url: str, traceparent: str | None) -> McpHttpServerConfig:
     """The agent's only MCP server: its own butler.
 
@@ -163,3 +161,9 @@ def mcp_server_config(url: str, traceparent: str | None) -> McpHttpServerConfig:
     if traceparent:
         config["headers"] = {"traceparent": traceparent}
     return config
+
+
+def disallowed_tools(butler: str, *, routes: bool = False) -> list[str]:
+    """`routes`: this butler is a switchboard (hosts the `switchboard` module) and may keep ROUTING_TOOLS."""
+    routing = () if routes else ROUTING_TOOLS
+    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in (*SELF_EXCLUDED_TOOLS, *routing))]

@@ -15,6 +15,8 @@ from typing import Any, Literal, Protocol
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from butlers.errors import ButlersError
+
 # A connection as code gets it: plain, or borrowed from a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
 TriggerSource = Literal["trigger_tool", "schedule", "tick", "route", "inbound"]
@@ -35,3 +37,18 @@ class Dispatcher(Protocol):
     """Records a request inside `conn`'s transaction and returns its session id."""
 
     async def dispatch(self, conn: Conn, request: DispatchRequest) -> uuid.UUID: ...
+
+
+class DispatchRefused(ButlersError):
+    """Raised by a dispatcher that will not place this work (switchboard routing, issue 11).
+
+    Unlike any other exception (transient: the message stays `received` and is
+    handed off again later), this one ends the inbound message: `ignored` (a
+    sender not on the allow-list) or `failed` (no butler could take it;
+    retryable with `InboundLog.retry`), with `reason` recorded as its error.
+    """
+
+    def __init__(self, status: Literal["failed", "ignored"], reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason

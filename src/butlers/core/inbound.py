@@ -22,12 +22,12 @@ from typing import Any
 import asyncpg
 import structlog
 
-from butlers.core.dispatch import Conn, Dispatcher, DispatchRequest
+from butlers.core.dispatch import Conn, Dispatcher, DispatchRefused, DispatchRequest
 from butlers.core.sessions import to_json, to_json_list
 
 log = structlog.get_logger(__name__)
 
-STATUSES = ("received", "dispatched", "handled", "failed")
+STATUSES = ("received", "dispatched", "handled", "failed", "ignored")
 MAX_PROMPT_TEXT = 20_000  # characters of the message put in the prompt; the full text stays in the row
 MAX_LIST = 500
 
@@ -122,6 +122,19 @@ class InboundLog:
         )
         return to_json_list(rows)
 
+    async def retry(self, inbound_id: uuid.UUID) -> bool:
+        """Hand a `failed` message off again (issue 11); False if it is not `failed`."""
+        reset = await self.pool.fetchval(
+            """UPDATE inbound_messages
+                  SET status = 'received', session_id = NULL, dispatched_at = NULL, finished_at = NULL, error = NULL
+                WHERE id = $1 AND status = 'failed' RETURNING id""",
+            inbound_id,
+        )
+        if reset is None:
+            return False
+        await self._try_hand_off(inbound_id)
+        return True
+
     async def get(self, id: uuid.UUID) -> dict[str, Any] | None:
         return to_json(await self.pool.fetchrow("SELECT * FROM inbound_messages WHERE id = $1", id))
 
@@ -153,6 +166,9 @@ class InboundLog:
             return False  # nothing to hand to yet: it stays `received` for a later start
         try:
             return await self._hand_off(self.dispatcher, inbound_id)
+        except DispatchRefused as refused:  # issue 11: the dispatcher ended it (ignored, or failed for good)
+            await self._end_unplaced(inbound_id, refused)
+            return False
         except Exception:
             log.exception("inbound.hand_off_failed", butler=self.butler, inbound_id=str(inbound_id))
             return False
@@ -170,6 +186,17 @@ class InboundLog:
             await _mark_dispatched(conn, inbound_id, session_id)
         log.info("inbound.dispatched", butler=self.butler, inbound_id=str(inbound_id), session_id=str(session_id))
         return True
+
+    async def _end_unplaced(self, inbound_id: uuid.UUID, refused: DispatchRefused) -> None:
+        await self.pool.execute(
+            """UPDATE inbound_messages SET status = $2, error = $3, finished_at = now()
+                WHERE id = $1 AND status = 'received'""",
+            inbound_id,
+            refused.status,
+            refused.reason,
+        )
+        log.warning("inbound.not_dispatched", butler=self.butler, inbound_id=str(inbound_id), status=refused.status,
+                    reason=refused.reason)  # fmt: skip
 
 
 def _request(row: asyncpg.Record) -> DispatchRequest:

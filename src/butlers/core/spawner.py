@@ -440,7 +440,7 @@ class Spawner:
         return ClaudeAgentOptions(
             tools=[],
             allowed_tools=agent_env.allowed_tools(self.name),
-            disallowed_tools=agent_env.disallowed_tools(self.name),
+            disallowed_tools=agent_env.disallowed_tools(self.name, routes="switchboard" in self.config.modules),
             permission_mode="dontAsk",
             mcp_servers={self.name: agent_env.mcp_server_config(self.mcp_url, traceparent)},
             strict_mcp_config=True,

@@ -12,6 +12,7 @@ butler's task group) until cancelled at shutdown, then `on_shutdown` (release).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -74,6 +75,8 @@ class ModuleContext:
     notify: Notifier | None = None
     # Outbound channels of this butler: channel modules (telegram, email) register themselves here.
     channels: ChannelRegistry | None = None
+    # Every butler of the daemon by name (Butler.fleet, live): the switchboard routes through it.
+    fleet: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Module(ABC):

@@ -99,6 +99,20 @@ class Hang:
 Turn = Union[Text, ToolUse, Reply, ApiError, Hang, Callable[[dict[str, Any]], "Turn"]]  # noqa: UP007
 
 
+def classification_answer(*parts: tuple[str, str], usage: Usage | None = None) -> Text:
+    """The switchboard's classification answer: each part a (butler, text) pair, as JSON."""
+    body = {"parts": [{"butler": butler, "text": text} for butler, text in parts]}
+    return Text(json.dumps(body), usage=usage or Usage(input_tokens=180, output_tokens=40))
+
+
+def is_classification(body: dict[str, Any]) -> bool:
+    """A direct Messages API call with no tools and no streaming: the switchboard's classification.
+
+    Claude Code always streams, so its requests never match.
+    """
+    return not body.get("stream") and not body.get("tools")
+
+
 class ModelApiStandIn:
     """An HTTP server on 127.0.0.1 (ephemeral port) answering from a script."""
 
@@ -109,6 +123,10 @@ class ModelApiStandIn:
         self.headers: list[dict[str, str]] = []
         self.count_tokens_requests: list[dict[str, Any]] = []
         self.exhausted = 0  # requests that arrived after the script ran out
+        # Classification requests (see is_classification) have a script of their own, so they can be
+        # scripted apart from the Claude Code sessions that run around them.
+        self._classify_script: list[Turn] = []
+        self.classifications: list[dict[str, Any]] = []
         self.hanging = 0  # requests currently held open by a Hang turn
         # Events are made in __aenter__: anyio wants a running event loop.
         self._hang_started: anyio.Event
@@ -122,6 +140,11 @@ class ModelApiStandIn:
     def push(self, *turns: Turn) -> None:
         """Append turns to the script (e.g. from a fixture-provided stand-in)."""
         self._script.extend(turns)
+
+    def push_classification(self, *turns: Turn) -> None:
+        """Answers for the next classification requests: classification_answer(...), Text("nonsense"),
+        ApiError(500) (down) or Hang(). Unscripted, a classification gets a non-JSON answer."""
+        self._classify_script.extend(turns)
 
     @property
     def base_url(self) -> str:
@@ -198,10 +221,16 @@ class ModelApiStandIn:
     # -- handlers -----------------------------------------------------------
 
     def _next_turn(self, body: dict[str, Any]) -> Turn:
-        if not self._script:
+        if is_classification(body):
+            self.classifications.append(body)
+            if not self._classify_script:
+                return Text("stand-in: no classification scripted")
+            turn = self._classify_script.pop(0)
+        elif not self._script:
             self.exhausted += 1
             return Text("stand-in: script exhausted")
-        turn = self._script.pop(0)
+        else:
+            turn = self._script.pop(0)
         while callable(turn) and not isinstance(turn, (Text, ToolUse, Reply, ApiError, Hang)):
             turn = turn(body)
         return turn

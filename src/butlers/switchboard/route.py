@@ -1,0 +1,85 @@
+"""In-process routing: a hosted butler's tools and sessions, reached through `Butler.fleet`.
+
+`call_tool` goes through the target's own FastMCP app (`FastMCP.call_tool`,
+middleware included), so validation, results and errors are the ones a client
+gets on the target's port, with no HTTP hop. Both calls open a span: FastMCP's
+span of the target's tool, and the target's session span (its parent
+traceparent is taken when it is queued), are its children: one trace.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from fastmcp.exceptions import DisabledError, FastMCPError, NotFoundError, ToolError, ValidationError
+from fastmcp.tools.base import ToolResult
+from opentelemetry import trace
+
+from butlers.core.dispatch import DispatchRequest
+from butlers.core.tool_errors import bad_argument
+
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+
+    from butlers.butler import Butler
+
+tracer = trace.get_tracer("butlers.switchboard")
+
+
+def serving(fleet: Mapping[str, Butler], tool: str, name: str) -> Butler:
+    """The serving butler `name`, or a ToolError naming `tool`'s `butler` argument."""
+    target = fleet.get(name)
+    if target is None:
+        known = ", ".join(sorted(fleet)) or "none"
+        raise bad_argument(tool, "butler", f"unknown butler '{name}' (hosted: {known})")
+    if target.phase != "serving" or target.mcp is None:
+        why = f"failed: {target.error}" if target.error else f"it is {target.phase}"
+        raise bad_argument(tool, "butler", f"butler '{name}' is not serving ({why})")
+    return target
+
+
+async def call_tool(fleet: Mapping[str, Butler], butler: str, tool: str, arguments: dict[str, Any]) -> ToolResult:
+    """Call `tool` of `butler` in-process; its result, or its own error text prefixed with where."""
+    target = serving(fleet, "route", butler)
+    mcp: FastMCP = target.mcp  # type: ignore[assignment]  # serving() checked it
+    with tracer.start_as_current_span(f"route {butler}.{tool}", attributes={"butler": butler, "tool": tool}):
+        try:
+            return await mcp.call_tool(tool, arguments)
+        except ValidationError as exc:
+            raise bad_argument("route", "arguments", f"butler '{butler}' tool '{tool}': {exc}") from None
+        except (NotFoundError, DisabledError):  # what the target's port answers as "Unknown tool"
+            raise bad_argument("route", "tool", f"butler '{butler}' has no tool '{tool}'") from None
+        except FastMCPError as exc:
+            raise ToolError(f"route: butler '{butler}' tool '{tool}': {exc}") from None
+
+
+async def queue_session(
+    target: Butler,
+    prompt: str,
+    context: dict[str, Any] | None,
+    *,
+    wait: bool = False,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:
+    """Queue a session on `target` with trigger source `route` (with `wait`: its final record)."""
+    with tracer.start_as_current_span(f"route_prompt {target.name}", attributes={"butler": target.name}):
+        return await target.spawner.trigger(
+            prompt, context=context, idempotency_key=idempotency_key, wait=wait, trigger_source="route"
+        )
+
+
+async def enqueue(target: Butler, request: DispatchRequest) -> uuid.UUID:
+    """Record `request` as a queued session of `target` (its own transaction); the session id.
+
+    The rule path's shortest way: no read-back of the session record as `queue_session` does.
+    """
+    with tracer.start_as_current_span(f"route_prompt {target.name}", attributes={"butler": target.name}):
+        async with target.pool.acquire() as conn, conn.transaction():
+            return await target.spawner.dispatch(conn, request)
+
+
+def session_id_of(record: dict[str, Any]) -> uuid.UUID:
+    value = record["session_id"]
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

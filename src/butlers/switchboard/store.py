@@ -1,0 +1,180 @@
+"""The routing log (`routing_log`, the module's migration): decisions and what became of them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+import asyncpg
+
+from butlers.core.dispatch import Conn
+from butlers.core.sessions import jsonable
+
+MAX_LIST = 500
+
+
+class ReasonKind(StrEnum):
+    """Why a part went where it went (mirrored by the SQL CHECK on routing_log.reason_kind)."""
+
+    RULE = "rule"
+    MODEL = "model"
+    FALLBACK = "fallback"
+    REROUTE = "reroute"
+
+
+class PartStatus(StrEnum):
+    """A decided part: `decided` (committed, not yet queued), `queued` (a session exists) or `failed`."""
+
+    DECIDED = "decided"
+    QUEUED = "queued"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What one classification cost."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost_usd: float | None = None
+    elapsed_ms: int | None = None
+    via: str | None = None  # 'messages_api' or 'claude_code'
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a decision: which butler gets which text, and why."""
+
+    butler: str
+    text: str
+    kind: ReasonKind
+    reason: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    parts: tuple[Part, ...]
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The message a decision is about (an inbound row of the switchboard)."""
+
+    inbound_id: uuid.UUID
+    channel: str
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True)
+class PartRow:
+    """A stored part, as `dispatch` and `reroute` report it."""
+
+    id: int
+    attempt: int
+    part: int
+    butler: str
+    text: str
+    kind: ReasonKind
+    reason: str
+    status: PartStatus
+    session_id: uuid.UUID | None
+    error: str | None
+
+
+def _part_row(r: asyncpg.Record) -> PartRow:
+    return PartRow(r["id"], r["attempt"], r["part"], r["butler"], r["part_text"], ReasonKind(r["reason_kind"]),
+                   r["reason"], PartStatus(r["status"]), r["session_id"], r["error"])  # fmt: skip
+
+
+class RoutingLog:
+    """Reads and writes the switchboard's routing_log."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def open_attempt(self, conn: Conn, inbound_id: uuid.UUID) -> list[PartRow]:
+        """The parts of the latest attempt if it was decided but never finished (a crash): replay them."""
+        rows = await conn.fetch(
+            """SELECT * FROM routing_log WHERE inbound_id = $1
+                 AND attempt = (SELECT max(attempt) FROM routing_log WHERE inbound_id = $1) ORDER BY part""",
+            inbound_id,
+        )
+        parts = [_part_row(r) for r in rows]
+        return parts if any(p.status == PartStatus.DECIDED for p in parts) else []
+
+    async def record(self, origin: Origin, decision: Decision) -> list[PartRow]:
+        """Commit a new attempt's decision (its own transaction: durable before anything is queued)."""
+        u = decision.usage
+        async with self.pool.acquire() as conn, conn.transaction():
+            attempt = await conn.fetchval(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM routing_log WHERE inbound_id = $1", origin.inbound_id
+            )
+            rows = [
+                await conn.fetchrow(
+                    """INSERT INTO routing_log (inbound_id, attempt, part, parts, message, part_text, channel, sender,
+                           butler, reason_kind, reason, classify_input_tokens, classify_output_tokens,
+                           classify_cost_usd, classify_ms, classify_via)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *""",
+                    origin.inbound_id,
+                    attempt,
+                    i,
+                    len(decision.parts),
+                    origin.text,
+                    p.text,
+                    origin.channel,
+                    origin.sender,
+                    p.butler,
+                    p.kind.value,
+                    p.reason,
+                    u.input_tokens,
+                    u.output_tokens,
+                    None if u.cost_usd is None else Decimal(str(round(u.cost_usd, 6))),
+                    u.elapsed_ms,
+                    u.via,
+                )
+                for i, p in enumerate(decision.parts)
+            ]
+        return [_part_row(r) for r in rows if r is not None]
+
+    @staticmethod
+    async def mark_queued(conn: Conn, part_id: int, session_id: uuid.UUID) -> None:
+        await conn.execute(
+            "UPDATE routing_log SET status = 'queued', session_id = $2, queued_at = now() WHERE id = $1",
+            part_id,
+            session_id,
+        )
+
+    async def mark_failed(self, part_ids: list[int], error: str) -> None:
+        await self.pool.execute(
+            "UPDATE routing_log SET status = 'failed', error = $2 WHERE id = ANY($1::bigint[]) AND status = 'decided'",
+            part_ids,
+            error,
+        )
+
+    async def queued_parts(self, inbound_id: uuid.UUID) -> list[PartRow]:
+        """The queued parts of the latest attempt of a message."""
+        rows = await self.pool.fetch(
+            """SELECT * FROM routing_log WHERE inbound_id = $1 AND status = 'queued'
+                 AND attempt = (SELECT max(attempt) FROM routing_log WHERE inbound_id = $1) ORDER BY part""",
+            inbound_id,
+        )
+        return [_part_row(r) for r in rows]
+
+    async def for_message(self, inbound_id: uuid.UUID) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT * FROM routing_log WHERE inbound_id = $1 ORDER BY attempt, part", inbound_id
+        )
+        return [jsonable(r) for r in rows]
+
+    async def latest_parts(self, inbound_id: uuid.UUID) -> list[PartRow]:
+        rows = await self.pool.fetch(
+            """SELECT * FROM routing_log WHERE inbound_id = $1
+                 AND attempt = (SELECT max(attempt) FROM routing_log WHERE inbound_id = $1) ORDER BY part""",
+            inbound_id,
+        )
+        return [_part_row(r) for r in rows]
