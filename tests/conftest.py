@@ -66,3 +66,16 @@ def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"
     d.mkdir()
     return d
+
+
+SHIPPED_NAMES = ("switchboard", "general", "relationship", "health")
+
+
+@pytest.fixture
+def shipped(tmp_path: Path) -> Path:
+    """A copy of the butlers this repo ships, and only those: a user's own `butlerctl init` folder
+    in the working copy's butlers.d must not change what the tests see."""
+    root = tmp_path / "shipped"
+    for name in SHIPPED_NAMES:
+        shutil.copytree(Path(__file__).resolve().parents[1] / "butlers.d" / name, root / name)
+    return root

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,6 @@ from butlers.testing.asgi import serve_asgi
 from butlers.testing.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_NAMES = ("switchboard", "general", "relationship", "health")
-
-
-@pytest.fixture
-def shipped(tmp_path: Path) -> Path:
-    """A copy of the butlers this repo ships, and only those: a user's own `butlerctl init` folder
-    in the working copy's butlers.d must not change what these tests see."""
-    root = tmp_path / "shipped"
-    for name in SHIPPED_NAMES:
-        shutil.copytree(REPO / "butlers.d" / name, root / name)
-    return root
 
 
 def butler_toml(name: str, port: int, extra: str = "") -> str:

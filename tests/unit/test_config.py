@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,6 @@ from butlers.errors import ConfigError, ConfigErrors
 from butlers.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_NAMES = ("switchboard", "general", "relationship", "health")
-
-
-@pytest.fixture
-def shipped(tmp_path: Path) -> Path:
-    """A copy of the butlers this repo ships, and only those: a user's own `butlerctl init` folder
-    in the working copy's butlers.d must not change what these tests see."""
-    root = tmp_path / "shipped"
-    for name in SHIPPED_NAMES:
-        shutil.copytree(REPO / "butlers.d" / name, root / name)
-    return root
-
-
 GOOD = """
 [butler]
 name = "alpha"
