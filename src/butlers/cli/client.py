@@ -11,12 +11,17 @@ import json
 from typing import Any
 
 import anyio
+import httpx
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
+from pydantic import ValidationError
 
-from butlers.errors import DaemonUnreachableError
+from butlers.auth import find_operator_token
+from butlers.errors import ButlersError, DaemonUnreachableError
+from butlers.settings import Settings
 
-__all__ = ["ToolError", "butler_url", "call_tool"]
+__all__ = ["ToolError", "butler_url", "call_tool", "client_headers"]
 
 DEFAULT_TIMEOUT_S = 5.0
 _JSON_SCALARS = (dict, list, str, int, float, bool, type(None))
@@ -25,6 +30,38 @@ _JSON_SCALARS = (dict, list, str, int, float, bool, type(None))
 def butler_url(host: str, port: int) -> str:
     """The streamable-HTTP MCP endpoint of the butler on `port`."""
     return f"http://{host}:{port}/mcp"
+
+
+def client_headers(client_name: str = "butlerctl") -> dict[str, str]:
+    """Headers of every call: who is calling and, when the operator token can be found, the token.
+
+    The token is looked up as the daemon does (BUTLERS_TOKEN, the systemd
+    credential, the data dir's file); without one, reading tools still answer on
+    loopback and operator actions are refused with 401.
+    """
+    headers = {"X-Butlers-Client": client_name}
+    try:
+        token = find_operator_token(Settings())
+    except (ButlersError, ValidationError):
+        token = None
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.value}"
+    return headers
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The butler's own words when it refused the call (401/403), found in an exception chain or group."""
+    for error in [exc, *getattr(exc, "exceptions", []), exc.__cause__, exc.__context__]:
+        if isinstance(error, httpx.HTTPStatusError) and error.response.status_code in (401, 403, 413):
+            try:
+                detail = error.response.json().get("message", "")
+            except ValueError:
+                detail = error.response.text
+            hint = " (set BUTLERS_TOKEN or run as the daemon's user)" if error.response.status_code == 401 else ""
+            return f"refused ({error.response.status_code}): {detail}{hint}"
+        if error is not None and error is not exc and (found := _refusal(error)):
+            return found
+    return None
 
 
 # `timeout` (ASYNC109) is the agreed signature other commands use; it is
@@ -44,7 +81,8 @@ async def call_tool(
     fastmcp's ToolError carrying the tool's own message.
     """
     url = butler_url(host, port)
-    client = Client(url, timeout=timeout, init_timeout=timeout)
+    transport = StreamableHttpTransport(url, headers=client_headers())
+    client = Client(transport, timeout=timeout, init_timeout=timeout)
     try:
         with anyio.fail_after(timeout):
             async with client:
@@ -56,6 +94,9 @@ async def call_tool(
     # fastmcp reports a refused connection as RuntimeError and transport
     # failures as OSError/httpx errors; all mean the same thing to a user.
     except Exception as exc:
+        refused = _refusal(exc)
+        if refused is not None:
+            raise ToolError(refused) from None
         raise DaemonUnreachableError(f"cannot reach butler at {url}: {exc} (is `butlerd serve` running?)") from exc
     return _plain(result.data, result.structured_content, result.content)
 

@@ -34,6 +34,9 @@ BUILTIN_TOOLS = (
 # A session must not start further sessions of its own butler (unbounded
 # recursion, budget burn) nor cancel others.
 SELF_EXCLUDED_TOOLS = ("trigger", "session_cancel")
+# A person decides held actions, never an agent: offered to no session (the
+# butler's HTTP guard also refuses them to a session's credential).
+PERSON_ONLY_TOOLS = ("approval_approve", "approval_reject")
 
 # Set by the SDK's transport itself; they must survive `env -i`.
 _SDK_SET = ("CLAUDE_AGENT_SDK_VERSION", "PWD")
@@ -143,4 +146,4 @@ def allowed_tools(butler: str) -> list[str]:
 
 
 def disallowed_tools(butler: str) -> list[str]:
-    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in SELF_EXCLUDED_TOOLS)]
+    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in (*SELF_EXCLUDED_TOOLS, *PERSON_ONLY_TOOLS))]
