@@ -216,8 +216,13 @@ def _called_tools(body: bytes) -> list[str]:
     return names
 
 
-async def _refuse(send: Send, status: int, code: str, message: str) -> None:
-    body = json.dumps({"error": code, "message": message}).encode()
+REFUSED = -32001  # JSON-RPC error code of a refusal by the guard (server-defined range)
+
+
+async def _refuse(send: Send, status: int, reason: str, message: str) -> None:
+    # A JSON-RPC error body: MCP clients show its message instead of a bare HTTP status.
+    error = {"code": REFUSED, "message": f"refused ({status}): {message}", "data": {"status": status, "reason": reason}}
+    body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="butlers"'))

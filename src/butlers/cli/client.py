@@ -11,14 +11,15 @@ import json
 from typing import Any
 
 import anyio
-import httpx
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
+from mcp import MCPError
 from pydantic import ValidationError
 
 from butlers.auth import find_operator_token
 from butlers.errors import ButlersError, DaemonUnreachableError
+from butlers.http_guard import REFUSED
 from butlers.settings import Settings
 
 __all__ = ["ToolError", "butler_url", "call_tool", "client_headers"]
@@ -50,17 +51,11 @@ def client_headers(client_name: str = "butlerctl") -> dict[str, str]:
 
 
 def _refusal(exc: BaseException) -> str | None:
-    """The butler's own words when it refused the call (401/403), found in an exception chain or group."""
-    for error in [exc, *getattr(exc, "exceptions", []), exc.__cause__, exc.__context__]:
-        if isinstance(error, httpx.HTTPStatusError) and error.response.status_code in (401, 403, 413):
-            try:
-                detail = error.response.json().get("message", "")
-            except ValueError:
-                detail = error.response.text
-            hint = " (set BUTLERS_TOKEN or run as the daemon's user)" if error.response.status_code == 401 else ""
-            return f"refused ({error.response.status_code}): {detail}{hint}"
-        if error is not None and error is not exc and (found := _refusal(error)):
-            return found
+    """The butler's own words when its guard refused the call (401/403/413), or None."""
+    if isinstance(exc, MCPError) and exc.error.code == REFUSED:
+        data = exc.error.data if isinstance(exc.error.data, dict) else {}
+        hint = " (set BUTLERS_TOKEN, or run as the daemon's user so the token file is found)"
+        return exc.error.message + (hint if data.get("status") == 401 else "")
     return None
 
 
@@ -89,14 +84,16 @@ async def call_tool(
                 result = await client.call_tool(tool, args or {})
     except ToolError:
         raise
+    except MCPError as exc:
+        refused = _refusal(exc)
+        if refused is None:
+            raise DaemonUnreachableError(f"butler at {url} answered with an error: {exc}") from None
+        raise ToolError(refused) from None
     except TimeoutError:
         raise DaemonUnreachableError(f"butler at {url} did not answer within {timeout:g} s") from None
     # fastmcp reports a refused connection as RuntimeError and transport
     # failures as OSError/httpx errors; all mean the same thing to a user.
     except Exception as exc:
-        refused = _refusal(exc)
-        if refused is not None:
-            raise ToolError(refused) from None
         raise DaemonUnreachableError(f"cannot reach butler at {url}: {exc} (is `butlerd serve` running?)") from exc
     return _plain(result.data, result.structured_content, result.content)
 
