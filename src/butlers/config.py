@@ -11,16 +11,18 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from butlers.errors import ConfigError, ConfigErrors
 
 CONFIG_FILE = "butler.toml"
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
+MAX_SCHEDULE_PROMPT = 100_000  # characters, as for `trigger`
 MisfirePolicy = Literal["coalesce", "all"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -34,7 +36,7 @@ class ScheduleConfig(_Strict):
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique within the butler.")
     cron: str = Field(description="Five-field cron expression, e.g. '0 8 * * *'.")
-    prompt: str = Field(min_length=1)
+    prompt: str = Field(min_length=1, max_length=MAX_SCHEDULE_PROMPT)
     timezone: str | None = Field(default=None, description="IANA zone; default: the host's.")
     enabled: bool = True
     misfire: MisfirePolicy = Field(
@@ -47,6 +49,10 @@ class ScheduleConfig(_Strict):
     def _valid_cron(cls, value: str) -> str:
         if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(f"'{value}' is not a valid five-field cron expression (e.g. '*/30 * * * *')")
+        try:  # valid syntax can still name no real day, e.g. '0 0 31 2 *' (31 February)
+            croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"'{value}' never fires: it names no real date") from None
         return value
 
     @field_validator("timezone")

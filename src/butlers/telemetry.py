@@ -8,6 +8,7 @@ FastMCP itself opens a span per tool call once a tracer provider is set.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterable, MutableMapping
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
+from butlers.log_limits import RepeatFilter, RepeatLimiter, limit_repeats
 from butlers.settings import Settings
 
 _SECRETS: set[str] = set()
@@ -47,16 +49,42 @@ def configure_logging(settings: Settings) -> None:
         redact_secrets,
     ]
     renderer: Any = structlog.processors.JSONRenderer() if renderer_json else structlog.dev.ConsoleRenderer()
+    exc_info = structlog.processors.format_exc_info if renderer_json else _noop
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info if renderer_json else _noop, renderer],
+        processors=[*shared, limit_repeats(RepeatLimiter()), exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
     )
-    # Libraries (uvicorn, fastmcp, asyncpg) log through stdlib: route them to stderr at WARNING.
-    logging.basicConfig(
-        level=max(level, logging.WARNING), stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    _route_stdlib_logging(max(level, logging.WARNING), shared, exc_info, renderer)
+
+
+def _route_stdlib_logging(level: int, shared: list[Any], exc_info: Any, renderer: Any) -> None:
+    """Libraries (uvicorn, fastmcp, asyncio, asyncpg) log through stdlib: render them like our own lines.
+
+    One line each (JSON when logs are JSON), repeats rate-limited, and no Rich
+    tracebacks from FastMCP, whose own handler would print many lines per error.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                *shared,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=["suppressed_repeats"]),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, exc_info, renderer],
+        )
     )
+    handler.addFilter(RepeatFilter())
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    # FastMCP installs its Rich handlers when imported unless told not to (it may not be imported yet).
+    os.environ.setdefault("FASTMCP_LOG_ENABLED", "false")
+    fastmcp_logger = logging.getLogger("fastmcp")
+    fastmcp_logger.handlers = []
+    fastmcp_logger.propagate = True
 
 
 def _noop(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

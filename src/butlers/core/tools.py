@@ -13,7 +13,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import Field, ValidationError
 
-from butlers.config import NAME_PATTERN, ScheduleConfig
+from butlers.config import MAX_SCHEDULE_PROMPT, NAME_PATTERN, ScheduleConfig
 from butlers.core.sessions import jsonable
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import NotFoundError
@@ -115,7 +115,9 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
             str, Field(pattern=NAME_PATTERN, description="Unique name: lowercase letters, digits, - and _.")
         ],
         cron: Annotated[str, Field(description="Five-field cron expression, e.g. '0 8 * * *'.")],
-        prompt: Annotated[str, Field(min_length=1, description="What the agent is asked to do.")],
+        prompt: Annotated[
+            str, Field(min_length=1, max_length=MAX_SCHEDULE_PROMPT, description="What the agent is asked to do.")
+        ],
         timezone: Annotated[
             str | None, Field(description="IANA zone, e.g. 'Europe/Paris'; default the host's.")
         ] = None,
@@ -148,7 +150,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
     async def schedule_update(
         name: Annotated[str, Field(min_length=1, description="The schedule to change.")],
         cron: str | None = None,
-        prompt: Annotated[str | None, Field(min_length=1)] = None,
+        prompt: Annotated[str | None, Field(min_length=1, max_length=MAX_SCHEDULE_PROMPT)] = None,
         timezone: str | None = None,
         enabled: bool | None = None,
         misfire: str | None = None,
