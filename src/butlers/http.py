@@ -81,7 +81,8 @@ def guarded_protocol(limits: PortLimits) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             if len(self.connections) > limits.max_connections:
-                transport.abort()  # over the cap: free the descriptor now, without a response
+                self.connections.discard(self)  # over the cap: never counted as open,
+                transport.abort()  # and its descriptor freed now, without a response
                 return
             self._first_deadline = self.loop.call_later(limits.idle_timeout_s, self._close_if_no_request)
 
