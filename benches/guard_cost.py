@@ -34,7 +34,7 @@ from fastmcp.client.transports import StreamableHttpTransport
 
 from butlers.auth import OperatorToken, SessionCredentials, TokenSource
 from butlers.core.input_guard import HostileInputGuard
-from butlers.http import PortLimits, make_server
+from butlers.http import EmbeddedServer, PortLimits, make_server
 from butlers.http_guard import CallerGuard, policy_for
 
 GOAL_MS = 0.1
@@ -59,20 +59,19 @@ def listening() -> socket.socket:
     return sock
 
 
-async def serve(tg: anyio.abc.TaskGroup, guarded: bool) -> tuple[uvicorn.Server, int]:
+async def serve(tg: anyio.abc.TaskGroup, guarded: bool) -> tuple[EmbeddedServer, int]:
     sock = listening()
     port = sock.getsockname()[1]
     mcp_app = app(guarded).http_app(path="/mcp")
     if guarded:
         policy = policy_for(port=port, bind_host="127.0.0.1", token=TOKEN, sessions=SessionCredentials())
-        server: uvicorn.Server = make_server(CallerGuard(mcp_app, policy), "127.0.0.1", port, 1, PortLimits())
+        server = make_server(CallerGuard(mcp_app, policy), "127.0.0.1", port, 1, PortLimits())
     else:
         config = uvicorn.Config(mcp_app, log_config=None, access_log=False, lifespan="on", http="h11", ws="none")
-        server = uvicorn.Server(config)
+        server = EmbeddedServer(config)
     tg.start_soon(server.serve, [sock])
     with anyio.fail_after(30):
-        while not server.started:
-            await anyio.sleep(0.01)
+        await server.ready.wait()
     return server, port
 
 
@@ -114,7 +113,9 @@ async def main(calls: int, warmup: int) -> None:
 
 async def guard_alone(rounds: int) -> dict[str, float]:
     """Microseconds the guard adds to one request, measured without a network (the precise figure)."""
-    body = b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"state_get","arguments":{"key":"bench/key"}}}'
+    body = (
+        b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"state_get","arguments":{"key":"bench/key"}}}'
+    )
 
     async def downstream(scope: Any, receive: Any, send: Any) -> None:
         await receive()

@@ -27,6 +27,7 @@ from butlers.core.approval_tools import register_approval_tools
 from butlers.core.approvals import ApprovalGate
 from butlers.core.dispatch import Dispatcher
 from butlers.core.inbound import InboundLog
+from butlers.core.input_guard import HostileInputGuard
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spawner import Spawner
@@ -34,7 +35,6 @@ from butlers.core.state import StateStore
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
 from butlers.errors import CredentialError
-from butlers.core.input_guard import HostileInputGuard
 from butlers.http import EmbeddedServer, PortLimits, bind, limit_mcp_sessions, make_server
 from butlers.http_guard import CallerGuard, policy_for
 from butlers.migrate import apply_migrations, core_migrations_dir
@@ -227,9 +227,7 @@ class Butler:
                 max_body_bytes=s.max_body_bytes,
             )
             limits = PortLimits(max_connections=s.max_connections, idle_timeout_s=s.idle_connection_timeout_s)
-            self._http = make_server(
-                CallerGuard(mcp_app, policy), s.host, self.config.port, s.drain_timeout_s, limits
-            )
+            self._http = make_server(CallerGuard(mcp_app, policy), s.host, self.config.port, s.drain_timeout_s, limits)
             http_done = anyio.Event()
 
             async def serve_http() -> None:

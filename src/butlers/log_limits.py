@@ -18,7 +18,9 @@ import structlog
 BURST = 5  # identical lines kept per window
 WINDOW_S = 60.0
 MAX_KEYS = 1024
-LIMITED_METHODS = frozenset({"warning", "warn", "error", "exception", "critical", "fatal"})  # distinct kinds remembered; beyond, the oldest are forgotten
+LIMITED_METHODS = frozenset(
+    {"warning", "warn", "error", "exception", "critical", "fatal"}
+)  # distinct kinds remembered; beyond, the oldest are forgotten
 
 
 class RepeatLimiter:

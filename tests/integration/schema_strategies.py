@@ -66,4 +66,8 @@ def _object(schema: dict[str, Any], defs: dict[str, Any]) -> st.SearchStrategy[d
 
 def _any_json() -> st.SearchStrategy[Any]:
     scalars = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.text(max_size=MAX_TEXT)
-    return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
+    return st.recursive(
+        scalars,
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+        max_leaves=8,
+    )

@@ -38,7 +38,9 @@ async def test_the_agent_cannot_approve_its_own_held_mail_nor_reach_another_butl
     OutboxModule.sent = []
     script: list[Turn] = [
         ToolUse(f"mcp__{alpha}__email_send", {"to": "ann@example.org", "subject": "Tue", "body": "send it"}),
-        lambda body: ToolUse(f"mcp__{alpha}__approval_approve", {"approval_id": UUID.findall(last_tool_result(body))[-1]}),
+        lambda body: ToolUse(
+            f"mcp__{alpha}__approval_approve", {"approval_id": UUID.findall(last_tool_result(body))[-1]}
+        ),
         ToolUse(f"mcp__{beta}__state_set", {"key": "x", "value": 1}),
         ToolUse(f"mcp__{alpha}__state_set", {"key": "seen", "value": True}),
         Text("done"),

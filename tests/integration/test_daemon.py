@@ -197,10 +197,10 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
     assert got["structuredContent"]["value"] == "blue"
     # `butlerctl mcp-config` output, used as is as the Inspector's config file.
     env = {**os.environ, "BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_home)}
-    config = subprocess.run(
-        [BUTLERCTL, "mcp-config", "alpha", "--client", "claude-code", "--with-token"],
-        env=env, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+    made = await anyio.run_process(
+        [BUTLERCTL, "mcp-config", "alpha", "--client", "claude-code", "--with-token"], env=env
+    )
+    config = made.stdout.decode()
     (tmp_path / "mcp.json").write_text(config)
     from_config = ["--config", str(tmp_path / "mcp.json"), "--server", "alpha", "--method", "tools/call"]
     await anyio.to_thread.run_sync(

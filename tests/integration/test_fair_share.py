@@ -87,7 +87,7 @@ def test_idle_connections_to_one_butler_leave_the_other_answering_and_the_log_qu
                 s.close()
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) < 20, [r.getMessage() for r in warnings[:5]]
-    print(  # noqa: T201 - the figures this test exists to show
+    print(
         f"\nfair share: {IDLE_CONNECTIONS} idle connections to alpha, at most {peak} open at once (cap {MAX_CONNECTIONS});"
         f" beta state_get p50/p99 before {p(before, 50):.2f}/{p(before, 99):.2f} ms,"
         f" during {p(during, 50):.2f}/{p(during, 99):.2f} ms; {len(warnings)} warning lines"

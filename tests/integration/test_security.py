@@ -20,6 +20,7 @@ import pytest
 import structlog
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
+from security_helpers import REGISTRY, OutboxModule, daemon_settings, names_by_short
 from typer.testing import CliRunner
 
 from butlers.auth import find_operator_token
@@ -28,7 +29,6 @@ from butlers.db import ServerAddress
 from butlers.settings import Settings
 from butlers.supervisor import Supervisor
 from butlers.testing.daemon_thread import serve_in_thread
-from security_helpers import REGISTRY, OutboxModule, daemon_settings, names_by_short
 
 BUTLERD = str(Path(sys.executable).parent / "butlerd")
 INIT = {
@@ -179,9 +179,7 @@ def test_butlerctl_finds_the_token_and_records_who_decided(daemon: Daemon, monke
     assert refused.exit_code == 1
     assert "refused (401)" in refused.output and "operator action" in refused.output
     assert OutboxModule.sent == []
-    done = runner.invoke(
-        butlerctl, ["approvals", "approve", daemon.names["alpha"], approval_id, "--json"], env=env
-    )
+    done = runner.invoke(butlerctl, ["approvals", "approve", daemon.names["alpha"], approval_id, "--json"], env=env)
     assert done.exit_code == 0, done.output
     record = json.loads(done.output)
     assert (record["status"], record["decided_by"], record["decided_via"]) == ("succeeded", "operator", "butlerctl")

@@ -64,7 +64,7 @@ def test_binding_beyond_loopback_needs_a_token_someone_set(tmp_path: Path) -> No
     generated = load_operator_token(Settings(data_dir=tmp_path))
     check_bind(Settings(host="127.0.0.1"), generated)
     check_bind(Settings(host="::1"), generated)
-    with pytest.raises(AuthError, match="refusing to listen on 0.0.0.0"):
+    with pytest.raises(AuthError, match=r"refusing to listen on 0\.0\.0\.0"):
         check_bind(Settings(host="0.0.0.0"), generated)
     explicit = load_operator_token(Settings(data_dir=tmp_path, token=SecretStr("x" * 32)))
     check_bind(Settings(host="0.0.0.0"), explicit)

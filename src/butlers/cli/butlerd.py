@@ -15,8 +15,8 @@ from butlers.auth import check_bind, load_operator_token
 from butlers.config import ButlerConfig, load_butler_config, select_configs
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
-from butlers.settings import Settings
 from butlers.http import raise_fd_limit
+from butlers.settings import Settings
 from butlers.telemetry import configure_logging, configure_tracing, register_secrets, shutdown_tracing
 
 # butlers.supervisor (and with it FastMCP, the MCP SDK, uvicorn) is imported only

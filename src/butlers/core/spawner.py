@@ -452,7 +452,7 @@ class Spawner:
             allowed_tools=agent_env.allowed_tools(self.name),
             disallowed_tools=agent_env.disallowed_tools(self.name),
             permission_mode="dontAsk",
-            mcp_servers=mcp_servers,  # type: ignore[arg-type]
+            mcp_servers=mcp_servers,
             strict_mcp_config=True,
             setting_sources=[],
             system_prompt=self.config.system_prompt or f"You are the {self.name} butler. {self.config.description}",
