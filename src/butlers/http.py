@@ -78,12 +78,16 @@ def guarded_protocol(limits: PortLimits) -> type[H11Protocol]:
     """
 
     class GuardedH11Protocol(H11Protocol):
+        _rejected = False
+        _first_deadline: asyncio.TimerHandle | None = None
+
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            if len(self.connections) > limits.max_connections:
-                self.connections.discard(self)  # over the cap: never counted as open,
-                transport.abort()  # and its descriptor freed now, without a response
+            if len(self.connections) >= limits.max_connections:
+                # Over the cap: never counted as open, its descriptor freed now, without a response.
+                self._rejected = True
+                transport.abort()
                 return
+            super().connection_made(transport)
             self._first_deadline = self.loop.call_later(limits.idle_timeout_s, self._close_if_no_request)
 
         def _close_if_no_request(self) -> None:
@@ -91,9 +95,10 @@ def guarded_protocol(limits: PortLimits) -> type[H11Protocol]:
                 self.transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:
-            deadline = getattr(self, "_first_deadline", None)
-            if deadline is not None:
-                deadline.cancel()
+            if self._rejected:
+                return
+            if self._first_deadline is not None:
+                self._first_deadline.cancel()
             super().connection_lost(exc)
 
     return GuardedH11Protocol

@@ -13,6 +13,7 @@ import statistics
 import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from security_helpers import REGISTRY, daemon_settings, names_by_short
 
@@ -25,6 +26,8 @@ IDLE_CONNECTIONS = 1_100
 MAX_CONNECTIONS = 256
 IDLE_TIMEOUT_S = 5.0
 CALLS = 40
+MAX_SESSIONS = 4
+SESSION_IDLE_S = 3.0
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +41,8 @@ def daemon(
         pg_address,
         max_connections=MAX_CONNECTIONS,
         idle_connection_timeout_s=IDLE_TIMEOUT_S,
+        max_sessions=MAX_SESSIONS,
+        session_idle_timeout_s=SESSION_IDLE_S,
     )
     with serve_in_thread(settings, REGISTRY) as supervisor:
         yield supervisor, ports, names_by_short(settings.dir)
@@ -92,3 +97,28 @@ def test_idle_connections_to_one_butler_leave_the_other_answering_and_the_log_qu
         f" beta state_get p50/p99 before {p(before, 50):.2f}/{p(before, 99):.2f} ms,"
         f" during {p(during, 50):.2f}/{p(during, 99):.2f} ms; {len(warnings)} warning lines"
     )
+
+
+def test_the_session_table_is_capped_and_idle_sessions_are_freed_in_seconds(
+    daemon: tuple[Supervisor, dict[str, int], dict[str, str]],
+) -> None:
+    _, ports, _ = daemon
+    url = f"http://127.0.0.1:{ports['alpha']}/mcp"
+    sessions = [RawMcpSession(url).__enter__() for _ in range(MAX_SESSIONS)]
+    try:
+        with pytest.raises(httpx.HTTPStatusError) as refused:
+            RawMcpSession(url).__enter__()
+        assert refused.value.response.status_code == 503
+        # Nobody uses them: after the idle timeout they are closed and a new client gets in.
+        deadline = time.monotonic() + SESSION_IDLE_S + 30
+        while True:
+            try:
+                with RawMcpSession(url) as late:
+                    assert late.call("state_get", {"key": "k"}).message is not None
+                break
+            except httpx.HTTPStatusError as exc:
+                assert exc.response.status_code == 503 and time.monotonic() < deadline
+                time.sleep(0.2)  # polling a condition, bounded by the deadline
+    finally:
+        for s in sessions:
+            s.__exit__(None, None, None)
