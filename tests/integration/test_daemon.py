@@ -72,7 +72,7 @@ def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
             d.proc.wait()
 
 
-async def wait_answering(port: int, daemon: Daemon, timeout: float = 60) -> None:
+async def wait_answering(port: int, daemon: Daemon, timeout: float = 180) -> None:
     """Wait (on the condition, with a bound) until the butler's MCP endpoint answers."""
     with anyio.fail_after(timeout):
         while True:
