@@ -187,8 +187,9 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
         'value="blue"',
     ]
     # A state change is an operator action: refused without the token, done with it.
-    refused = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *set_args, expect_exit=1))
-    assert "401" in refused.stdout + refused.stderr
+    # (The Inspector answers a 401 by asking for authorisation, which a non-interactive run cannot give.)
+    refused = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *set_args, expect_exit=3))
+    assert "auth_required" in refused.stderr
     bearer = ["--header", f"Authorization: Bearer {operator_token(data_home)}"]
     await anyio.to_thread.run_sync(inspector, ports["alpha"], *set_args, *bearer)
     got = await anyio.to_thread.run_sync(
