@@ -21,12 +21,14 @@ import asyncpg
 import structlog
 from fastmcp import FastMCP
 
+from butlers.auth import SessionCredentials, check_bind, load_operator_token
 from butlers.config import ButlerConfig
 from butlers.core.approval_tools import register_approval_tools
 from butlers.core.approvals import ApprovalGate
 from butlers.core.channels import ChannelRegistry
 from butlers.core.dispatch import Dispatcher
 from butlers.core.inbound import InboundLog
+from butlers.core.input_guard import HostileInputGuard
 from butlers.core.notify_tools import context_notifier, register_notify_tools
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.session_tools import register_session_tools
@@ -36,7 +38,8 @@ from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_ca
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
 from butlers.errors import ConfigError, ConfigErrors, CredentialError
-from butlers.http import EmbeddedServer, bind, make_server
+from butlers.http import EmbeddedServer, PortLimits, bind, limit_mcp_sessions, make_server
+from butlers.http_guard import CallerGuard, policy_for
 from butlers.migrate import apply_migrations, core_migrations_dir
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import Registry, load_modules
@@ -126,6 +129,8 @@ class Butler:
         # switchboard's `route`); and its outbound channels (the channel modules register themselves).
         self.mcp: FastMCP | None = None
         self.channels = ChannelRegistry()
+        # Credentials of this butler's running sessions: what its spawned agents present.
+        self.session_credentials = SessionCredentials()
 
     # The pool and the stores exist once startup has reached the database step.
     @property
@@ -150,7 +155,13 @@ class Butler:
         self._pool = await create_pool(self.address, self.database)
         self.state = StateStore(self._pool)
         self.spawner = Spawner(
-            self.name, self.config, self._pool, self.mcp_url, self.settings.data_dir, self.credentials
+            self.name,
+            self.config,
+            self._pool,
+            self.mcp_url,
+            self.settings.data_dir,
+            self.credentials,
+            session_credentials=self.session_credentials,
         )
         await self.spawner.recover_at_startup()
         self.dispatcher = self.spawner
@@ -212,8 +223,15 @@ class Butler:
 
     def _build_mcp(self) -> FastMCP:
         instructions = self.config.description or f"The {self.name} butler."
-        mcp: FastMCP = FastMCP(self.name, instructions=instructions, on_duplicate="error")
-        mcp.add_middleware(SessionTraceLink())
+        # mask_error_details: an unexpected exception reaches the client as "Error calling tool
+        # 'x'", never its text (which may carry rows, paths or secrets); ToolErrors pass as written.
+        mcp: FastMCP = FastMCP(
+            self.name,
+            instructions=instructions,
+            on_duplicate="error",
+            mask_error_details=True,
+            middleware=[HostileInputGuard(), SessionTraceLink()],
+        )
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)
@@ -237,11 +255,23 @@ class Butler:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start, serve until `request_stop`, then drain and shut down (also when cancelled)."""
         try:
+            token = load_operator_token(self.settings)
+            check_bind(self.settings, token)
             mcp = await self.start()
             sock = bind(self.settings.host, self.config.port, f"butler '{self.name}'")
-            self._http = make_server(
-                mcp.http_app(path="/mcp"), self.settings.host, self.config.port, self.settings.drain_timeout_s
+            s = self.settings
+            mcp_app = mcp.http_app(path="/mcp", session_idle_timeout=s.session_idle_timeout_s)
+            policy = policy_for(
+                port=self.config.port,
+                bind_host=s.host,
+                token=token,
+                sessions=self.session_credentials,
+                allowed_hosts=s.allowed_hosts,
+                allowed_origins=s.allowed_origins,
+                max_body_bytes=s.max_body_bytes,
             )
+            limits = PortLimits(max_connections=s.max_connections, idle_timeout_s=s.idle_connection_timeout_s)
+            self._http = make_server(CallerGuard(mcp_app, policy), s.host, self.config.port, s.drain_timeout_s, limits)
             http_done = anyio.Event()
 
             async def serve_http() -> None:
@@ -255,6 +285,7 @@ class Butler:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(serve_http)
                 await http.ready.wait()
+                limit_mcp_sessions(mcp_app, self.settings.max_sessions)
                 await tg.start(self.spawner.run)
                 try:
                     await self.serve_modules(tg)

@@ -11,11 +11,11 @@ import re
 import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from butlers.errors import ConfigError, ConfigErrors
@@ -23,6 +23,7 @@ from butlers.errors import ConfigError, ConfigErrors
 CONFIG_FILE = "butler.toml"
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 TOOL_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
+MAX_SCHEDULE_PROMPT = 100_000  # characters, as for `trigger`
 MisfirePolicy = Literal["coalesce", "all"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -37,7 +38,9 @@ class ScheduleConfig(_Strict):
     name: str = Field(pattern=NAME_PATTERN, description="Unique within the butler.")
     cron: str | None = Field(default=None, description="Five-field cron expression, e.g. '0 8 * * *'.")
     at: datetime | None = Field(default=None, description="Fire once at this time (with its UTC offset).")
-    prompt: str | None = Field(default=None, min_length=1, description="What the agent is asked to do.")
+    prompt: str | None = Field(
+        default=None, min_length=1, max_length=MAX_SCHEDULE_PROMPT, description="What the agent is asked to do."
+    )
     tool: str | None = Field(
         default=None, pattern=TOOL_PATTERN, description="A tool of this butler, called with `args`: no session."
     )
@@ -52,8 +55,14 @@ class ScheduleConfig(_Strict):
     @field_validator("cron")
     @classmethod
     def _valid_cron(cls, value: str | None) -> str | None:
-        if value is not None and (len(value.split()) != 5 or not croniter.is_valid(value)):
+        if value is None:
+            return None
+        if len(value.split()) != 5 or not croniter.is_valid(value):
             raise ValueError(f"'{value}' is not a valid five-field cron expression (e.g. '*/30 * * * *')")
+        try:  # valid syntax can still name no real day, e.g. '0 0 31 2 *' (31 February)
+            croniter(value, datetime(2000, 1, 1, tzinfo=UTC)).get_next(datetime)
+        except CroniterBadDateError:
+            raise ValueError(f"'{value}' never fires: it names no real date") from None
         return value
 
     @field_validator("at")

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError
+from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from butlers.errors import ConfigError
@@ -32,6 +32,30 @@ class Settings(BaseSettings):
         default_factory=default_data_dir, description="Where the embedded database and agent homes live."
     )
     host: str = Field(default="127.0.0.1", description="Address every butler's MCP server binds to.")
+    token: SecretStr | None = Field(
+        default=None,
+        description="The operator token. Else the systemd credential `butlers-token`, else generated at first start.",
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Extra names a client may use in the `Host` header (e.g. behind a reverse proxy).",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list, description="Extra browser origins (scheme://host:port) trusted besides the daemon's own."
+    )
+    max_connections: int = Field(
+        default=256, ge=1, description="Open HTTP connections per port; more are closed at once."
+    )
+    max_sessions: int = Field(default=200, ge=1, description="Stateful MCP sessions per port.")
+    session_idle_timeout_s: float = Field(
+        default=300.0, gt=0, description="Seconds an idle MCP session is kept before it is closed."
+    )
+    idle_connection_timeout_s: float = Field(
+        default=15.0, gt=0, description="Seconds a connection may stay silent (before or between requests)."
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024, description="Largest HTTP request body accepted, in bytes."
+    )
     heartbeat_interval_s: float = Field(
         default=600.0, gt=0, description="Seconds between heartbeat ticks of every butler."
     )

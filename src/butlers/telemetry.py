@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
+from butlers.log_limits import RepeatFilter, RepeatLimiter, limit_repeats
 from butlers.settings import Settings
 
 _SECRETS: set[str] = set()
@@ -71,7 +72,7 @@ def configure_logging(settings: Settings) -> None:
     renderer: Any = structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
     finish: list[Any] = [structlog.processors.format_exc_info] if as_json else []
     structlog.configure(
-        processors=[*shared, *finish, renderer],
+        processors=[*shared, limit_repeats(RepeatLimiter()), *finish, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=False,
@@ -80,24 +81,29 @@ def configure_logging(settings: Settings) -> None:
 
 
 def _route_stdlib_logging(shared: list[Any], render: list[Any], level: int) -> None:
-    formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
-    )
+    """Libraries (uvicorn, fastmcp, asyncio, asyncpg, OpenTelemetry) log through stdlib: render them
+    like our own lines, one each, repeats rate-limited; Python warnings too."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(formatter)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[
+                structlog.stdlib.add_logger_name,
+                *shared,
+                structlog.stdlib.ExtraAdder(allow=["suppressed_repeats"]),
+            ],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *render],
+        )
+    )
+    handler.addFilter(RepeatFilter())
     root = logging.getLogger()
-    for old in root.handlers[:]:
-        root.removeHandler(old)
-    root.addHandler(handler)
+    root.handlers = [handler]
     root.setLevel(level)
-    # FastMCP installs its own Rich handler on its logger at import unless told not to;
-    # its lines (a traceback box per tool error) then bypass the formatter above.
+    # FastMCP installs its own Rich handler on its logger at import unless told not to (it may not be
+    # imported yet); its lines (a traceback box per tool error) would bypass the formatter above.
     os.environ.setdefault("FASTMCP_LOG_ENABLED", "false")
     os.environ.setdefault("FASTMCP_ENABLE_RICH_TRACEBACKS", "false")
     fastmcp_logger = logging.getLogger("fastmcp")
-    for old in fastmcp_logger.handlers[:]:
-        fastmcp_logger.removeHandler(old)
+    fastmcp_logger.handlers = []
     fastmcp_logger.propagate = True
     # platformdirs (through pgserver) and others warn through `warnings`: route them too.
     logging.captureWarnings(True)

@@ -16,11 +16,13 @@ from typing import Any
 import anyio
 import pytest
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 
 from butlers.testing.ports import free_port
 from butlers.testing.system_packages import ensure_command
 
 BUTLERD = str(Path(sys.executable).parent / "butlerd")
+BUTLERCTL = str(Path(sys.executable).parent / "butlerctl")
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def daemons(tmp_path: Path) -> Iterator[list[Daemon]]:
             d.proc.wait()
 
 
-async def wait_answering(port: int, daemon: Daemon, timeout: float = 60) -> None:
+async def wait_answering(port: int, daemon: Daemon, timeout: float = 180) -> None:
     """Wait (on the condition, with a bound) until the butler's MCP endpoint answers."""
     with anyio.fail_after(timeout):
         while True:
@@ -83,8 +85,14 @@ async def wait_answering(port: int, daemon: Daemon, timeout: float = 60) -> None
                 await anyio.sleep(0.1)
 
 
-async def call(port: int, tool: str, **args: Any) -> Any:
-    async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+def operator_token(data: Path) -> str:
+    """The token the daemon generated at its first start (what butlerctl reads too)."""
+    return (data / "operator-token").read_text().strip()
+
+
+async def call(port: int, tool: str, token: str | None = None, **args: Any) -> Any:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with Client(StreamableHttpTransport(f"http://127.0.0.1:{port}/mcp", headers=headers)) as client:
         return (await client.call_tool(tool, args)).structured_content
 
 
@@ -97,7 +105,7 @@ async def test_serve_answers_on_every_port_stops_on_sigterm_and_keeps_state(
     daemons.append(first)
     for port in ports.values():
         await wait_answering(port, first)
-    await call(ports["alpha"], "state_set", key="groceries", value=["milk", "bread"])
+    await call(ports["alpha"], "state_set", token=operator_token(data), key="groceries", value=["milk", "bread"])
     await call(ports["beta"], "notes_add", title="t", body="kept across restarts")
     assert first.stop() == 0
     log = first.log.read_text()
@@ -145,16 +153,17 @@ def inspector_command() -> list[str]:
     return [ensure_command("npx", "npm"), "-y", "@modelcontextprotocol/inspector@2.12.0", "--cli"]
 
 
-def inspector(port: int, *args: str, expect_exit: int = 0) -> Any:
+def inspector(port: int | None, *args: str, expect_exit: int = 0) -> Any:
     """Run the MCP Inspector's CLI, a third-party MCP client, and parse its JSON answer (exit 5: tool error)."""
     import json
 
+    target = [f"http://127.0.0.1:{port}/mcp", "--transport", "http"] if port is not None else []
     done = subprocess.run(
-        [*inspector_command(), f"http://127.0.0.1:{port}/mcp", "--transport", "http", *args],
+        [*inspector_command(), *target, *args],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert done.returncode == expect_exit, done.stderr[-2000:]
-    return json.loads(done.stdout)
+    assert done.returncode == expect_exit, (done.returncode, done.stdout[-1000:], done.stderr[-2000:])
+    return json.loads(done.stdout) if expect_exit in (0, 5) else done  # 5: the tool's error, as JSON
 
 
 async def test_the_mcp_inspector_lists_and_calls_tools(
@@ -177,11 +186,31 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
         "--tool-arg",
         'value="blue"',
     ]
-    await anyio.to_thread.run_sync(inspector, ports["alpha"], *set_args)
+    # A state change is an operator action: refused without the token, done with it.
+    # (The Inspector answers a 401 by asking for authorisation, which a non-interactive run cannot give.)
+    refused = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *set_args, expect_exit=3))
+    assert "auth_required" in refused.stderr
+    bearer = ["--header", f"Authorization: Bearer {operator_token(data_home)}"]
+    await anyio.to_thread.run_sync(inspector, ports["alpha"], *set_args, *bearer)
     got = await anyio.to_thread.run_sync(
         inspector, ports["alpha"], "--method", "tools/call", "--tool-name", "state_get", "--tool-arg", "key=colour"
     )
     assert got["structuredContent"]["value"] == "blue"
+    # `butlerctl mcp-config` output, used as is as the Inspector's config file.
+    env = {**os.environ, "BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_home)}
+    made = await anyio.run_process(
+        [BUTLERCTL, "mcp-config", "alpha", "--client", "claude-code", "--with-token"], env=env
+    )
+    config = made.stdout.decode()
+    (tmp_path / "mcp.json").write_text(config)
+    from_config = ["--config", str(tmp_path / "mcp.json"), "--server", "alpha", "--method", "tools/call"]
+    await anyio.to_thread.run_sync(
+        inspector, None, *from_config, "--tool-name", "state_set", "--tool-arg", "key=colour", 'value="red"'
+    )
+    got = await anyio.to_thread.run_sync(
+        inspector, None, *from_config, "--tool-name", "state_get", "--tool-arg", "key=colour"
+    )
+    assert got["structuredContent"]["value"] == "red"
     bad_args = ["--method", "tools/call", "--tool-name", "state_list", "--tool-arg", "limit=0"]
     bad = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *bad_args, expect_exit=5))
     assert bad["isError"] is True and "limit" in bad["content"][0]["text"]

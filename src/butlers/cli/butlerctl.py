@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from butlers.cli import backup_commands, session_commands
+from butlers.cli import backup_commands, mcp_config_commands, session_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
@@ -324,6 +324,7 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
 # Registered after the config commands so `butlerctl --help` and docs/cli.md keep this order.
 
 session_commands.register(app)
+mcp_config_commands.register(app)
 app.add_typer(approvals_app)
 app.add_typer(notifications_app)
 app.command("backup")(backup_commands.backup_command)

@@ -11,13 +11,15 @@ import anyio
 import structlog
 import typer
 
+from butlers.auth import check_bind, load_operator_token
 from butlers.cli.common import version_callback
 from butlers.config import ButlerConfig, load_butler_config, select_configs
 from butlers.credentials import load_systemd_credentials
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
+from butlers.http import raise_fd_limit
 from butlers.settings import Settings, load_settings
-from butlers.telemetry import configure_logging, configure_tracing, shutdown_tracing
+from butlers.telemetry import configure_logging, configure_tracing, register_secrets, shutdown_tracing
 
 # butlers.supervisor (and with it FastMCP, the MCP SDK, uvicorn) is imported only
 # once the embedded PostgreSQL has begun starting: the two overlap.
@@ -99,6 +101,17 @@ def _run(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigErr
             typer.echo(str(e), err=True)
         typer.echo(f"butlerd: no valid butler to serve in {settings.dir}", err=True)
         raise typer.Exit(1)
+    try:
+        token = load_operator_token(settings)
+        check_bind(settings, token)
+    except ButlersError as exc:
+        typer.echo(f"butlerd: {exc}", err=True)
+        raise typer.Exit(1) from None
+    register_secrets([token.value])
+    before, after = raise_fd_limit()
+    log.info("butlerd.operator_token", source=token.source.value, path=str(token.path) if token.path else None)
+    if after != before:
+        log.info("butlerd.fd_limit_raised", soft_before=before, soft=after)
     database = PostgresServer(settings)
     database.start_early()
     configure_tracing(settings)

@@ -12,11 +12,17 @@ from typing import Any
 
 import anyio
 from fastmcp import Client
+from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
+from mcp import MCPError
+from pydantic import ValidationError
 
-from butlers.errors import DaemonUnreachableError
+from butlers.auth import find_operator_token
+from butlers.errors import ButlersError, DaemonUnreachableError
+from butlers.http_guard import REFUSED
+from butlers.settings import Settings
 
-__all__ = ["ToolError", "butler_url", "call_tool"]
+__all__ = ["ToolError", "butler_url", "call_tool", "client_headers"]
 
 DEFAULT_TIMEOUT_S = 5.0
 _JSON_SCALARS = (dict, list, str, int, float, bool, type(None))
@@ -25,6 +31,32 @@ _JSON_SCALARS = (dict, list, str, int, float, bool, type(None))
 def butler_url(host: str, port: int) -> str:
     """The streamable-HTTP MCP endpoint of the butler on `port`."""
     return f"http://{host}:{port}/mcp"
+
+
+def client_headers(client_name: str = "butlerctl") -> dict[str, str]:
+    """Headers of every call: who is calling and, when the operator token can be found, the token.
+
+    The token is looked up as the daemon does (BUTLERS_TOKEN, the systemd
+    credential, the data dir's file); without one, reading tools still answer on
+    loopback and operator actions are refused with 401.
+    """
+    headers = {"X-Butlers-Client": client_name}
+    try:
+        token = find_operator_token(Settings())
+    except (ButlersError, ValidationError):
+        token = None
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.value}"
+    return headers
+
+
+def _refusal(exc: BaseException) -> str | None:
+    """The butler's own words when its guard refused the call (401/403/413), or None."""
+    if isinstance(exc, MCPError) and exc.error.code == REFUSED:
+        data = exc.error.data if isinstance(exc.error.data, dict) else {}
+        hint = " (set BUTLERS_TOKEN, or run as the daemon's user so the token file is found)"
+        return exc.error.message + (hint if data.get("status") == 401 else "")
+    return None
 
 
 # `timeout` (ASYNC109) is the agreed signature other commands use; it is
@@ -44,13 +76,19 @@ async def call_tool(
     fastmcp's ToolError carrying the tool's own message.
     """
     url = butler_url(host, port)
-    client = Client(url, timeout=timeout, init_timeout=timeout)
+    transport = StreamableHttpTransport(url, headers=client_headers())
+    client = Client(transport, timeout=timeout, init_timeout=timeout)
     try:
         with anyio.fail_after(timeout):
             async with client:
                 result = await client.call_tool(tool, args or {})
     except ToolError:
         raise
+    except MCPError as exc:
+        refused = _refusal(exc)
+        if refused is None:
+            raise DaemonUnreachableError(f"butler at {url} answered with an error: {exc}") from None
+        raise ToolError(refused) from None
     except TimeoutError:
         raise DaemonUnreachableError(f"butler at {url} did not answer within {timeout:g} s") from None
     # fastmcp reports a refused connection as RuntimeError and transport

@@ -41,6 +41,9 @@ BUILTIN_TOOLS = (
 SELF_EXCLUDED_TOOLS = ("trigger", "session_cancel")
 # The switchboard's routing tools (issue 11): no agent but the switchboard's own may move work between butlers.
 ROUTING_TOOLS = ("route", "dispatch", "reroute")
+# A person decides held actions, never an agent: offered to no session (the
+# butler's HTTP guard also refuses them to a session's credential).
+PERSON_ONLY_TOOLS = ("approval_approve", "approval_reject")
 
 # Set by the SDK's transport itself; they must survive `env -i`.
 _SDK_SET = ("CLAUDE_AGENT_SDK_VERSION", "PWD")
@@ -166,4 +169,5 @@ def mcp_server_config(url: str, traceparent: str | None) -> McpHttpServerConfig:
 def disallowed_tools(butler: str, *, routes: bool = False) -> list[str]:
     """`routes`: this butler is a switchboard (hosts the `switchboard` module) and may keep ROUTING_TOOLS."""
     routing = () if routes else ROUTING_TOOLS
-    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in (*SELF_EXCLUDED_TOOLS, *routing))]
+    withheld = (*SELF_EXCLUDED_TOOLS, *PERSON_ONLY_TOOLS, *routing)
+    return [*BUILTIN_TOOLS, *(f"mcp__{butler}__{t}" for t in withheld)]

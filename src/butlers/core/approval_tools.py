@@ -12,15 +12,28 @@ from typing import Any
 
 from fastmcp import FastMCP
 
-from butlers.core.approvals import MAX_LIST, STATUSES, ApprovalGate, UnknownActionError
+from butlers.auth import Role
+from butlers.core.approvals import IN_PROCESS, MAX_LIST, STATUSES, ApprovalGate, Decider, UnknownActionError
 from butlers.core.tool_errors import bad_argument, parse_uuid
 from butlers.errors import NotFoundError
+from butlers.http_guard import current_caller
 
 MAX_REASON = 2_000
 
 
 def _approval_id(tool: str, value: Any) -> uuid.UUID:
     return parse_uuid(tool, "approval_id", value, "an approval")
+
+
+def _decider(tool: str) -> Decider:
+    """Who is deciding. The HTTP guard lets only the operator through; this re-checks it, so a
+    guard misconfiguration can never let an agent or an anonymous caller decide."""
+    caller = current_caller()
+    if caller is None:
+        return IN_PROCESS
+    if caller.role is not Role.OPERATOR:
+        raise bad_argument(tool, "approval_id", "only a person with the operator token decides held actions")
+    return Decider("operator", caller.via)
 
 
 def _list_status(value: str | None) -> str | None:
@@ -53,8 +66,9 @@ def register_approval_tools(mcp: FastMCP, gate: ApprovalGate) -> None:
         Approving one already decided runs nothing and returns its record.
         """
         aid = _approval_id("approval_approve", approval_id)
+        decider = _decider("approval_approve")
         try:
-            return await gate.approve(aid)
+            return await gate.approve(aid, decider)
         except NotFoundError:
             raise bad_argument("approval_approve", "approval_id", f"no approval {approval_id}") from None
         except UnknownActionError as exc:
@@ -66,7 +80,8 @@ def register_approval_tools(mcp: FastMCP, gate: ApprovalGate) -> None:
         aid = _approval_id("approval_reject", approval_id)
         if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
             raise bad_argument("approval_reject", "reason", f"must be a text of at most {MAX_REASON} characters")
+        decider = _decider("approval_reject")
         try:
-            return await gate.reject(aid, reason)
+            return await gate.reject(aid, reason, decider)
         except NotFoundError:
             raise bad_argument("approval_reject", "approval_id", f"no approval {approval_id}") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -30,6 +31,17 @@ log = structlog.get_logger(__name__)
 
 Executor = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 STATUSES = ("pending", "running", "succeeded", "failed", "rejected")
+
+
+@dataclass(frozen=True)
+class Decider:
+    """The person who decided a held action (`by`) and the way they did (`via`)."""
+
+    by: str
+    via: str
+
+
+IN_PROCESS = Decider("operator", "in-process")
 MAX_LIST = 500
 
 
@@ -82,14 +94,14 @@ class ApprovalGate:
         log.info("approval.pending", butler=self.butler, action=action, approval_id=str(approval_id))
         return {"status": "pending_approval", "approval_id": str(approval_id), "summary": summary}
 
-    async def approve(self, approval_id: uuid.UUID) -> dict[str, Any]:
+    async def approve(self, approval_id: uuid.UUID, decider: Decider = IN_PROCESS) -> dict[str, Any]:
         """Run a pending action once and record its outcome; any other state: the record as it is.
 
         Raises NotFoundError for an unknown id and UnknownActionError (leaving
         it pending) when no module on this butler provides the action now.
         """
         done = anyio.Event()
-        row = await self._start(approval_id, done)
+        row = await self._start(approval_id, done, decider)
         if row is None:
             return await self._settled(approval_id)
         try:
@@ -99,13 +111,18 @@ class ApprovalGate:
             done.set()
         return await self._record(approval_id)
 
-    async def reject(self, approval_id: uuid.UUID, reason: str | None = None) -> dict[str, Any]:
+    async def reject(
+        self, approval_id: uuid.UUID, reason: str | None = None, decider: Decider = IN_PROCESS
+    ) -> dict[str, Any]:
         """Reject a pending action (it will never run); any other state: the record as it is."""
         row = await self.pool.fetchrow(
-            """UPDATE approvals SET status = 'rejected', reason = $2, decided_at = now(), finished_at = now()
+            """UPDATE approvals SET status = 'rejected', reason = $2, decided_at = now(), finished_at = now(),
+                                    decided_by = $3, decided_via = $4
                WHERE id = $1 AND status = 'pending' RETURNING id""",
             approval_id,
             reason,
+            decider.by,
+            decider.via,
         )
         if row is not None:
             log.info("approval.rejected", butler=self.butler, approval_id=str(approval_id))
@@ -150,7 +167,7 @@ class ApprovalGate:
                 f"action '{action}' is not available on butler '{self.butler}' (is its module enabled?)"
             ) from None
 
-    async def _start(self, approval_id: uuid.UUID, done: anyio.Event) -> asyncpg.Record | None:
+    async def _start(self, approval_id: uuid.UUID, done: anyio.Event, decider: Decider) -> asyncpg.Record | None:
         """pending → running, committed; None when it is not pending (or raise NotFoundError)."""
         async with self.pool.acquire() as conn:
             try:
@@ -164,7 +181,11 @@ class ApprovalGate:
                     # Before the commit releases the lock, so a concurrent approve here waits for the outcome.
                     self._running[approval_id] = done
                     await conn.execute(
-                        "UPDATE approvals SET status = 'running', decided_at = now() WHERE id = $1", approval_id
+                        """UPDATE approvals SET status = 'running', decided_at = now(), decided_by = $2,
+                                                decided_via = $3 WHERE id = $1""",
+                        approval_id,
+                        decider.by,
+                        decider.via,
                     )
             except BaseException:
                 if self._running.get(approval_id) is done:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from fastmcp import FastMCP
@@ -55,7 +55,10 @@ def _since(value: str | None) -> datetime | None:
         raise bad_argument("sessions_list", "since", f"not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise bad_argument("sessions_list", "since", "needs a time zone (e.g. 2026-01-31T08:00:00+00:00)")
-    return parsed
+    try:  # in UTC it must still be a date: '0001-01-01T00:00+05:00' is not
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise bad_argument("sessions_list", "since", f"out of the range of dates: {value!r}") from None
 
 
 def _check_list(status: str | None, source: str | None, limit: int, offset: int) -> None:

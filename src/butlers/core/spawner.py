@@ -36,8 +36,10 @@ from claude_agent_sdk import (
 from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
 from opentelemetry import propagate, trace
 
+from butlers.auth import SessionCredentials
 from butlers.config import ButlerConfig
 from butlers.core import agent_env
+from butlers.core.agent_credentials import session_mcp_config
 from butlers.core.dispatch import DispatchRequest, TriggerSource
 from butlers.core.sessions import FINISHED, QUEUE_CHANNEL, Conn, Outcome, SessionLog
 from butlers.errors import NotFoundError
@@ -191,6 +193,7 @@ class Spawner:
         *,
         model_env: Mapping[str, str] | None = None,
         cli_path: str | None = None,
+        session_credentials: SessionCredentials | None = None,
     ) -> None:
         """`credentials`: the butler's declared variables and its modules' credentials.
 
@@ -207,6 +210,8 @@ class Spawner:
         self.home = agent_env.agent_home(data_dir, name)
         self._launchers = self.home.parent / "bin"
         self._cli_path = cli_path
+        # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
+        self._session_credentials = session_credentials
         self._runs: dict[uuid.UUID, _Run] = {}
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
@@ -419,21 +424,29 @@ class Spawner:
     ) -> str | None:
         """Run the CLI over the message stream; returns a failure reason if it broke without a result."""
         stderr: deque[str] = deque(maxlen=20)
-        options = self._options(traceparent, budget, stderr.append)
-        prompt = _prompt(row)
-        run.transport = _Transport(prompt, options)
-        try:
-            async for message in query(prompt=prompt, options=options, transport=run.transport):
-                if recorder.add(message):
-                    await self.sessions.record_tool_calls(row["id"], recorder.calls)
-        except Exception as exc:  # the SDK raises after an error result, or when the CLI dies
-            if recorder.result is None:
-                tail = " | ".join(stderr)
-                return f"Claude Code failed: {exc}" + (f" (stderr: {tail})" if tail else "")
+        private = self.home.parent / "run"
+        with session_mcp_config(
+            private, self.name, self.mcp_url, str(row["id"]), self._session_credentials, traceparent
+        ) as mcp:
+            options = self._options(traceparent, budget, stderr.append, mcp)
+            prompt = _prompt(row)
+            run.transport = _Transport(prompt, options)
+            try:
+                async for message in query(prompt=prompt, options=options, transport=run.transport):
+                    if recorder.add(message):
+                        await self.sessions.record_tool_calls(row["id"], recorder.calls)
+            except Exception as exc:  # the SDK raises after an error result, or when the CLI dies
+                if recorder.result is None:
+                    tail = " | ".join(stderr)
+                    return f"Claude Code failed: {exc}" + (f" (stderr: {tail})" if tail else "")
         return None
 
     def _options(
-        self, traceparent: str | None, budget: float | None, on_stderr: Callable[[str], None]
+        self,
+        traceparent: str | None,
+        budget: float | None,
+        on_stderr: Callable[[str], None],
+        mcp_servers: Path | dict[str, Any],
     ) -> ClaudeAgentOptions:
         env = agent_env.child_env(self.credentials, self.home, traceparent)
         cli = self._cli_path or agent_env.bundled_cli()
@@ -442,7 +455,7 @@ class Spawner:
             allowed_tools=agent_env.allowed_tools(self.name),
             disallowed_tools=agent_env.disallowed_tools(self.name, routes="switchboard" in self.config.modules),
             permission_mode="dontAsk",
-            mcp_servers={self.name: agent_env.mcp_server_config(self.mcp_url, traceparent)},
+            mcp_servers=mcp_servers,
             strict_mcp_config=True,
             setting_sources=[],
             system_prompt=self.config.system_prompt or f"You are the {self.name} butler. {self.config.description}",

@@ -14,7 +14,7 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from pydantic import Field, ValidationError
 
-from butlers.config import NAME_PATTERN, ScheduleConfig
+from butlers.config import MAX_SCHEDULE_PROMPT, NAME_PATTERN, ScheduleConfig
 from butlers.core.scheduler import describe
 from butlers.core.sessions import jsonable
 from butlers.core.tool_errors import bad_argument
@@ -137,7 +137,10 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
             str, Field(pattern=NAME_PATTERN, description="Unique name: lowercase letters, digits, - and _.")
         ],
         cron: Annotated[str | None, Field(description="Five-field cron expression, e.g. '0 8 * * *'.")] = None,
-        prompt: Annotated[str | None, Field(min_length=1, description="What the agent is asked to do.")] = None,
+        prompt: Annotated[
+            str | None,
+            Field(min_length=1, max_length=MAX_SCHEDULE_PROMPT, description="What the agent is asked to do."),
+        ] = None,
         timezone: Annotated[
             str | None, Field(description="IANA zone, e.g. 'Europe/Paris'; default the host's.")
         ] = None,
@@ -170,7 +173,7 @@ def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
     async def schedule_update(
         name: Annotated[str, Field(min_length=1, description="The schedule to change.")],
         cron: str | None = None,
-        prompt: Annotated[str | None, Field(min_length=1)] = None,
+        prompt: Annotated[str | None, Field(min_length=1, max_length=MAX_SCHEDULE_PROMPT)] = None,
         timezone: str | None = None,
         enabled: bool | None = None,
         misfire: str | None = None,
