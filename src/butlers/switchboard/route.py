@@ -17,8 +17,10 @@ from fastmcp.exceptions import DisabledError, FastMCPError, NotFoundError, ToolE
 from fastmcp.tools.base import ToolResult
 from opentelemetry import trace
 
+from butlers.auth import Role, may_call
 from butlers.core.dispatch import DispatchRequest
 from butlers.core.tool_errors import bad_argument
+from butlers.http_guard import current_caller
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -40,9 +42,20 @@ def serving(fleet: Mapping[str, Butler], tool: str, name: str) -> Butler:
     return target
 
 
+def _check_caller(butler: str, tool: str) -> None:
+    """Route passes on what its own caller may do, no more: the HTTP guard saw only `route`, so the
+    routed tool gets the same check here (an agent never decides approvals, an anonymous caller never
+    changes state or schedules, through route or otherwise). In-process callers are the daemon's own."""
+    caller = current_caller()
+    if caller is not None and not may_call(caller.role, tool):
+        needs = "the operator token" if caller.role is Role.ANONYMOUS else "a person (not an agent)"
+        raise bad_argument("route", "tool", f"'{tool}' of butler '{butler}' needs {needs}")
+
+
 async def call_tool(fleet: Mapping[str, Butler], butler: str, tool: str, arguments: dict[str, Any]) -> ToolResult:
     """Call `tool` of `butler` in-process; its result, or its own error text prefixed with where."""
     target = serving(fleet, "route", butler)
+    _check_caller(butler, tool)
     mcp: FastMCP = target.mcp  # type: ignore[assignment]  # serving() checked it
     with tracer.start_as_current_span(f"route {butler}.{tool}", attributes={"butler": butler, "tool": tool}):
         try:
