@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from pydantic import Field
@@ -58,7 +59,7 @@ async def output_unit(env: HealthEnv, tool: str, kind: str, unit: str | None) ->
     return units.Unit(own or (unit or "").strip() or "?")
 
 
-def to_measurement(record: asyncpg.Record, unit: units.Unit) -> Measurement:
+def to_measurement(record: asyncpg.Record, unit: units.Unit, tz: ZoneInfo) -> Measurement:
     diastolic = record["diastolic"]
     return Measurement(
         id=record["id"],
@@ -66,7 +67,7 @@ def to_measurement(record: asyncpg.Record, unit: units.Unit) -> Measurement:
         value=rounded(unit.from_canonical(record["value"])) or 0.0,
         diastolic=rounded(unit.from_canonical(diastolic)) if diastolic is not None else None,
         unit=unit.name,
-        measured_at=record["measured_at"].isoformat(),
+        measured_at=record["measured_at"].astimezone(tz).isoformat(),
         notes=record["notes"],
     )
 
@@ -156,7 +157,7 @@ class MeasurementTools:
             notes.strip(),
         )
         assert record is not None
-        return to_measurement(record, unit_used)
+        return to_measurement(record, unit_used, self.env.tz)
 
     async def health_measurement_list(
         self,
@@ -180,7 +181,7 @@ class MeasurementTools:
                 period.end,
                 limit,
             )
-            return [to_measurement(r, units.Unit(r["unit"])) for r in records]
+            return [to_measurement(r, units.Unit(r["unit"]), self.env.tz) for r in records]
         unit_used = await output_unit(self.env, tool, kind, unit)
         records = await self.env.pool.fetch(
             f"SELECT {_COLUMNS} FROM health_measurements WHERE {_WHERE} ORDER BY measured_at DESC, id DESC LIMIT $4",
@@ -189,7 +190,7 @@ class MeasurementTools:
             period.end,
             limit,
         )
-        return [to_measurement(r, unit_used) for r in records]
+        return [to_measurement(r, unit_used, self.env.tz) for r in records]
 
     async def health_measurement_delete(self, id: RowId) -> Deleted:
         """Delete one measurement by id (e.g. one recorded by mistake)."""
@@ -239,7 +240,7 @@ class MeasurementTools:
             unit=unit_used.name,
             since=period.start.isoformat(),
             until=period.end.isoformat(),
-            latest_at=iso(ends[-1]["measured_at"]) if ends else None,
+            latest_at=iso(ends[-1]["measured_at"].astimezone(self.env.tz)) if ends else None,
             direction=_direction(value, period.days),
             value=value,
             diastolic=diastolic,
@@ -291,8 +292,8 @@ def _direction(stats: Stats, days: float) -> str:
     if stats.slope_per_week is None or stats.average is None:
         return "steady"
     change = stats.slope_per_week * days / 7
-    # Less than 1% of the average over the whole period reads as steady.
-    if math.isclose(change, 0, abs_tol=max(abs(stats.average) * 0.01, 1e-9)):
+    # A fitted change under 0.5% of the average over the whole period reads as steady.
+    if math.isclose(change, 0, abs_tol=max(abs(stats.average) * 0.005, 1e-9)):
         return "steady"
     return "rising" if change > 0 else "falling"
 

@@ -198,7 +198,7 @@ class MedicationTools:
             medication_id=medication_id,
             medication=medication["name"],
             status=DoseStatus(record["status"]),
-            at=record["taken_at"].isoformat(),
+            at=record["taken_at"].astimezone(self.env.tz).isoformat(),
             notes=record["notes"],
         )
 

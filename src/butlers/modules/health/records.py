@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from pydantic import Field
@@ -26,24 +27,24 @@ def to_condition(r: asyncpg.Record) -> Condition:
     return Condition(id=r["id"], name=r["name"], status=ConditionStatus(r["status"]), since=since, notes=r["notes"])
 
 
-def _symptom(r: asyncpg.Record) -> Symptom:
+def _symptom(r: asyncpg.Record, tz: ZoneInfo) -> Symptom:
     return Symptom(
         id=r["id"],
         what=r["what"],
         severity=r["severity"],
-        at=r["occurred_at"].isoformat(),
+        at=r["occurred_at"].astimezone(tz).isoformat(),
         notes=r["notes"],
         condition_id=r["condition_id"],
         condition=r["condition"],
     )
 
 
-def _meal(r: asyncpg.Record) -> Meal:
+def _meal(r: asyncpg.Record, tz: ZoneInfo) -> Meal:
     return Meal(
         id=r["id"],
         description=r["description"],
         meal=MealKind(r["meal"]),
-        at=r["eaten_at"].isoformat(),
+        at=r["eaten_at"].astimezone(tz).isoformat(),
         calories=r["calories"],
         protein_g=r["protein_g"],
         carbs_g=r["carbs_g"],
@@ -146,7 +147,7 @@ class RecordTools:
             new_id,
         )
         assert record is not None
-        return _symptom(record)
+        return _symptom(record, self.env.tz)
 
     async def health_symptom_list(
         self,
@@ -167,7 +168,7 @@ class RecordTools:
             condition_id,
             limit,
         )
-        return [_symptom(r) for r in records]
+        return [_symptom(r, self.env.tz) for r in records]
 
     async def health_meal_add(
         self,
@@ -197,7 +198,7 @@ class RecordTools:
             notes.strip(),
         )
         assert record is not None
-        return _meal(record)
+        return _meal(record, self.env.tz)
 
     async def health_meal_list(
         self, since: Since = None, until: Until = None, days: Days = None, limit: Limit = 100
@@ -211,4 +212,4 @@ class RecordTools:
             period.end,
             limit,
         )
-        return [_meal(r) for r in records]
+        return [_meal(r, self.env.tz) for r in records]

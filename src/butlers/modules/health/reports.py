@@ -6,7 +6,9 @@ import csv
 import io
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from fastmcp.exceptions import ToolError
 from pydantic import Field
@@ -34,11 +36,13 @@ _EXPORTS: dict[str, tuple[str, str | None]] = {
 IMPORT_COLUMNS = ("kind", "measured_at", "value", "unit")
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, tz: ZoneInfo) -> str:
     if value is None:
         return ""
     if isinstance(value, list):
         return " ".join(value)
+    if isinstance(value, datetime):
+        return value.astimezone(tz).isoformat()
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -113,16 +117,17 @@ class ReportTools:
         back with health_import_csv."""
         tool = "health_export_csv"
         columns, time_column = _EXPORTS[table]
+        order = f"{time_column}, id" if time_column else "id"  # time order: a re-import reads back the same
         if time_column is not None and (since or until or days):
             period = parse_period(tool, since, until, days, self.env.tz)
-            sql = f"SELECT {columns} FROM health_{table} WHERE {time_column} >= $1 AND {time_column} < $2 ORDER BY id"
+            sql = f"SELECT {columns} FROM health_{table} WHERE {time_column} >= $1 AND {time_column} < $2 ORDER BY {order}"
             records: Sequence[Any] = await self.env.pool.fetch(sql, period.start, period.end)
         else:
-            records = await self.env.pool.fetch(f"SELECT {columns} FROM health_{table} ORDER BY id")
+            records = await self.env.pool.fetch(f"SELECT {columns} FROM health_{table} ORDER BY {order}")
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow([c.strip() for c in columns.split(",")])
-        writer.writerows([_cell(v) for v in r.values()] for r in records)
+        writer.writerows([_cell(v, self.env.tz) for v in r.values()] for r in records)
         return CsvExport(table=table, rows=len(records), csv=out.getvalue())
 
     async def health_import_csv(
