@@ -6,10 +6,15 @@ database error may quote a row. A `PrivateTool` re-raises both as a plain tool
 error naming the tool and the argument, without the value and without the
 original exception chained (`from None`, so no traceback shows it either).
 Our own `bad_argument` messages in this module never quote the value.
+
+FastMCP also logs every call's arguments at DEBUG ("Handler called: call_tool X
+with {...}"). butlerd keeps library logs at WARNING, but a DEBUG setting of
+FastMCP's own would print them: `ArgumentsWithheld` blanks them for health tools.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +53,27 @@ class PrivateTool(FunctionTool):
             raise ToolError(f"{self.name}: failed ({type(exc).__name__}); details withheld") from None
 
 
+# The logger FastMCP's per-call DEBUG line goes to (fastmcp/server/mixins/mcp_operations.py).
+CALL_LOGGER = "fastmcp.server.mixins.mcp_operations"
+
+
+class ArgumentsWithheld(logging.Filter):
+    """Blank the arguments of a health tool call in FastMCP's call log line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).startswith("health_"):
+            record.args = (args[0], "<withheld: health data>")
+        return True
+
+
+def withhold_call_arguments() -> None:
+    logger = logging.getLogger(CALL_LOGGER)
+    if not any(isinstance(f, ArgumentsWithheld) for f in logger.filters):
+        logger.addFilter(ArgumentsWithheld())
+
+
 def register_private(mcp: FastMCP, tools: list[Callable[..., Any]]) -> None:
+    withhold_call_arguments()
     for fn in tools:
         mcp.add_tool(PrivateTool.from_function(fn, name=fn.__name__))
