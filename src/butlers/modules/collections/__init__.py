@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from butlers.modules.argument_errors import add_tools
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.collections.tools import CollectionTools
 
@@ -41,5 +42,4 @@ class CollectionsModule(Module):
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
         assert isinstance(self.config, CollectionsConfig)
         tools = CollectionTools(ctx.pool, self.config.max_attributes_bytes)
-        for fn in tools.all():
-            mcp.tool(fn, name=fn.__name__)
+        add_tools(mcp, tools.all())

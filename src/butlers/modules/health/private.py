@@ -1,10 +1,10 @@
 """Health tools whose errors never carry health data into logs or traces.
 
 FastMCP records a failing call's exception message on the tool's span and in its
-log line. Pydantic's argument errors quote the input (`input_value=81.2`) and a
-database error may quote a row. A `PrivateTool` re-raises both as a plain tool
-error naming the tool and the argument, without the value and without the
-original exception chained (`from None`, so no traceback shows it either).
+log line. Pydantic's argument errors quote the input (`input_value=81.2`); a
+`NamedArgumentTool` already names the argument without the value. A database
+error may quote a row: a `PrivateTool` withholds any unexpected error's text too
+(`from None`, so no chained traceback shows it either).
 Our own `bad_argument` messages in this module never quote the value.
 
 FastMCP also logs every call's arguments at DEBUG ("Handler called: call_tool X
@@ -18,35 +18,21 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastmcp.exceptions import ToolError, ValidationError
-from fastmcp.tools import FunctionTool
-from pydantic import ValidationError as PydanticValidationError
+from fastmcp.exceptions import ToolError
 
-from butlers.core.tool_errors import bad_argument
+from butlers.modules.argument_errors import NamedArgumentTool, add_tools
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
     from fastmcp.tools.base import ToolResult
 
 
-def _argument_error(tool: str, exc: ValidationError) -> ToolError:
-    cause = exc.__cause__
-    if not isinstance(cause, PydanticValidationError):
-        return ToolError(f"{tool}: invalid arguments")
-    first = cause.errors(include_url=False, include_context=False, include_input=False)[0]
-    argument = ".".join(str(p) for p in first["loc"]) or "arguments"
-    more = f" (and {cause.error_count() - 1} more)" if cause.error_count() > 1 else ""
-    return bad_argument(tool, argument, f"{first['msg']}{more}")
-
-
-class PrivateTool(FunctionTool):
+class PrivateTool(NamedArgumentTool):
     """A function tool whose failures say what was wrong, never what was sent."""
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         try:
-            return await super().run(arguments)
-        except ValidationError as exc:
-            raise _argument_error(self.name, exc) from None
+            return await super().run(arguments)  # schema errors: named, the value left out
         except ToolError:
             raise
         except Exception as exc:  # a bug or a database failure: its text may quote health data
@@ -75,5 +61,4 @@ def withhold_call_arguments() -> None:
 
 def register_private(mcp: FastMCP, tools: list[Callable[..., Any]]) -> None:
     withhold_call_arguments()
-    for fn in tools:
-        mcp.add_tool(PrivateTool.from_function(fn, name=fn.__name__))
+    add_tools(mcp, tools, PrivateTool)
