@@ -229,10 +229,9 @@ class MeasurementTools:
         period = parse_period(tool, since, until, days, self.env.tz, default_days=90)
         unit_used = await output_unit(self.env, tool, kind, unit)
         args = (kind, period.start, period.end)
-        agg = await self.env.pool.fetchrow(_STATS_SQL, *args)
+        groups = await self.env.pool.fetch(_TREND_SQL, *args, str(self.env.tz))
         ends = await self.env.pool.fetch(_ENDS_SQL, *args)
-        daily = await self.env.pool.fetch(_DAILY_SQL, *args, str(self.env.tz))
-        assert agg is not None
+        agg, daily = groups[0], groups[1:]  # the whole period's row sorts first
         value = _stats(agg, ends, "", unit_used)
         diastolic = _stats(agg, ends, "2", unit_used) if kind == "blood_pressure" else None
         return Trend(
@@ -248,20 +247,18 @@ class MeasurementTools:
         )
 
 
-_STATS_SQL = f"""
-SELECT count(*) AS n, min(value) AS lo, max(value) AS hi, avg(value) AS mean,
-       regr_slope(value, extract(epoch FROM measured_at)) AS slope,
-       min(diastolic) AS lo2, max(diastolic) AS hi2, avg(diastolic) AS mean2,
-       regr_slope(diastolic, extract(epoch FROM measured_at)) AS slope2
-FROM health_measurements WHERE {_WHERE}"""
+# One scan for the daily rows and the whole period's row (the empty grouping set),
+# which is there even when no row matches.
+_TREND_SQL = f"""
+SELECT day, count(*) AS n, min(value) AS lo, max(value) AS hi, avg(value) AS mean, regr_slope(value, t) AS slope,
+       min(diastolic) AS lo2, max(diastolic) AS hi2, avg(diastolic) AS mean2, regr_slope(diastolic, t) AS slope2
+FROM (SELECT (measured_at AT TIME ZONE $4)::date AS day, value, diastolic, extract(epoch FROM measured_at) AS t
+      FROM health_measurements WHERE {_WHERE}) AS r
+GROUP BY GROUPING SETS ((), (day)) ORDER BY GROUPING(day) DESC, day"""
 _ENDS_SQL = f"""
 (SELECT value, diastolic, measured_at FROM health_measurements WHERE {_WHERE} ORDER BY measured_at LIMIT 1)
 UNION ALL
 (SELECT value, diastolic, measured_at FROM health_measurements WHERE {_WHERE} ORDER BY measured_at DESC LIMIT 1)"""
-_DAILY_SQL = f"""
-SELECT (measured_at AT TIME ZONE $4)::date AS day, count(*) AS n, avg(value) AS mean, min(value) AS lo,
-       max(value) AS hi, avg(diastolic) AS mean2
-FROM health_measurements WHERE {_WHERE} GROUP BY 1 ORDER BY 1"""
 WEEK_S = 7 * 86400
 
 
