@@ -89,7 +89,7 @@ async def latencies(url: str, tool: str, args: dict[str, object], calls: int, wa
             if i >= warmup:
                 out.append(dt)
             content = result.structured_content or {}
-            count = content["value"]["count"] if "value" in content else 0
+            count = content["value"]["count"] if isinstance(content.get("value"), dict) else 0
     return out, count
 
 

@@ -71,6 +71,8 @@ async def test_remember_my_bikes_frame_size_ends_as_an_entity(
                 out = await call(client, "trigger", prompt="Remember my bike's frame size: 56 cm", wait=True)
                 found = await call(client, "collections_search", query="bike")
     assert out["status"] == "succeeded", out.get("error")
-    assert [(e["collection"], e["title"], e["attributes"]) for e in found] == [("Gear", "Bike", {"frame_size": "56 cm"})]
+    assert [(e["collection"], e["title"], e["attributes"]) for e in found] == [
+        ("Gear", "Bike", {"frame_size": "56 cm"})
+    ]
     *_, searched = api.tool_results()
     assert "56 cm" in json.dumps(searched["content"]) and not searched.get("is_error")

@@ -199,11 +199,15 @@ async def test_the_digest_is_delivered_through_notify_when_the_butler_has_it(
         return {"id": "n-1", "status": "sent"}
 
     mcp = FastMCP("health")
-    ctx = ModuleContext(butler="health", pool=pool, directory=data_dir, data_dir=data_dir, credentials={}, notify=notify)
+    ctx = ModuleContext(
+        butler="health", pool=pool, directory=data_dir, data_dir=data_dir, credentials={}, notify=notify
+    )
     HealthModule(HealthConfig(timezone="UTC")).register_tools(mcp, ctx)
     async with serve_asgi(mcp.http_app(path="/mcp")) as url, Client(f"{url}/mcp") as client:
         await call(client, "health_medication_add", name="Aspirin", dose=100, unit="mg", times=["08:00"], start="2024-01-01")  # fmt: skip
-        await call(client, "health_medication_add", name="Iron", dose=50, unit="mg", times=["08:30"], start="2024-01-01")
+        await call(
+            client, "health_medication_add", name="Iron", dose=50, unit="mg", times=["08:30"], start="2024-01-01"
+        )
         digest = await call(client, "health_medication_due", at="2024-02-01T08:00", within_minutes=60)
         quiet = await call(client, "health_medication_due", at="2024-02-01T12:00")
     assert digest["delivered"] is True and digest["notification"] == {"id": "n-1", "status": "sent"}

@@ -15,6 +15,9 @@ import pytest
 from domain_helpers import LiveButler, call, live_butler
 from fastmcp import Client
 
+from butlers.db import ServerAddress
+from butlers.modules.health import HealthModule
+from butlers.testing.module_contract import check_module_contract
 from butlers.testing.postgres import TestPostgres
 
 HEALTH = '[modules.health]\ntimezone = "Europe/Berlin"\n'
@@ -60,7 +63,9 @@ async def test_units_are_converted_both_ways_and_stored_canonical(client: Client
 
 
 async def test_blood_pressure_keeps_systolic_and_diastolic_together(client: Client) -> None:
-    bp = await call(client, "health_measurement_add", kind="blood_pressure", systolic=128, diastolic=82, at="2024-01-02")
+    bp = await call(
+        client, "health_measurement_add", kind="blood_pressure", systolic=128, diastolic=82, at="2024-01-02"
+    )
     assert (bp["value"], bp["diastolic"], bp["unit"]) == (128, 82, "mmHg")
     trend = await call(client, "health_trend", kind="blood_pressure", since="2024-01-02", until="2024-01-02")
     assert trend["value"]["latest"] == 128 and trend["diastolic"]["latest"] == 82
@@ -198,10 +203,9 @@ async def test_delete_a_measurement(client: Client) -> None:
     assert await call(client, "health_measurement_list", kind="steps", since="2024-07-01", until="2024-07-01") == []
 
 
-async def test_health_module_passes_the_module_contract(pg_address: object, database: str, data_dir: Path) -> None:
-    from butlers.modules.health import HealthModule
-    from butlers.testing.module_contract import check_module_contract
-
-    report = await check_module_contract(HealthModule, {"timezone": "UTC"}, pg_address, database, data_dir)  # type: ignore[arg-type]
+async def test_health_module_passes_the_module_contract(
+    pg_address: ServerAddress, database: str, data_dir: Path
+) -> None:
+    report = await check_module_contract(HealthModule, {"timezone": "UTC"}, pg_address, database, data_dir)
     assert "health_measurement_add" in report.tools and len(report.tools) == 21
     assert report.migrations_applied == ["0001_health"]
