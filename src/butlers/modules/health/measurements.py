@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -13,8 +12,9 @@ from pydantic import Field
 from butlers.core.tool_errors import bad_argument
 from butlers.modules.health import units
 from butlers.modules.health.env import At, Days, HealthEnv, Limit, Notes, RowId, Since, Until, rounded
-from butlers.modules.health.models import DailyPoint, Deleted, KindInfo, Measurement, Stats, Trend
-from butlers.modules.health.times import iso, now, parse_instant, parse_period
+from butlers.modules.health.models import Deleted, KindInfo, Measurement, Trend
+from butlers.modules.health.times import now, parse_instant, parse_period
+from butlers.modules.health.trend import trend
 
 KindArg = Annotated[
     str,
@@ -228,80 +228,4 @@ class MeasurementTools:
         tool = "health_trend"
         period = parse_period(tool, since, until, days, self.env.tz, default_days=90)
         unit_used = await output_unit(self.env, tool, kind, unit)
-        args = (kind, period.start, period.end)
-        groups = await self.env.pool.fetch(_TREND_SQL, *args, str(self.env.tz))
-        ends = await self.env.pool.fetch(_ENDS_SQL, *args)
-        agg, daily = groups[0], groups[1:]  # the whole period's row sorts first
-        value = _stats(agg, ends, "", unit_used)
-        diastolic = _stats(agg, ends, "2", unit_used) if kind == "blood_pressure" else None
-        return Trend(
-            kind=kind,
-            unit=unit_used.name,
-            since=period.start.isoformat(),
-            until=period.end.isoformat(),
-            latest_at=iso(ends[-1]["measured_at"].astimezone(self.env.tz)) if ends else None,
-            direction=_direction(value, period.days),
-            value=value,
-            diastolic=diastolic,
-            daily=[_daily(r, unit_used) for r in daily],
-        )
-
-
-# One scan for the daily rows and the whole period's row (the empty grouping set),
-# which is there even when no row matches.
-_TREND_SQL = f"""
-SELECT day, count(*) AS n, min(value) AS lo, max(value) AS hi, avg(value) AS mean, regr_slope(value, t) AS slope,
-       min(diastolic) AS lo2, max(diastolic) AS hi2, avg(diastolic) AS mean2, regr_slope(diastolic, t) AS slope2
-FROM (SELECT (measured_at AT TIME ZONE $4)::date AS day, value, diastolic, extract(epoch FROM measured_at) AS t
-      FROM health_measurements WHERE {_WHERE}) AS r
-GROUP BY GROUPING SETS ((), (day)) ORDER BY GROUPING(day) DESC, day"""
-_ENDS_SQL = f"""
-(SELECT value, diastolic, measured_at FROM health_measurements WHERE {_WHERE} ORDER BY measured_at LIMIT 1)
-UNION ALL
-(SELECT value, diastolic, measured_at FROM health_measurements WHERE {_WHERE} ORDER BY measured_at DESC LIMIT 1)"""
-WEEK_S = 7 * 86400
-
-
-def _stats(agg: asyncpg.Record, ends: list[asyncpg.Record], suffix: str, unit: units.Unit) -> Stats:
-    column = "diastolic" if suffix else "value"
-
-    def conv(x: Any) -> float | None:
-        return None if x is None else rounded(unit.from_canonical(float(x)))
-
-    first = conv(ends[0][column]) if ends else None
-    latest = conv(ends[-1][column]) if ends else None
-    slope = agg[f"slope{suffix}"]
-    return Stats(
-        count=agg["n"],
-        min=conv(agg[f"lo{suffix}"]),
-        max=conv(agg[f"hi{suffix}"]),
-        average=conv(agg[f"mean{suffix}"]),
-        first=first,
-        latest=latest,
-        change=rounded(latest - first) if latest is not None and first is not None else None,
-        slope_per_week=None if slope is None else rounded(unit.rate_from_canonical(slope * WEEK_S), 4),
-    )
-
-
-def _direction(stats: Stats, days: float) -> str:
-    if stats.count == 0:
-        return "no data"
-    if stats.slope_per_week is None or stats.average is None:
-        return "steady"
-    change = stats.slope_per_week * days / 7
-    # A fitted change under 0.5% of the average over the whole period reads as steady.
-    if math.isclose(change, 0, abs_tol=max(abs(stats.average) * 0.005, 1e-9)):
-        return "steady"
-    return "rising" if change > 0 else "falling"
-
-
-def _daily(record: asyncpg.Record, unit: units.Unit) -> DailyPoint:
-    mean2 = record["mean2"]
-    return DailyPoint(
-        day=record["day"].isoformat(),
-        count=record["n"],
-        average=rounded(unit.from_canonical(record["mean"])) or 0.0,
-        min=rounded(unit.from_canonical(record["lo"])) or 0.0,
-        max=rounded(unit.from_canonical(record["hi"])) or 0.0,
-        diastolic_average=None if mean2 is None else rounded(unit.from_canonical(mean2)),
-    )
+        return await trend(self.env.pool, self.env.tz, kind, period, unit_used)
