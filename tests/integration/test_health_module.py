@@ -67,7 +67,9 @@ async def test_blood_pressure_keeps_systolic_and_diastolic_together(client: Clie
         client, "health_measurement_add", kind="blood_pressure", systolic=128, diastolic=82, at="2024-01-02"
     )
     assert (bp["value"], bp["diastolic"], bp["unit"]) == (128, 82, "mmHg")
-    trend = await call(client, "health_trend", kind="blood_pressure", since="2024-01-02", until="2024-01-02")
+    trend = await call(
+        client, "health_trend", kind="blood_pressure", since="2024-01-02", until="2024-01-02", daily=True
+    )
     assert trend["value"]["latest"] == 128 and trend["diastolic"]["latest"] == 82
     assert trend["daily"] == [
         {"day": "2024-01-02", "count": 1, "average": 128, "min": 128, "max": 128, "diastolic_average": 82}
@@ -90,7 +92,7 @@ async def test_trend_on_known_data(client: Client) -> None:
         value = round(90.0 - 0.1 * day, 1)
         await call(client, "health_measurement_add", kind="weight", value=value, at=f"2024-02-{day + 1:02d}T07:30")
     await call(client, "health_measurement_add", kind="weight", value=89.3, at="2024-02-10T21:00")
-    trend = await call(client, "health_trend", kind="weight", since="2024-02-01", until="2024-02-10")
+    trend = await call(client, "health_trend", kind="weight", since="2024-02-01", until="2024-02-10", daily=True)
     stats = trend["value"]
     assert (stats["count"], stats["first"], stats["latest"], stats["min"], stats["max"]) == (11, 90.0, 89.3, 89.1, 90.0)
     assert stats["change"] == -0.7 and stats["average"] == pytest.approx((sum(90 - 0.1 * d for d in range(10)) + 89.3) / 11, abs=1e-3)  # fmt: skip
@@ -102,8 +104,11 @@ async def test_trend_on_known_data(client: Client) -> None:
     in_lb = await call(client, "health_trend", kind="weight", unit="lb", since="2024-02-01", until="2024-02-10")
     assert in_lb["value"]["max"] == pytest.approx(198.416, abs=1e-3) and in_lb["unit"] == "lb"
     assert in_lb["value"]["slope_per_week"] == pytest.approx(stats["slope_per_week"] / 0.45359237, abs=1e-3)
-    empty = await call(client, "health_trend", kind="heart_rate", since="2024-02-01", until="2024-02-10")
+    assert in_lb["daily"] is None and in_lb["value"]["count"] == 11  # the series only when asked for
+    empty = await call(client, "health_trend", kind="heart_rate", since="2024-02-01", until="2024-02-10", daily=True)
     assert empty["direction"] == "no data" and empty["value"]["count"] == 0 and empty["daily"] == []
+    none = await call(client, "health_trend", kind="heart_rate", since="2024-02-01", until="2024-02-10")
+    assert none["value"] == empty["value"] and none["latest_at"] is None
 
 
 async def test_adherence_over_a_period(client: Client) -> None:

@@ -221,11 +221,17 @@ class MeasurementTools:
         return out
 
     async def health_trend(
-        self, kind: KindArg, since: Since = None, until: Until = None, days: Days = None, unit: UnitArg = None
+        self,
+        kind: KindArg,
+        since: Since = None,
+        until: Until = None,
+        days: Days = None,
+        unit: UnitArg = None,
+        daily: Annotated[bool, Field(description="Also the average, min and max of each day.")] = False,
     ) -> Trend:
         """Latest, first, min, max, average, change and least-squares slope of one kind over a period
-        (default the last 90 days), with daily averages."""
+        (default the last 90 days), and with daily=true the daily averages."""
         tool = "health_trend"
         period = parse_period(tool, since, until, days, self.env.tz, default_days=90)
         unit_used = await output_unit(self.env, tool, kind, unit)
-        return await trend(self.env.pool, self.env.tz, kind, period, unit_used)
+        return await trend(self.env.pool, self.env.tz, kind, period, unit_used, daily)

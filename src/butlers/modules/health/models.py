@@ -79,7 +79,7 @@ class Trend(BaseModel):
     direction: str  # rising, falling, steady, or "no data"
     value: Stats
     diastolic: Stats | None = None
-    daily: list[DailyPoint]
+    daily: list[DailyPoint] | None = None  # only when asked for
 
 
 class Medication(BaseModel):

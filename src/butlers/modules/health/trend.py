@@ -30,6 +30,13 @@ FROM (SELECT (measured_at AT TIME ZONE $4)::date AS day, value, diastolic,
              (date_part('epoch', measured_at) - $5) / 86400.0 AS t
       FROM health_measurements WHERE {_WHERE}) AS r
 GROUP BY day ORDER BY day"""
+# The whole period at once, when the daily series is not asked for: no per-row date in a zone.
+_TOTAL_SQL = f"""
+SELECT count(*) AS n, sum(value) AS s, min(value) AS lo, max(value) AS hi,
+       sum(t) AS st, sum(t * t) AS stt, sum(t * value) AS stv,
+       sum(diastolic) AS s2, min(diastolic) AS lo2, max(diastolic) AS hi2, sum(t * diastolic) AS stv2
+FROM (SELECT value, diastolic, (date_part('epoch', measured_at) - $4) / 86400.0 AS t
+      FROM health_measurements WHERE {_WHERE}) AS r"""
 _ENDS_SQL = f"""
 (SELECT value, diastolic, measured_at FROM health_measurements WHERE {_WHERE} ORDER BY measured_at LIMIT 1)
 UNION ALL
@@ -112,9 +119,14 @@ def _daily(r: asyncpg.Record, unit: units.Unit) -> DailyPoint:
     )
 
 
-async def trend(pool: asyncpg.Pool, tz: ZoneInfo, kind: str, period: Period, unit: units.Unit) -> Trend:
+async def trend(
+    pool: asyncpg.Pool, tz: ZoneInfo, kind: str, period: Period, unit: units.Unit, with_daily: bool
+) -> Trend:
     args = (kind, period.start, period.end)
-    days = await pool.fetch(_DAILY_SQL, *args, str(tz), period.start.timestamp())
+    if with_daily:
+        days = await pool.fetch(_DAILY_SQL, *args, str(tz), period.start.timestamp())
+    else:
+        days = await pool.fetch(_TOTAL_SQL, *args, period.start.timestamp())
     ends = await pool.fetch(_ENDS_SQL, *args)
 
     def end_value(index: int, column: str) -> float | None:
@@ -133,5 +145,5 @@ async def trend(pool: asyncpg.Pool, tz: ZoneInfo, kind: str, period: Period, uni
         direction=direction(value, period.days),
         value=value,
         diastolic=diastolic,
-        daily=[_daily(r, unit) for r in days],
+        daily=[_daily(r, unit) for r in days] if with_daily else None,
     )
