@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fastmcp.exceptions import ToolError
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from butlers.modules.health import units
@@ -18,12 +18,14 @@ ALL_UNITS = [(kind, unit) for kind, spec in units.KINDS.items() for unit in spec
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 
 
+@settings(deadline=None)  # a shared, loaded machine: no per-example time limit
 @given(pair=st.sampled_from(ALL_UNITS), value=finite)
 def test_every_unit_round_trips_through_the_canonical_one(pair: tuple[str, units.Unit], value: float) -> None:
     _, unit = pair
     assert unit.from_canonical(unit.to_canonical(value)) == pytest.approx(value, rel=1e-9, abs=1e-9)
 
 
+@settings(deadline=None)
 @given(kg=st.floats(min_value=1, max_value=500))
 def test_kg_and_lb_agree_both_ways(kg: float) -> None:
     lb = units.find_unit("weight", "lb")
@@ -47,11 +49,13 @@ def test_known_conversions() -> None:
     assert units.find_unit("weight", None) == units.KG  # the canonical unit by default
 
 
+@settings(deadline=None)
 @given(spelling=st.sampled_from(["°C", "c", "C", " celsius ", "º C", "°c"]))
 def test_unit_spellings_normalise(spelling: str) -> None:
     assert units.find_unit("temperature", spelling) == units.CELSIUS
 
 
+@settings(deadline=None)
 @given(day=st.dates(min_value=date(1900, 1, 1), max_value=date(2100, 12, 31)))
 def test_a_date_parses_to_its_own_start_in_the_zone(day: date) -> None:
     assert parse_date("t", "since", day.isoformat(), BERLIN) == day
@@ -59,12 +63,14 @@ def test_a_date_parses_to_its_own_start_in_the_zone(day: date) -> None:
     assert instant == datetime.combine(day, time(0), BERLIN)
 
 
+@settings(deadline=None)
 @given(moment=st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)))
 def test_an_iso_instant_round_trips(moment: datetime) -> None:
     assert parse_instant("t", "at", moment.isoformat(), BERLIN) == moment
     assert parse_instant("t", "at", moment.replace(tzinfo=None).isoformat(), BERLIN).tzinfo == BERLIN
 
 
+@settings(deadline=None)
 @given(text=st.text(max_size=30).filter(lambda s: s.strip().lower() not in ("now", "today", "yesterday")))
 def test_garbage_is_refused_naming_the_argument_and_not_quoted(text: str) -> None:
     try:
@@ -80,17 +86,20 @@ def test_garbage_is_refused_naming_the_argument_and_not_quoted(text: str) -> Non
         assert text.strip() not in message.removeprefix("health_x: argument 'at': ")
 
 
+@settings(deadline=None)
 @given(hour=st.integers(0, 23), minute=st.integers(0, 59))
 def test_times_of_day_parse(hour: int, minute: int) -> None:
     assert parse_time_of_day("t", "times", f"{hour:02d}:{minute:02d}") == time(hour, minute)
 
 
+@settings(deadline=None)
 @given(text=st.sampled_from(["25:00", "8am", "", "12:60", "noon"]))
 def test_bad_times_of_day_are_refused(text: str) -> None:
     with pytest.raises(ToolError, match="argument 'times'"):
         parse_time_of_day("t", "times", text)
 
 
+@settings(deadline=None)
 @given(days=st.integers(1, 3660))
 def test_a_period_of_n_days_ends_now_and_spans_n_days(days: int) -> None:
     period = parse_period("t", None, None, days, BERLIN)
