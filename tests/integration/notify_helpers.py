@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 from fastmcp import Client
 
+from butlers.auth import find_operator_token
 from butlers.butler import Butler
 from butlers.config import discover
 from butlers.db import ServerAddress
@@ -98,7 +99,10 @@ class Daemon:
         return module
 
     async def call(self, role: str, tool: str, args: dict[str, Any]) -> Any:
-        async with Client(f"http://127.0.0.1:{self.fleet.ports[role]}/mcp") as client:
+        # As the operator (the token the daemon wrote at start): schedule and state changes need it.
+        token = find_operator_token(self.supervisor.settings)
+        auth = token.value if token is not None else None
+        async with Client(f"http://127.0.0.1:{self.fleet.ports[role]}/mcp", auth=auth) as client:
             result = await client.call_tool(tool, args)
         data = result.structured_content
         assert data is not None

@@ -15,6 +15,7 @@ import anyio
 import asyncpg
 from fastmcp import Client
 
+from butlers.auth import find_operator_token
 from butlers.config import discover
 from butlers.db import ServerAddress, create_pool, database_name
 from butlers.modules.telegram import TOKEN_ENV
@@ -95,8 +96,15 @@ class Fleet:
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}/mcp"
 
+    @property
+    def token(self) -> str | None:
+        """The operator token the daemon wrote at its start."""
+        found = find_operator_token(self.supervisor.settings)
+        return found.value if found is not None else None
+
     async def call(self, butler: str, tool: str, args: dict[str, Any] | None = None) -> Any:
-        async with Client(self.url(butler)) as client:
+        # As the operator: schedule and state changes (also through `route`) need the token.
+        async with Client(self.url(butler), auth=self.token) as client:
             return await client.call_tool(tool, args or {}, raise_on_error=False)
 
     async def pool(self, butler: str) -> asyncpg.Pool:
