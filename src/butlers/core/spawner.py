@@ -60,11 +60,25 @@ class _Transport(SubprocessCLITransport):
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    killed = False
+
     def kill(self) -> None:
+        # Remembered: a stop that lands while the CLI is still starting kills it once it exists.
+        self.killed = True
         process = self._process
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self.killed:
+            self.kill()
+
+    async def close(self) -> None:
+        if self.killed:
+            self.kill()  # no 5 s grace for a process we stopped
+        await super().close()
 
 
 @dataclass
@@ -211,6 +225,7 @@ class Spawner:
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
         self._draining = False
+        self._claim_idle: anyio.Event | None = None  # unset while a claim is in flight
 
     # -- public API ---------------------------------------------------------
 
@@ -280,14 +295,25 @@ class Spawner:
         return {"session_id": record["id"], "status": record["status"], "created": created}
 
     async def cancel(self, session_id: uuid.UUID) -> dict[str, Any]:
-        """Cancel a queued or running session; a finished one is left as it is."""
+        """Cancel a queued or running session; a finished one is left as it is.
+
+        A cancel can land while the worker is claiming: the row is already
+        `running` but the worker has not registered the run yet. So when the
+        session is neither queued nor known, wait for the claim in flight to
+        finish, then look again: it is registered by then if it is ours.
+        """
         run = self._runs.get(session_id)
+        if run is None and await self.sessions.cancel_queued(session_id):
+            self._finished(session_id)
+            return await self._get(session_id)
+        if run is None and self._claim_idle is not None:
+            with anyio.move_on_after(SHUTDOWN_GRACE_S):
+                await self._claim_idle.wait()
+            run = self._runs.get(session_id)
         if run is not None:
             run.stop("cancelled")
             with anyio.move_on_after(SHUTDOWN_GRACE_S * 2):
                 await run.done.wait()
-        elif await self.sessions.cancel_queued(session_id):
-            self._finished(session_id)
         return await self._get(session_id)
 
     async def drain(self) -> None:
@@ -328,10 +354,16 @@ class Spawner:
 
     async def _claim(self, tg: TaskGroup) -> None:
         while not self._draining and len(self._runs) < self.config.agent.max_concurrency:
-            row = await self.sessions.claim_next()
-            if row is None:
-                return
-            self._runs[row["id"]] = _Run()
+            # Between the claim's commit and the run's registration a cancel cannot find
+            # the session; it waits on this event (see `cancel`).
+            self._claim_idle = idle = anyio.Event()
+            try:
+                row = await self.sessions.claim_next()
+                if row is None:
+                    return
+                self._runs[row["id"]] = _Run()
+            finally:
+                idle.set()
             tg.start_soon(self._run_session, row)
 
     async def _run_session(self, row: asyncpg.Record) -> None:

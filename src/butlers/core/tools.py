@@ -105,7 +105,9 @@ def _register_state(mcp: FastMCP, butler: Butler) -> None:
             entry = await store.set(key, value, expected_version=expected_version, must_not_exist=must_not_exist)
         except StateConflict as exc:
             argument = "must_not_exist" if must_not_exist else "expected_version"
-            raise bad_argument("state_set", argument, f"conflict: {exc}; nothing was written, read it and retry") from None
+            raise bad_argument(
+                "state_set", argument, f"conflict: {exc}; nothing was written, read it and retry"
+            ) from None
         return {"key": key, "version": entry.version, "updated_at": entry.updated_at.isoformat()}
 
     @mcp.tool(name="state_delete", description="Delete a key; says whether it existed.")
