@@ -10,10 +10,9 @@ from typing import Any
 
 import anyio
 import asyncpg
+from spawner_helpers import running_butler
 
 from butlers.testing.model_api import Hang
-
-from spawner_helpers import running_butler
 
 RACES = 1000
 

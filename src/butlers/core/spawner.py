@@ -47,6 +47,8 @@ tracer = trace.get_tracer("butlers.spawner")
 
 POLL_S = 30.0  # fallback wake-up in case a NOTIFY is lost (listener connection dropped)
 SHUTDOWN_GRACE_S = 5.0
+FINISH_RETRY_S = 60.0  # how long a session's final record waits for a lost database
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class _Transport(SubprocessCLITransport):
@@ -225,6 +227,7 @@ class Spawner:
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
         self._draining = False
+        self._listener: Any = None  # the LISTEN connection, while held
         self._claim_idle: anyio.Event | None = None  # unset while a claim is in flight
 
     # -- public API ---------------------------------------------------------
@@ -248,23 +251,54 @@ class Spawner:
                 variables=list(agent_env.MODEL_CREDENTIALS),
             )
         self._wake = anyio.Event()
-        async with self.pool.acquire() as listener:
-            await listener.add_listener(QUEUE_CHANNEL, self._on_notify)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self._listen)
+            task_status.started()
             try:
-                async with anyio.create_task_group() as tg:
-                    task_status.started()
-                    try:
-                        await self._loop(tg)
-                    finally:
-                        # Shutdown: kill every CLI now, so the SDK's shielded
-                        # cleanup in each session task (which would wait 5 s
-                        # for a graceful exit) ends at once.
-                        for active in self._runs.values():
-                            if active.transport is not None:
-                                active.transport.kill()
+                await self._loop(tg)
             finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE_S):
-                    await listener.remove_listener(QUEUE_CHANNEL, self._on_notify)
+                # Shutdown: kill every CLI now, so the SDK's shielded
+                # cleanup in each session task (which would wait 5 s
+                # for a graceful exit) ends at once.
+                for active in self._runs.values():
+                    if active.transport is not None:
+                        active.transport.kill()
+
+    async def _listen(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Hold a LISTEN connection for queue wake-ups; a lost one is replaced (the poll covers the gap)."""
+        reported = False
+        while True:
+            lost = anyio.Event()
+            try:
+                async with self.pool.acquire() as conn:
+                    self._listener = conn
+                    conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+                    await conn.add_listener(QUEUE_CHANNEL, self._on_notify)
+                    if not reported:
+                        reported = True
+                        task_status.started()
+                    self._poke()  # anything queued while nobody listened
+                    try:
+                        await lost.wait()
+                    finally:
+                        self._listener = None
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(Exception):
+                            await conn.remove_listener(QUEUE_CHANNEL, self._on_notify)
+            except DB_ERRORS as exc:
+                log.warning("queue listener lost; retrying", butler=self.name, error=str(exc))
+                if not reported:
+                    reported = True
+                    task_status.started()  # serve anyway: the poll picks work up meanwhile
+            await anyio.sleep(1.0)
+
+    def database_lost(self) -> None:
+        """The daemon found the server down: drop the listener (it may be half-open, never closing)."""
+        if self._listener is not None:
+            self._listener.terminate()
+
+    def database_back(self) -> None:
+        """The server answers again: claim what was queued meanwhile."""
+        self._poke()
 
     async def dispatch(self, conn: Conn, request: DispatchRequest) -> uuid.UUID:
         """Record `request` in the caller's transaction; it runs after commit."""
@@ -345,7 +379,7 @@ class Spawner:
             self._wake = anyio.Event()
             try:
                 await self._claim(tg)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except DB_ERRORS:
                 # The database is away: keep the worker (and the butler) alive,
                 # try again at the next wake-up or poll.
                 log.exception("could not claim queued sessions", butler=self.name)
@@ -376,7 +410,7 @@ class Spawner:
                 log.exception("session crashed", butler=self.name, session=str(session_id))
                 outcome = Outcome("failed", error=f"internal error: {type(exc).__name__}: {exc}")
             with anyio.CancelScope(shield=True):
-                await self.sessions.finish(session_id, outcome)
+                await self._record_finish(session_id, outcome)
             log.info("session finished", butler=self.name, session=str(session_id), status=outcome.status,
                      cost_usd=outcome.cost_usd, error=outcome.error)  # fmt: skip
         except anyio.get_cancelled_exc_class():
@@ -384,15 +418,36 @@ class Spawner:
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE_S):
                 if run.transport is not None:
                     run.transport.kill()
-                await self.sessions.mark_interrupted(
-                    "interrupted: the butler shut down during the session", [session_id]
-                )
+                with contextlib.suppress(*DB_ERRORS):  # database gone too: the next start marks it
+                    await self.sessions.mark_interrupted(
+                        "interrupted: the butler shut down during the session", [session_id]
+                    )
             raise
         finally:
             run.done.set()
             del self._runs[session_id]
             self._finished(session_id)
             self._poke()  # a slot is free
+
+    async def _record_finish(self, session_id: uuid.UUID, outcome: Outcome) -> None:
+        """Write the final record; while the database is away, retry (bounded) rather than lose it.
+
+        If it never comes back in time, the row stays `running` under this
+        daemon's identity and is marked `interrupted` once this daemon is gone.
+        """
+        delay = 0.5
+        deadline = anyio.current_time() + FINISH_RETRY_S
+        while True:
+            try:
+                await self.sessions.finish(session_id, outcome)
+                return
+            except DB_ERRORS as exc:
+                if self._draining or anyio.current_time() + delay > deadline:
+                    log.error("session outcome not recorded", butler=self.name, session=str(session_id),
+                              status=outcome.status, error=str(exc))  # fmt: skip
+                    return
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _traced(self, row: asyncpg.Record, run: _Run) -> Outcome:
         parent = propagate.extract({"traceparent": row["parent_traceparent"]}) if row["parent_traceparent"] else None
