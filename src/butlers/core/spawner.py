@@ -39,6 +39,7 @@ from opentelemetry import propagate, trace
 from butlers.config import ButlerConfig
 from butlers.core import agent_env
 from butlers.core.dispatch import DispatchRequest, TriggerSource
+from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
 from butlers.core.sessions import FINISHED, QUEUE_CHANNEL, Conn, Outcome, SessionLog
 from butlers.errors import NotFoundError
 
@@ -220,6 +221,7 @@ class Spawner:
         self.mcp_url = mcp_url
         self.credentials = {**agent_env.model_settings(model_env), **credentials}
         self.sessions = SessionLog(pool)
+        self.instances = InstanceRegistry(pool, name)
         self.home = agent_env.agent_home(data_dir, name)
         self._launchers = self.home.parent / "bin"
         self._cli_path = cli_path
@@ -233,13 +235,23 @@ class Spawner:
     # -- public API ---------------------------------------------------------
 
     async def recover_at_startup(self) -> int:
-        """Sessions left `running` by a previous process → `interrupted`."""
-        count = await self.sessions.mark_interrupted(
-            "interrupted: the butler stopped while this session was running (found running at startup)"
-        )
-        if count:
-            log.warning("sessions interrupted by a previous stop", butler=self.name, count=count)
-        return count
+        """Register this daemon; sessions left `running` by a daemon that is gone → `interrupted`.
+
+        Sessions of another daemon that is alive (two daemons on one database) are left alone.
+        """
+        await self.instances.register()
+        return await self.instances.reap("found running at startup")
+
+    async def _keep_alive(self) -> None:
+        """Refresh this daemon's liveness row; take over what dead daemons left, once."""
+        while True:
+            await anyio.sleep(BEAT_INTERVAL_S)
+            try:
+                await self.instances.register()
+                if await self.instances.reap():
+                    self._poke()
+            except DB_ERRORS as exc:  # the database is away: the health monitor reports it
+                log.warning("liveness beat failed", butler=self.name, error=str(exc))
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The worker loop: claims queued sessions and runs them, until cancelled."""
@@ -251,18 +263,24 @@ class Spawner:
                 variables=list(agent_env.MODEL_CREDENTIALS),
             )
         self._wake = anyio.Event()
-        async with anyio.create_task_group() as tg:
-            await tg.start(self._listen)
-            task_status.started()
-            try:
-                await self._loop(tg)
-            finally:
-                # Shutdown: kill every CLI now, so the SDK's shielded
-                # cleanup in each session task (which would wait 5 s
-                # for a graceful exit) ends at once.
-                for active in self._runs.values():
-                    if active.transport is not None:
-                        active.transport.kill()
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self._listen)
+                tg.start_soon(self._keep_alive)
+                task_status.started()
+                try:
+                    await self._loop(tg)
+                finally:
+                    # Shutdown: kill every CLI now, so the SDK's shielded
+                    # cleanup in each session task (which would wait 5 s
+                    # for a graceful exit) ends at once.
+                    for active in self._runs.values():
+                        if active.transport is not None:
+                            active.transport.kill()
+        finally:
+            # A clean stop: this daemon's sessions are finished or interrupted by now.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2), contextlib.suppress(*DB_ERRORS):
+                await self.instances.deregister()
 
     async def _listen(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Hold a LISTEN connection for queue wake-ups; a lost one is replaced (the poll covers the gap)."""
@@ -392,7 +410,7 @@ class Spawner:
             # the session; it waits on this event (see `cancel`).
             self._claim_idle = idle = anyio.Event()
             try:
-                row = await self.sessions.claim_next()
+                row = await self.sessions.claim_next(self.instances.me.id)
                 if row is None:
                     return
                 self._runs[row["id"]] = _Run()
