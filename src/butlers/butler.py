@@ -32,7 +32,14 @@ from butlers.core.spawner import Spawner
 from butlers.core.state import StateStore
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
-from butlers.db_health import LOST_CONNECTION_ERRORS, DatabaseHealth, DatabaseState, ToolGuard
+from butlers.db_health import (
+    LOST_CONNECTION_ERRORS,
+    PROBE_TIMEOUT_S,
+    DatabaseHealth,
+    DatabaseState,
+    ToolGuard,
+    describe,
+)
 from butlers.errors import CredentialError
 from butlers.http import EmbeddedServer, bind, make_server
 from butlers.migrate import apply_migrations, core_migrations_dir
@@ -373,10 +380,11 @@ class Butler:
     async def _database_health(self) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            with anyio.fail_after(5):
+            # As short as the daemon's own probe: status must answer, not wait on a half-open link.
+            with anyio.fail_after(PROBE_TIMEOUT_S):
                 await self.pool.fetchval("SELECT 1")
         except Exception as exc:
-            return {"ok": False, "name": self.database, "error": str(exc) or type(exc).__name__}
+            return {"ok": False, "name": self.database, "error": f"down: {describe(exc)}"}
         return {"ok": True, "name": self.database, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @property
