@@ -5,7 +5,8 @@ every butler database it serves (`daemon_instances`), refreshed every few
 seconds. A claimed session records its owner. At start and periodically a
 butler looks for dead owners — on this host, a pid that is not that process
 any more (known at once); elsewhere, a heartbeat older than the bound — and
-marks only their running sessions `interrupted`. Two daemons on one database
+marks only their running sessions `interrupted` (an owner with no row at all
+counts as gone too). Two daemons on one database
 therefore never interrupt each other's live sessions. The UPDATE that marks a
 dead owner's sessions (and deletes its row) runs once, whichever daemon gets
 there first: its queued work is taken over once, by the shared queue.
@@ -97,9 +98,12 @@ class InstanceRegistry:
                 """UPDATE sessions SET status = 'interrupted', finished_at = now(),
                        error = 'interrupted: the daemon running this session stopped (' || $2 || ')',
                        duration_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::integer
-                   WHERE status = 'running' AND (owner IS NULL OR owner = ANY($1::uuid[]))""",
+                   WHERE status = 'running' AND owner IS DISTINCT FROM $3
+                     AND (owner IS NULL OR owner = ANY($1::uuid[])
+                          OR NOT EXISTS (SELECT 1 FROM daemon_instances d WHERE d.id = sessions.owner))""",
                 dead,
                 found,
+                self.me.id,
             )
             await conn.execute("DELETE FROM daemon_instances WHERE id = ANY($1::uuid[])", dead)
         count = int(result.split()[-1])

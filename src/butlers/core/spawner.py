@@ -245,13 +245,13 @@ class Spawner:
     async def _keep_alive(self) -> None:
         """Refresh this daemon's liveness row; take over what dead daemons left, once."""
         while True:
-            await anyio.sleep(BEAT_INTERVAL_S)
             try:
                 await self.instances.register()
                 if await self.instances.reap():
                     self._poke()
             except DB_ERRORS as exc:  # the database is away: the health monitor reports it
                 log.warning("liveness beat failed", butler=self.name, error=str(exc))
+            await anyio.sleep(BEAT_INTERVAL_S)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The worker loop: claims queued sessions and runs them, until cancelled."""
