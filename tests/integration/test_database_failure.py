@@ -62,7 +62,7 @@ async def test_killed_postmaster_is_noticed_restarted_and_no_acknowledged_write_
     root, port = one_butler(tmp_path)
     daemon = Daemon(root, data_home, tmp_path / "daemon.log")
     daemons.append(daemon)
-    await wait_answering(port, daemon)
+    await wait_answering(port, daemon, timeout=180)
     acked: dict[str, int] = {}
     refusals: list[str] = []
     stop_writing = anyio.Event()
@@ -127,13 +127,13 @@ async def test_repeated_kill_9_of_the_daemon_then_a_clean_stop_leaves_no_postgre
     for round_ in range(2):
         daemon = Daemon(root, data_home, tmp_path / f"killed-{round_}.log")
         daemons.append(daemon)
-        await wait_answering(port, daemon)
+        await wait_answering(port, daemon, timeout=180)
         daemon.proc.kill()
         daemon.proc.wait()
         assert postgres_processes(data_home) != []  # the crash left the server running
     last = Daemon(root, data_home, tmp_path / "last.log")
     daemons.append(last)
-    await wait_answering(port, last)
+    await wait_answering(port, last, timeout=180)
     log = last.log.read_text()
     assert "database.stale_handles_removed" in log and "database.adopting_running_server" in log
     assert last.stop() == 0
@@ -141,7 +141,7 @@ async def test_repeated_kill_9_of_the_daemon_then_a_clean_stop_leaves_no_postgre
     # And the next clean start and stop too.
     again = Daemon(root, data_home, tmp_path / "again.log")
     daemons.append(again)
-    await wait_answering(port, again)
+    await wait_answering(port, again, timeout=180)
     assert again.stop() == 0
     assert postgres_processes(data_home) == []
 
