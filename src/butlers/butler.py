@@ -37,6 +37,14 @@ from butlers.core.state import StateStore
 from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
+from butlers.db_health import (
+    LOST_CONNECTION_ERRORS,
+    PROBE_TIMEOUT_S,
+    DatabaseHealth,
+    DatabaseState,
+    ToolGuard,
+    describe,
+)
 from butlers.errors import ConfigError, ConfigErrors, CredentialError
 from butlers.http import EmbeddedServer, PortLimits, bind, limit_mcp_sessions, make_server
 from butlers.http_guard import CallerGuard, policy_for
@@ -131,6 +139,8 @@ class Butler:
         self.channels = ChannelRegistry()
         # Credentials of this butler's running sessions: what its spawned agents present.
         self.session_credentials = SessionCredentials()
+        # The daemon's view of the database server (set by the supervisor; None when run alone).
+        self.health: DatabaseHealth | None = None
 
     # The pool and the stores exist once startup has reached the database step.
     @property
@@ -230,7 +240,7 @@ class Butler:
             instructions=instructions,
             on_duplicate="error",
             mask_error_details=True,
-            middleware=[HostileInputGuard(), SessionTraceLink()],
+            middleware=[ToolGuard(lambda: self.health), HostileInputGuard(), SessionTraceLink()],
         )
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
@@ -361,9 +371,25 @@ class Butler:
                 log.exception("module.shutdown_failed", butler=self.name, module=module.name)
         self._started = []
         if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+            pool, self._pool = self._pool, None
+            try:
+                with anyio.fail_after(5):
+                    await pool.close()
+            except Exception:  # the server is gone or hangs: drop the connections instead
+                pool.terminate()
         self.phase = "stopped"
+
+    async def database_changed(self, state: DatabaseState) -> None:
+        """The server went down or came back: drop old connections; when back, resume work."""
+        if self._pool is not None:
+            # Idle connections are replaced at the next acquire, busy ones when released:
+            # after a restart or a half-open link none of them is any good.
+            await self._pool.expire_connections()
+        if state is DatabaseState.UP and self.phase == "serving":
+            self.spawner.database_back()
+            self.on_schedules_changed()  # the heartbeat looks again: missed windows follow their policy
+        elif state is DatabaseState.DOWN and self.phase == "serving":
+            self.spawner.database_lost()
 
     async def tick(self) -> list[FiredWindow]:
         return await self.scheduler.claim_due()
@@ -372,6 +398,43 @@ class Butler:
         return await self.scheduler.next_due_at()
 
     async def status(self) -> dict[str, Any]:
+        if self.health is not None and self.health.down:
+            # Answer at once, from memory: every query would fail or hang.
+            database = {"ok": False, "name": self.database, "error": f"down: {self.health.reason}"}
+            modules = {m.name: {"ok": None, "error": "not checked: the database is down"} for m in self.modules}
+            return {
+                **self._identity(),
+                "modules": modules,
+                "schedules": None,
+                "database": {**database, **self.health.report()},
+            }
+        database = await self._database_health()
+        return {
+            **self._identity(),
+            "modules": {m.name: await self._module_health(m) for m in self.modules},
+            "schedules": await self._schedules() if database["ok"] else None,
+            "database": database,
+        }
+
+    async def _schedules(self) -> list[dict[str, Any]] | None:
+        try:
+            rows = await self.scheduler.list_schedules()
+        except LOST_CONNECTION_ERRORS:
+            return None  # lost between the health query and this one: status still answers
+        return [
+            {
+                "name": s["name"],
+                "cron": s["cron"],
+                "at": s["run_at"].isoformat() if s["run_at"] else None,
+                "mode": "tool" if s["tool"] else "prompt",
+                "source": s["source"],
+                "enabled": s["enabled"],
+                "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,
+            }
+            for s in rows
+        ]
+
+    def _identity(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "description": self.config.description,
@@ -379,20 +442,6 @@ class Butler:
             "url": self.mcp_url,
             "phase": self.phase,
             "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else 0.0,
-            "modules": {m.name: await self._module_health(m) for m in self.modules},
-            "schedules": [
-                {
-                    "name": s["name"],
-                    "cron": s["cron"],
-                    "at": s["run_at"].isoformat() if s["run_at"] else None,
-                    "mode": "tool" if s["tool"] else "prompt",
-                    "source": s["source"],
-                    "enabled": s["enabled"],
-                    "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,
-                }
-                for s in await self.scheduler.list_schedules()
-            ],
-            "database": await self._database_health(),
         }
 
     async def _module_health(self, module: Module) -> dict[str, Any]:
@@ -408,10 +457,11 @@ class Butler:
     async def _database_health(self) -> dict[str, Any]:
         started = time.perf_counter()
         try:
-            with anyio.fail_after(5):
+            # As short as the daemon's own probe: status must answer, not wait on a half-open link.
+            with anyio.fail_after(PROBE_TIMEOUT_S):
                 await self.pool.fetchval("SELECT 1")
         except Exception as exc:
-            return {"ok": False, "name": self.database, "error": str(exc) or type(exc).__name__}
+            return {"ok": False, "name": self.database, "error": f"down: {describe(exc)}"}
         return {"ok": True, "name": self.database, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @property

@@ -158,10 +158,17 @@ class ButlerConfig(BaseModel):
 
 
 def validate_timezone(value: str) -> None:
+    """A known IANA zone name, or ValueError saying so.
+
+    A folder of the zone database ('America', 'Etc') makes zoneinfo raise
+    IsADirectoryError with the install path: caught here as any OSError, so
+    no path leaks and the caller sees one plain message.
+    """
     try:
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"'{value}' is not a known IANA time zone (e.g. 'Europe/Paris')") from exc
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        hint = " (a region, not a zone: name a city, e.g. 'America/New_York')" if "/" not in value else ""
+        raise ValueError(f"'{value}' is not a known IANA time zone{hint}; e.g. 'Europe/Paris' or 'UTC'") from exc
 
 
 def interpolate(value: Any, env: Mapping[str, str], file: Path, key: str = "") -> Any:
@@ -261,6 +268,8 @@ def discover(root: Path, env: Mapping[str, str] | None = None) -> tuple[list[But
             good.append(load_butler_config(directory, env))
         except ConfigErrors as exc:
             errors.extend(exc.errors)
+        except Exception as exc:  # any surprise stays this butler's: the others still load
+            errors.append(ConfigError(f"cannot be loaded: {type(exc).__name__}: {exc}", file=directory / CONFIG_FILE))
     accepted: list[ButlerConfig] = []
     for cfg in good:
         clash = _clash(cfg, accepted)

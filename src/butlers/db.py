@@ -17,9 +17,16 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import anyio
 import asyncpg
+import psutil
+import structlog
 
 from butlers.errors import DatabaseError
 from butlers.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+COMMAND_TIMEOUT_S = 15.0
 
 
 def database_name(butler: str) -> str:
@@ -90,7 +97,26 @@ class EmbeddedPostgres:
     def _start_sync(self) -> Any:
         import pgserver  # imported late: it is only needed for the embedded default
 
+        forget_dead_handles(self.data_dir)
+        if postmaster_alive(self.data_dir):
+            # Left by a daemon that was killed: adopted, and stopped when this daemon exits.
+            log.warning("database.adopting_running_server", data_dir=str(self.data_dir))
         return pgserver.get_server(self.data_dir, cleanup_mode="stop")
+
+    def running(self) -> bool:
+        return postmaster_alive(self.data_dir)
+
+    async def restart(self) -> None:
+        """Start the server again after its postmaster died; same data, same socket."""
+        server = self._server
+        if server is None:
+            raise DatabaseError("the embedded PostgreSQL was never started")
+
+        def start_again() -> None:
+            with server._lock:  # pgserver's own inter-process lock around starting and stopping
+                server.ensure_postgres_running()
+
+        await anyio.to_thread.run_sync(start_again)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -125,10 +151,53 @@ class PostgresServer:
             await self._embedded.stop()
 
     @property
+    def restartable(self) -> bool:
+        """True for the embedded server: the daemon can start it again itself."""
+        return self._embedded is not None
+
+    def postmaster_running(self) -> bool:
+        """Whether the embedded server's postmaster process exists (blocking: run it in a thread)."""
+        return self._embedded is not None and self._embedded.running()
+
+    async def restart(self) -> None:
+        if self._embedded is None:
+            raise DatabaseError("an external PostgreSQL is not restarted by the daemon")
+        await self._embedded.restart()
+
+    @property
     def description(self) -> str:
         a = self.address
         kind = "embedded" if self._embedded else "external"
         return f"{kind} PostgreSQL at {a.host}:{a.port}" if a else "not started"
+
+
+def forget_dead_handles(data_dir: Path) -> list[int]:
+    """Drop the pids of dead processes from pgserver's list of the server's users; return them.
+
+    pgserver stops the server only when the last process in that list exits; a
+    daemon killed with SIGKILL never takes itself off, and its pid would keep
+    every later daemon from stopping the server (it would outlive each of them).
+    """
+    from pgserver.postgres_server import PostgresServer as PgServer
+    from pgserver.utils import DiskList
+
+    handles = DiskList(data_dir.expanduser().resolve() / ".handle_pids.json")
+    with PgServer._lock:
+        pids = handles.get()
+        dead = [pid for pid in pids if not psutil.pid_exists(pid)]
+        if dead:
+            handles.put([pid for pid in pids if pid not in dead])
+    if dead:
+        log.warning("database.stale_handles_removed", pids=dead, data_dir=str(data_dir))
+    return dead
+
+
+def postmaster_alive(data_dir: Path) -> bool:
+    """Whether the postmaster named in `postmaster.pid` runs (a stale file does not count)."""
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir.expanduser().resolve())
+    return info is not None and info.is_running()
 
 
 async def ensure_database(address: ServerAddress, database: str) -> bool:
@@ -155,8 +224,15 @@ async def ensure_database(address: ServerAddress, database: str) -> bool:
 async def create_pool(address: ServerAddress, database: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     """One pool per butler; JSONB is decoded to Python values on the way in and out."""
     try:
+        # Bounded connects and statements: a lost or half-open server fails a call instead of hanging it.
         pool = await asyncpg.create_pool(
-            database=database, min_size=min_size, max_size=max_size, init=_init_connection, **address.connect_kwargs()
+            database=database,
+            min_size=min_size,
+            max_size=max_size,
+            init=_init_connection,
+            timeout=CONNECT_TIMEOUT_S,
+            command_timeout=COMMAND_TIMEOUT_S,
+            **address.connect_kwargs(),
         )
     except (OSError, asyncpg.PostgresError) as exc:
         raise DatabaseError(f"cannot open a pool on database {database}: {exc}") from exc

@@ -18,6 +18,7 @@ from butlers.butler import Butler
 from butlers.config import ButlerConfig
 from butlers.core.agent_env import MODEL_CREDENTIALS
 from butlers.db import PostgresServer
+from butlers.db_health import DatabaseHealth
 from butlers.errors import ButlersError, ConfigError
 from butlers.heartbeat import Heartbeat
 from butlers.modules.loader import Registry
@@ -49,6 +50,7 @@ class Supervisor:
         self.database = database or PostgresServer(settings)
         self.butlers: dict[str, Butler] = {}
         self.heartbeat: Heartbeat | None = None
+        self.health: DatabaseHealth | None = None
         self._stop = anyio.Event()
         self.stopped = anyio.Event()
 
@@ -64,12 +66,16 @@ class Supervisor:
             log.error("butler.config_invalid", error=failure)
         address = await self.database.start()
         log.info("database.ready", server=self.database.description)
+        self.health = DatabaseHealth(self.database)
         try:
             async with anyio.create_task_group() as tg:
+                await tg.start(self.health.run)
                 for config in self.configs:
                     butler = Butler(config, self.settings, address, module_registry=self.module_registry)
                     self.butlers[config.name] = butler
                     butler.fleet = self.butlers
+                    butler.health = self.health
+                    self.health.subscribe(butler.database_changed)
                     tg.start_soon(self._run_butler, butler)
                 for butler in self.butlers.values():
                     await butler.settled.wait()

@@ -139,7 +139,7 @@ async def test_status_follows_the_session(
     spawner = idle_spawner(pool, tmp_path)
     inbound = InboundLog(pool, spawner, "general")
     inbound_id, _ = await inbound.receive(message())
-    claimed = await spawner.sessions.claim_next()
+    claimed = await spawner.sessions.claim_next(spawner.instances.me.id)
     assert claimed is not None
     assert (await inbound.get(inbound_id) or {})["status"] == "dispatched"  # running is still dispatched
     error = None if session_status == "succeeded" else "agent error: boom"

@@ -310,3 +310,20 @@ async def test_status_notices_another_butler_on_the_port(tmp_path: Path) -> None
 
 def test_uptime_is_readable() -> None:
     assert [format_uptime(s) for s in (None, 59, 3725, 90000)] == ["-", "0m59s", "1h02m", "1d01h"]
+
+
+@pytest.mark.parametrize("zone", ["America", "Etc", "Europe/Nowhere"])
+def test_check_names_file_and_key_of_a_bad_time_zone_without_a_traceback(root: Path, zone: str) -> None:
+    schedule = f'[[butler.schedule]]\nname = "x"\ncron = "0 8 * * *"\nprompt = "p"\ntimezone = "{zone}"\n'
+    folder = write_butler(root, "zoned", 8170, schedule)
+    write_butler(root, "cal", 8171, f'[modules.calendar]\ntimezone = "{zone}"\n')
+    result = run("check", "--dir", str(root))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and "IsADirectoryError" not in result.output
+    assert "site-packages" not in result.output  # no install path leaks
+    assert f"{folder / CONFIG_FILE}: butler.schedule[0].timezone: '{zone}' is not a known IANA time zone" in (
+        result.stderr
+    )
+    assert "modules.calendar.timezone" in result.stderr
+    data = json.loads(run("check", "--dir", str(root), "--json").stdout)
+    assert data["butlers"] == ["alpha", "beta"]

@@ -112,13 +112,14 @@ class SessionLog:
         await conn.execute("SELECT pg_notify($1, $2)", QUEUE_CHANNEL, str(row["id"]))
         return row["id"], True
 
-    async def claim_next(self) -> asyncpg.Record | None:
-        """Mark the oldest queued session running and return it (None: queue empty)."""
+    async def claim_next(self, owner: uuid.UUID) -> asyncpg.Record | None:
+        """Mark the oldest queued session running under `owner` (a daemon instance); None: queue empty."""
         return await self.pool.fetchrow(
-            """UPDATE sessions SET status = 'running', started_at = now()
+            """UPDATE sessions SET status = 'running', started_at = now(), owner = $1
                WHERE id = (SELECT id FROM sessions WHERE status = 'queued'
                            ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-               RETURNING *"""
+               RETURNING *""",
+            owner,
         )
 
     async def set_trace_id(self, session_id: uuid.UUID, trace_id: str) -> None:

@@ -41,6 +41,7 @@ from butlers.config import ButlerConfig
 from butlers.core import agent_env
 from butlers.core.agent_credentials import session_mcp_config
 from butlers.core.dispatch import DispatchRequest, TriggerSource
+from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
 from butlers.core.sessions import FINISHED, QUEUE_CHANNEL, Conn, Outcome, SessionLog
 from butlers.errors import NotFoundError
 
@@ -49,6 +50,8 @@ tracer = trace.get_tracer("butlers.spawner")
 
 POLL_S = 30.0  # fallback wake-up in case a NOTIFY is lost (listener connection dropped)
 SHUTDOWN_GRACE_S = 5.0
+FINISH_RETRY_S = 60.0  # how long a session's final record waits for a lost database
+DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 class _Transport(SubprocessCLITransport):
@@ -62,11 +65,25 @@ class _Transport(SubprocessCLITransport):
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    killed = False
+
     def kill(self) -> None:
+        # Remembered: a stop that lands while the CLI is still starting kills it once it exists.
+        self.killed = True
         process = self._process
         if process is not None and process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
+
+    async def connect(self) -> None:
+        await super().connect()
+        if self.killed:
+            self.kill()
+
+    async def close(self) -> None:
+        if self.killed:
+            self.kill()  # no 5 s grace for a process we stopped
+        await super().close()
 
 
 @dataclass
@@ -207,6 +224,7 @@ class Spawner:
         self.mcp_url = mcp_url
         self.credentials = {**agent_env.model_settings(model_env), **credentials}
         self.sessions = SessionLog(pool)
+        self.instances = InstanceRegistry(pool, name)
         self.home = agent_env.agent_home(data_dir, name)
         self._launchers = self.home.parent / "bin"
         self._cli_path = cli_path
@@ -216,17 +234,29 @@ class Spawner:
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
         self._draining = False
+        self._listener: Any = None  # the LISTEN connection, while held
+        self._claim_idle: anyio.Event | None = None  # unset while a claim is in flight
 
     # -- public API ---------------------------------------------------------
 
     async def recover_at_startup(self) -> int:
-        """Sessions left `running` by a previous process → `interrupted`."""
-        count = await self.sessions.mark_interrupted(
-            "interrupted: the butler stopped while this session was running (found running at startup)"
-        )
-        if count:
-            log.warning("sessions interrupted by a previous stop", butler=self.name, count=count)
-        return count
+        """Register this daemon; sessions left `running` by a daemon that is gone → `interrupted`.
+
+        Sessions of another daemon that is alive (two daemons on one database) are left alone.
+        """
+        await self.instances.register()
+        return await self.instances.reap("found running at startup")
+
+    async def _keep_alive(self) -> None:
+        """Refresh this daemon's liveness row; take over what dead daemons left, once."""
+        while True:
+            try:
+                await self.instances.register()
+                if await self.instances.reap():
+                    self._poke()
+            except DB_ERRORS as exc:  # the database is away: the health monitor reports it
+                log.warning("liveness beat failed", butler=self.name, error=str(exc))
+            await anyio.sleep(BEAT_INTERVAL_S)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The worker loop: claims queued sessions and runs them, until cancelled."""
@@ -238,23 +268,60 @@ class Spawner:
                 variables=list(agent_env.MODEL_CREDENTIALS),
             )
         self._wake = anyio.Event()
-        async with self.pool.acquire() as listener:
-            await listener.add_listener(QUEUE_CHANNEL, self._on_notify)
+        try:
+            async with anyio.create_task_group() as tg:
+                await tg.start(self._listen)
+                tg.start_soon(self._keep_alive)
+                task_status.started()
+                try:
+                    await self._loop(tg)
+                finally:
+                    # Shutdown: kill every CLI now, so the SDK's shielded
+                    # cleanup in each session task (which would wait 5 s
+                    # for a graceful exit) ends at once.
+                    for active in self._runs.values():
+                        if active.transport is not None:
+                            active.transport.kill()
+        finally:
+            # A clean stop: this daemon's sessions are finished or interrupted by now.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(2), contextlib.suppress(*DB_ERRORS):
+                await self.instances.deregister()
+
+    async def _listen(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Hold a LISTEN connection for queue wake-ups; a lost one is replaced (the poll covers the gap)."""
+        reported = False
+        while True:
+            lost = anyio.Event()
             try:
-                async with anyio.create_task_group() as tg:
-                    task_status.started()
+                async with self.pool.acquire() as conn:
+                    self._listener = conn
+                    conn.add_termination_listener(lambda *_, lost=lost: lost.set())
+                    await conn.add_listener(QUEUE_CHANNEL, self._on_notify)
+                    if not reported:
+                        reported = True
+                        task_status.started()
+                    self._poke()  # anything queued while nobody listened
                     try:
-                        await self._loop(tg)
+                        await lost.wait()
                     finally:
-                        # Shutdown: kill every CLI now, so the SDK's shielded
-                        # cleanup in each session task (which would wait 5 s
-                        # for a graceful exit) ends at once.
-                        for active in self._runs.values():
-                            if active.transport is not None:
-                                active.transport.kill()
-            finally:
-                with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE_S):
-                    await listener.remove_listener(QUEUE_CHANNEL, self._on_notify)
+                        self._listener = None
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(Exception):
+                            await conn.remove_listener(QUEUE_CHANNEL, self._on_notify)
+            except DB_ERRORS as exc:
+                log.warning("queue listener lost; retrying", butler=self.name, error=str(exc))
+                if not reported:
+                    reported = True
+                    task_status.started()  # serve anyway: the poll picks work up meanwhile
+            await anyio.sleep(1.0)
+
+    def database_lost(self) -> None:
+        """The daemon found the server down: drop the listener (it may be half-open, never closing)."""
+        if self._listener is not None:
+            self._listener.terminate()
+
+    def database_back(self) -> None:
+        """The server answers again: claim what was queued meanwhile."""
+        self._poke()
 
     async def dispatch(self, conn: Conn, request: DispatchRequest) -> uuid.UUID:
         """Record `request` in the caller's transaction; it runs after commit."""
@@ -285,14 +352,25 @@ class Spawner:
         return {"session_id": record["id"], "status": record["status"], "created": created}
 
     async def cancel(self, session_id: uuid.UUID) -> dict[str, Any]:
-        """Cancel a queued or running session; a finished one is left as it is."""
+        """Cancel a queued or running session; a finished one is left as it is.
+
+        A cancel can land while the worker is claiming: the row is already
+        `running` but the worker has not registered the run yet. So when the
+        session is neither queued nor known, wait for the claim in flight to
+        finish, then look again: it is registered by then if it is ours.
+        """
         run = self._runs.get(session_id)
+        if run is None and await self.sessions.cancel_queued(session_id):
+            self._finished(session_id)
+            return await self._get(session_id)
+        if run is None and self._claim_idle is not None:
+            with anyio.move_on_after(SHUTDOWN_GRACE_S):
+                await self._claim_idle.wait()
+            run = self._runs.get(session_id)
         if run is not None:
             run.stop("cancelled")
             with anyio.move_on_after(SHUTDOWN_GRACE_S * 2):
                 await run.done.wait()
-        elif await self.sessions.cancel_queued(session_id):
-            self._finished(session_id)
         return await self._get(session_id)
 
     async def drain(self) -> None:
@@ -324,7 +402,7 @@ class Spawner:
             self._wake = anyio.Event()
             try:
                 await self._claim(tg)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except DB_ERRORS:
                 # The database is away: keep the worker (and the butler) alive,
                 # try again at the next wake-up or poll.
                 log.exception("could not claim queued sessions", butler=self.name)
@@ -333,10 +411,16 @@ class Spawner:
 
     async def _claim(self, tg: TaskGroup) -> None:
         while not self._draining and len(self._runs) < self.config.agent.max_concurrency:
-            row = await self.sessions.claim_next()
-            if row is None:
-                return
-            self._runs[row["id"]] = _Run()
+            # Between the claim's commit and the run's registration a cancel cannot find
+            # the session; it waits on this event (see `cancel`).
+            self._claim_idle = idle = anyio.Event()
+            try:
+                row = await self.sessions.claim_next(self.instances.me.id)
+                if row is None:
+                    return
+                self._runs[row["id"]] = _Run()
+            finally:
+                idle.set()
             tg.start_soon(self._run_session, row)
 
     async def _run_session(self, row: asyncpg.Record) -> None:
@@ -349,7 +433,7 @@ class Spawner:
                 log.exception("session crashed", butler=self.name, session=str(session_id))
                 outcome = Outcome("failed", error=f"internal error: {type(exc).__name__}: {exc}")
             with anyio.CancelScope(shield=True):
-                await self.sessions.finish(session_id, outcome)
+                await self._record_finish(session_id, outcome)
             log.info("session finished", butler=self.name, session=str(session_id), status=outcome.status,
                      cost_usd=outcome.cost_usd, error=outcome.error)  # fmt: skip
         except anyio.get_cancelled_exc_class():
@@ -357,15 +441,36 @@ class Spawner:
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE_S):
                 if run.transport is not None:
                     run.transport.kill()
-                await self.sessions.mark_interrupted(
-                    "interrupted: the butler shut down during the session", [session_id]
-                )
+                with contextlib.suppress(*DB_ERRORS):  # database gone too: the next start marks it
+                    await self.sessions.mark_interrupted(
+                        "interrupted: the butler shut down during the session", [session_id]
+                    )
             raise
         finally:
             run.done.set()
             del self._runs[session_id]
             self._finished(session_id)
             self._poke()  # a slot is free
+
+    async def _record_finish(self, session_id: uuid.UUID, outcome: Outcome) -> None:
+        """Write the final record; while the database is away, retry (bounded) rather than lose it.
+
+        If it never comes back in time, the row stays `running` under this
+        daemon's identity and is marked `interrupted` once this daemon is gone.
+        """
+        delay = 0.5
+        deadline = anyio.current_time() + FINISH_RETRY_S
+        while True:
+            try:
+                await self.sessions.finish(session_id, outcome)
+                return
+            except DB_ERRORS as exc:
+                if self._draining or anyio.current_time() + delay > deadline:
+                    log.error("session outcome not recorded", butler=self.name, session=str(session_id),
+                              status=outcome.status, error=str(exc))  # fmt: skip
+                    return
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _traced(self, row: asyncpg.Record, run: _Run) -> Outcome:
         parent = propagate.extract({"traceparent": row["parent_traceparent"]}) if row["parent_traceparent"] else None

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 from pydantic import BaseModel
+
+_RETURN = "RETURNING key, value, version, updated_at"
+
+
+class StateConflict(Exception):
+    """A compare-and-set found another version than expected; nothing was written."""
+
+    def __init__(self, key: str, current_version: int | None) -> None:
+        self.key = key
+        self.current_version = current_version
+        now = f"is at version {current_version}" if current_version is not None else "does not exist"
+        super().__init__(f"key '{key}' {now}")
 
 
 class StateEntry(BaseModel):
@@ -26,18 +39,29 @@ class StateStore:
         row = await self.pool.fetchrow("SELECT key, value, version, updated_at FROM state WHERE key = $1", key)
         return StateEntry(**dict(row)) if row else None
 
-    async def set(self, key: str, value: Any) -> StateEntry:
-        row = await self.pool.fetchrow(
-            """
-            INSERT INTO state (key, value) VALUES ($1, $2)
-            ON CONFLICT (key) DO UPDATE
-               SET value = EXCLUDED.value, version = state.version + 1, updated_at = now()
-            RETURNING key, value, version, updated_at
-            """,
-            key,
-            value,
-        )
-        assert row is not None
+    async def set(
+        self, key: str, value: Any, *, expected_version: int | None = None, must_not_exist: bool = False
+    ) -> StateEntry:
+        """Store `value`; with `expected_version` or `must_not_exist`, only if the key is as expected.
+
+        The value goes in as JSON text: asyncpg would send Python None as SQL
+        NULL, and JSON `null` is a value like any other.
+        """
+        text = json.dumps(value)
+        if must_not_exist:
+            sql = f"INSERT INTO state (key, value) VALUES ($1, $2::text::jsonb) ON CONFLICT (key) DO NOTHING {_RETURN}"
+            row = await self.pool.fetchrow(sql, key, text)
+        elif expected_version is not None:
+            sql = f"""UPDATE state SET value = $2::text::jsonb, version = version + 1, updated_at = now()
+                      WHERE key = $1 AND version = $3 {_RETURN}"""
+            row = await self.pool.fetchrow(sql, key, text, expected_version)
+        else:
+            sql = f"""INSERT INTO state (key, value) VALUES ($1, $2::text::jsonb)
+                      ON CONFLICT (key) DO UPDATE
+                         SET value = EXCLUDED.value, version = state.version + 1, updated_at = now() {_RETURN}"""
+            row = await self.pool.fetchrow(sql, key, text)
+        if row is None:
+            raise StateConflict(key, await self.pool.fetchval("SELECT version FROM state WHERE key = $1", key))
         return StateEntry(**dict(row))
 
     async def delete(self, key: str) -> bool:

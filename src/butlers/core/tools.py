@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError
 from butlers.config import MAX_SCHEDULE_PROMPT, NAME_PATTERN, ScheduleConfig
 from butlers.core.scheduler import describe
 from butlers.core.sessions import jsonable
+from butlers.core.state import StateConflict
 from butlers.core.tool_errors import bad_argument
 from butlers.core.tool_schedules import check_tool_call
 from butlers.errors import NotFoundError
@@ -97,10 +98,30 @@ def _register_state(mcp: FastMCP, butler: Butler) -> None:
             "updated_at": entry.updated_at.isoformat(),
         }
 
-    @mcp.tool(name="state_set", description="Store any JSON value under a key (replaces the old value).")
-    async def state_set(key: Key, value: Annotated[Any, Field(description="Any JSON value.")]) -> dict[str, Any]:
+    @mcp.tool(
+        name="state_set",
+        description="Store any JSON value (null too) under a key. For a safe read-modify-write pass the "
+        "version state_get returned as expected_version (or must_not_exist for a new key): if the key "
+        "changed meanwhile nothing is written and the error names the current version.",
+    )
+    async def state_set(
+        key: Key,
+        value: Annotated[Any, Field(description="Any JSON value, null included.")],
+        expected_version: Annotated[
+            int | None, Field(ge=1, description="Write only if the key is at this version (from state_get).")
+        ] = None,
+        must_not_exist: Annotated[bool, Field(description="Write only if the key does not exist yet.")] = False,
+    ) -> dict[str, Any]:
         _check_value("state_set", value)
-        entry = await store.set(key, value)
+        if must_not_exist and expected_version is not None:
+            raise bad_argument("state_set", "must_not_exist", "give either expected_version or must_not_exist")
+        try:
+            entry = await store.set(key, value, expected_version=expected_version, must_not_exist=must_not_exist)
+        except StateConflict as exc:
+            argument = "must_not_exist" if must_not_exist else "expected_version"
+            raise bad_argument(
+                "state_set", argument, f"conflict: {exc}; nothing was written, read it and retry"
+            ) from None
         return {"key": key, "version": entry.version, "updated_at": entry.updated_at.isoformat()}
 
     @mcp.tool(name="state_delete", description="Delete a key; says whether it existed.")

@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 import tzlocal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from butlers.config import validate_timezone
+
 #: The tools that write to the calendar; any of them can be listed in `require_approval`.
 OUTBOUND_TOOLS = ("calendar_create_event", "calendar_update_event", "calendar_delete_event")
 
@@ -23,7 +25,7 @@ def host_timezone() -> str:
         return "UTC"
     try:
         zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         return "UTC"
     return name
 
@@ -95,10 +97,7 @@ class CalendarConfig(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _valid_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"'{value}' is not a known IANA time zone (e.g. 'Europe/Paris')") from None
+        validate_timezone(value)  # raises ValueError with the message the user sees
         return value
 
     @field_validator("require_approval")

@@ -26,7 +26,7 @@ class InputError(ValueError):
 def zone(argument: str, name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a zone folder such as 'America'
         raise InputError(argument, f"'{name}' is not a known IANA time zone (e.g. 'Europe/Paris')") from None
 
 
