@@ -38,7 +38,7 @@ from butlers.testing.postgres import TestPostgres
 from butlers.testing.telegram_api import TelegramBotAPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
-from story_helpers import OWNER_CHAT, TOKEN, Story, agent_turn, write_story  # noqa: E402
+from story_helpers import OWNER_CHAT, TOKEN, Story, agent_turn, write_story
 
 MESSAGE = "weighed 81.2 kg this morning, and Anna's birthday is on Friday"
 PARTS = ("weighed 81.2 kg this morning", "Anna's birthday is on Friday")

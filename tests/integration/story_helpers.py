@@ -107,4 +107,3 @@ def agent_turn(body: dict[str, Any]) -> Turn:
 def agent_script(sessions: int) -> list[Turn]:
     """Enough turns for `sessions` routed sessions (two model requests each), in any interleaving."""
     return [agent_turn] * (2 * sessions)
-

@@ -104,7 +104,9 @@ async def test_a_telegram_message_split_in_two_is_answered_twice_in_the_same_cha
     async with serve_asgi(telegram.app) as url, ModelApiStandIn(agent_script(2)) as model:
         story = write_story(tmp_path / "butlers.d", telegram_url=url)
         model.push_classification(
-            classification_answer((story.names["health"], HEALTH_PART), (story.names["relationship"], RELATIONSHIP_PART))
+            classification_answer(
+                (story.names["health"], HEALTH_PART), (story.names["relationship"], RELATIONSHIP_PART)
+            )
         )
         async with story_daemon(tmp_path, pg_address, story, {**model.env(), TOKEN_ENV: TOKEN}) as supervisor:
             update = telegram.enqueue_message(OWNER_CHAT, MESSAGE)
@@ -147,7 +149,9 @@ async def test_a_mail_split_in_two_is_answered_twice_in_its_thread(
         mail_config = mail_table(imap.host, imap.port, smtp.host, smtp.port)
         story = write_story(tmp_path / "butlers.d", mail=mail_config)
         model.push_classification(
-            classification_answer((story.names["health"], HEALTH_PART), (story.names["relationship"], RELATIONSHIP_PART))
+            classification_answer(
+                (story.names["health"], HEALTH_PART), (story.names["relationship"], RELATIONSHIP_PART)
+            )
         )
         env = {**model.env(), "SOURCE_EMAIL": ACCOUNT, "SOURCE_EMAIL_PASSWORD": PASSWORD}
         async with story_daemon(tmp_path, pg_address, story, env) as supervisor:
