@@ -32,7 +32,7 @@ def test_user_and_conversation_ids_are_recipients(recipient: str) -> None:
 
 @pytest.mark.parametrize("recipient", ["alice", "@alice", "u0alice", "X0ALICE", "", "U0"])
 def test_anything_else_is_refused_naming_what_a_recipient_is(recipient: str) -> None:
-    with pytest.raises(ValueError, match="is not a Slack user id .* or conversation id"):
+    with pytest.raises(ValueError, match=r"is not a Slack user id .* or conversation id"):
         CHANNEL.normalize(recipient)
 
 
