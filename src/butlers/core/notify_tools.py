@@ -110,7 +110,8 @@ class NotificationRecord(BaseModel):
 
 Message = Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE, description="The text to deliver.")]
 ChannelArg = Annotated[
-    Literal["telegram", "email"] | None, Field(description="Channel; default: the owner's (or the message answered).")
+    Literal["telegram", "email", "slack"] | None,
+    Field(description="Channel; default: the owner's (or the message answered)."),
 ]
 
 

@@ -19,7 +19,7 @@ The Web API (``GET``/``POST /api/<method>``; the token in ``Authorization: Beare
 ``apps.connections.open`` (app-level token only) for Socket Mode (see ``slack_socket_mode``).
 
 :attr:`SlackAPI.down` makes it answer 503 to everything and refuse websockets (and drops the
-live ones), as during an outage.
+live ones), as during an outage; :meth:`SlackAPI.fail_next` fails chosen calls of one method.
 """
 
 from __future__ import annotations
@@ -70,6 +70,7 @@ class SlackAPI:
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel -> messages, oldest first
         self.uploads: dict[str, Upload] = {}
+        self._failures: dict[str, list[tuple[int, str, int | None]]] = {}  # method -> (status, error, retry after)
         self.socket = SocketModeHub(self.app_id, lambda: self.down)
         self._ids = itertools.count(1)
         self._last_ts = 0.0
@@ -170,6 +171,15 @@ class SlackAPI:
         """Messages the bot posted in `channel`, oldest first."""
         return [m for m in self.messages.get(channel, []) if m.get("bot_id") == self.bot_id]
 
+    def fail_next(
+        self, method: str, status: int = 200, *, error: str = "", times: int = 1, retry_after: int | None = None
+    ) -> None:
+        """Fail the next `times` calls of `method`: 429 (``ratelimited``, with Retry-After, as Slack rate
+        limits), a 5xx, or HTTP 200 with ``{"ok": false, "error": error}`` (e.g. invalid_auth)."""
+        if status == 429:
+            error, retry_after = error or "ratelimited", retry_after or 1
+        self._failures.setdefault(method, []).extend([(status, error, retry_after)] * times)
+
     def set_down(self, down: bool) -> None:
         self.down = down
         if down:
@@ -182,6 +192,8 @@ class SlackAPI:
             return PlainTextResponse("Service Unavailable", status_code=503)
         method = request.path_params["method"]
         self.calls.append(method)
+        if self._failures.get(method):
+            return _failure(*self._failures[method].pop(0))
         try:
             params = await _parameters(request)
             token = request.headers.get("authorization", "").removeprefix("Bearer ").strip() or params.get("token")
@@ -377,3 +389,10 @@ async def _parameters(request: Request) -> Params:
             params.update({k: v for k, v in form.items() if isinstance(v, str)})
     params["_base_url"] = str(request.base_url)
     return params
+
+
+def _failure(status: int, error: str, retry_after: int | None) -> Response:
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    if status >= 500:
+        return PlainTextResponse("Internal Server Error", status_code=status, headers=headers)
+    return JSONResponse({"ok": False, "error": error or "fatal_error"}, status_code=status, headers=headers)

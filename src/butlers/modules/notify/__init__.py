@@ -1,6 +1,6 @@
 """The `notify` module: delivery of messages to people, on the butler that holds the channels.
 
-Enable it on the switchboard, next to the telegram and/or email modules (the
+Enable it on the switchboard, next to the telegram, email and/or slack modules (the
 channels). Every butler's core `notify` tool (and `ModuleContext.notify`, and
 `remind`) reaches this module's engine in-process through `Butler.fleet`.
 

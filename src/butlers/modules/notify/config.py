@@ -6,6 +6,7 @@ max_attempts = 5
 [modules.notify.owner]
 channel = "telegram"               # the default channel
 telegram_chat_id = 123456789
+slack_user_id = "U0123456789"      # your Slack user id: notifications on slack go to your DM
 email = "me@example.com"
 timezone = "Europe/Paris"
 quiet_hours = "22:00-07:00"        # in the owner's zone; low and normal priority wait
@@ -23,8 +24,9 @@ import tzlocal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from butlers.config import validate_timezone
+from butlers.modules.slack.config import USER_ID
 
-ChannelName = Literal["telegram", "email"]
+ChannelName = Literal["telegram", "email", "slack"]
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -34,9 +36,13 @@ class OwnerConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     channel: ChannelName | None = Field(
-        default=None, description="Default channel; default: telegram if a chat id is set, else email."
+        default=None,
+        description="Default channel; default: telegram if a chat id is set, else slack if a user id is, else email.",
     )
     telegram_chat_id: int | None = Field(default=None, description="The owner's Telegram chat with the bot.")
+    slack_user_id: str | None = Field(
+        default=None, description="The owner's Slack user id (U..., W...): slack notifications go to their DM."
+    )
     email: str | None = Field(default=None, description="The owner's email address.")
     timezone: str | None = Field(default=None, description="IANA zone of the owner; default: the host's.")
     quiet_hours: str | None = Field(
@@ -52,6 +58,13 @@ class OwnerConfig(BaseModel):
         if "@" not in addr or " " in addr or "\n" in value:
             raise ValueError(f"{value!r} is not an email address")
         return addr.lower()
+
+    @field_validator("slack_user_id")
+    @classmethod
+    def _slack(cls, value: str | None) -> str | None:
+        if value is not None and not USER_ID.fullmatch(value.strip()):
+            raise ValueError(f"{value!r} is not a Slack user id (U... or W...; see docs/modules/slack.md)")
+        return None if value is None else value.strip()
 
     @field_validator("timezone")
     @classmethod
@@ -76,6 +89,8 @@ class OwnerConfig(BaseModel):
             raise ValueError("channel = 'telegram' needs telegram_chat_id")
         if self.channel == "email" and self.email is None:
             raise ValueError("channel = 'email' needs email")
+        if self.channel == "slack" and self.slack_user_id is None:
+            raise ValueError("channel = 'slack' needs slack_user_id")
         return self
 
     @property
@@ -84,6 +99,8 @@ class OwnerConfig(BaseModel):
             return self.channel
         if self.telegram_chat_id is not None:
             return "telegram"
+        if self.slack_user_id is not None:
+            return "slack"
         return "email" if self.email is not None else None
 
     def address(self, channel: str) -> str | None:
@@ -92,6 +109,8 @@ class OwnerConfig(BaseModel):
             return str(self.telegram_chat_id)
         if channel == "email":
             return self.email
+        if channel == "slack":
+            return self.slack_user_id
         return None
 
     @property

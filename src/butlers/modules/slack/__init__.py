@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 import anyio.abc
-from fastmcp.exceptions import ToolError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
@@ -40,6 +39,7 @@ from starlette.responses import Response
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.slack.channel import SlackCallError, SlackChannel, slack_error
 from butlers.modules.slack.config import (
     APP_TOKEN_ENV,
     BOT_TOKEN_ENV,
@@ -103,6 +103,8 @@ class SlackModule(Module):
                 self.bot_user = (await self._web.auth_test()).get("user_id")
         except Exception as exc:
             ctx.log.warning("slack.auth_test_failed", error=_describe(exc))
+        if ctx.channels is not None:  # the notify engine (on this butler) delivers through deliver() too
+            ctx.channels.register(SlackChannel(self))
 
     async def serve(
         self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -149,6 +151,8 @@ class SlackModule(Module):
         ctx.log.info("slack.socket_mode_connected")
 
     async def on_shutdown(self, ctx: ModuleContext) -> None:
+        if ctx.channels is not None:
+            ctx.channels.unregister("slack")
         if self._session is not None:
             await self._session.close()
         self._session = None
@@ -260,9 +264,10 @@ class SlackModule(Module):
         try:
             return await call
         except SlackApiError as exc:
-            raise ToolError(f"{tool}: Slack answered {_slack_error(exc)}") from None
+            raise SlackCallError(f"{tool}: Slack answered {slack_error(exc)}", exc) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ToolError(f"{tool}: Slack is unreachable at {self.config.api_base_url}: {_describe(exc)}") from None
+            where = f"{tool}: Slack is unreachable at {self.config.api_base_url}: {_describe(exc)}"
+            raise SlackCallError(where, exc) from None
 
     # -- tools ----------------------------------------------------------------------------------
 
@@ -312,13 +317,7 @@ class SlackModule(Module):
         return {"ok": True, **info}
 
 
-def _slack_error(exc: SlackApiError) -> str:
-    data = exc.response.data
-    error = data.get("error") if isinstance(data, dict) else None
-    return str(error) if error else f"HTTP {exc.response.status_code}"
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
-        return f"Slack answered {_slack_error(exc)}"
+        return f"Slack answered {slack_error(exc)}"
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
