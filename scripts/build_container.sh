@@ -8,10 +8,10 @@
 #   1. base image: `debootstrap` a minimal Debian (bookworm) with python3, pip and tini from a
 #      Debian package mirror, `podman import` it as $BASE_IMAGE. Reused when it already exists
 #      (REBUILD_BASE=1 makes it again).
-#   2. `podman build --target smoke`: the image, then scripts/container_smoke.sh run inside the
-#      build as the image's user (butlerd --version, butlerctl check, butlerd serve on the
-#      embedded PostgreSQL, butlerctl status, a clean SIGTERM stop).
-#   3. `podman build` of the default target, tagged $IMAGE (every layer cached from step 2).
+#   2. `podman build --target runtime`, tagged $IMAGE (the default target is the same image).
+#   3. `podman build --target smoke`: scripts/container_smoke.sh run inside the build as the
+#      image's user (butlerd --version, butlerctl check, butlerd serve on the embedded
+#      PostgreSQL, butlerctl status, a clean SIGTERM stop); on failure $IMAGE is removed.
 # `--isolation=chroot` because the build may itself run in a container with no user namespaces
 # (this project's CI); on an ordinary host any isolation works.
 #
@@ -86,14 +86,20 @@ phase_done "base image"
 build_args=(--isolation=chroot --format docker --build-arg "PYTHON_IMAGE=$BASE_IMAGE" -f Containerfile)
 [ -z "${PIP_INDEX_URL:-}" ] || build_args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL")
 
-echo "== build: target smoke (the image, then its smoke test)"
-podman build "${build_args[@]}" --target smoke -t localhost/butlers:smoke .
-phase_done "image + smoke test"
+echo "== build: $IMAGE (target runtime)"
+podman build "${build_args[@]}" --target runtime -t "$IMAGE" .
+phase_done "image"
 
-echo "== build: $IMAGE"
-podman build "${build_args[@]}" -t "$IMAGE" .
+# Every layer but the last comes from the cache of the build above. A failing smoke test untags
+# the image, so that no unchecked image is left as $IMAGE.
+echo "== build: target smoke (the image's smoke test, as a build step)"
+if ! podman build "${build_args[@]}" --target smoke -t localhost/butlers:smoke .; then
+    podman rmi "$IMAGE" >/dev/null || true
+    echo "error: the smoke test failed; $IMAGE removed" >&2
+    exit 1
+fi
 podman rmi localhost/butlers:smoke >/dev/null
-phase_done "final image"
+phase_done "smoke test"
 
 podman image inspect "$IMAGE" --format 'user={{.Config.User}} entrypoint={{.Config.Entrypoint}} healthcheck={{.Config.Healthcheck.Test}}' \
     2>/dev/null || true

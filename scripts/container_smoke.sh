@@ -86,6 +86,7 @@ import sys
 lines = open(sys.argv[1], encoding="utf-8").read().splitlines()
 events = [json.loads(line)["event"] for line in lines]  # raises on a line that is not JSON
 assert "butler.serving" in events, events
+assert "butlerd.signal" in events and "supervisor.stopped" in events, events[-5:]
 print(f"{len(lines)} lines, all JSON; {events.count('butler.serving')} butlers served")
 EOF
 

@@ -69,7 +69,7 @@ def test_base_images_are_build_arguments() -> None:
     assert values(before_first_from, "ARG") == ["PYTHON_IMAGE=python:3.11-slim"]
     assert stages()[0][0] == "${PYTHON_IMAGE} AS base"
     # uv comes from a package index chosen by argument, never from an image registry.
-    build = stage("build")
+    build = stage("runtime")
     assert any(v.startswith("UV_VERSION=") for v in values(build, "ARG"))
     assert any(v.startswith("PIP_INDEX_URL=") for v in values(build, "ARG"))
     text = (REPO / "Containerfile").read_text(encoding="utf-8")
