@@ -33,3 +33,7 @@ bench *ARGS:
     uv run python benches/tool_calls.py {{ARGS}}
     uv run python benches/schedule_lateness.py {{ARGS}}
     uv run python benches/spawner.py {{ARGS}}
+
+# Build the container image from a local Debian base and smoke-test it (as root; docs/operating.md)
+container:
+    scripts/build_container.sh
