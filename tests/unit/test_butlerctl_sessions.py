@@ -177,12 +177,13 @@ async def test_trigger_wait_on_a_failed_session_exits_1_with_its_error(tmp_path:
 
 
 async def test_trigger_wait_that_runs_out_names_the_session_and_exits_1(tmp_path: Path) -> None:
-    mcp, calls = fake_butler(wait_s=10)
+    # The wait must outlast a client's connect and first call even on a loaded machine.
+    mcp, calls = fake_butler(wait_s=30)
     async with serve_asgi(mcp.http_app(path="/mcp")) as url:
         write_butler(tmp_path, "alpha", int(url.rsplit(":", 1)[1]))
-        result = await run("trigger", "alpha", "slow", "--wait", "--timeout", "0.5", "--dir", str(tmp_path))
+        result = await run("trigger", "alpha", "slow", "--wait", "--timeout", "3", "--dir", str(tmp_path))
     assert result.exit_code == 1
-    assert f"session {OK_ID} is still queued after 0.5 s" in result.stderr
+    assert f"session {OK_ID} is still queued after 3 s" in result.stderr
     # The second call asked about the same session (same key) instead of starting another.
     assert [c[1]["wait"] for c in calls] == [True, False]
     assert calls[0][1]["idempotency_key"] == calls[1][1]["idempotency_key"]
