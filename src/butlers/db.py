@@ -125,6 +125,10 @@ class PostgresServer:
             await self._embedded.stop()
 
     @property
+    def embedded(self) -> bool:  # pool budget (issue 14): the daemon may tune its own server
+        return self._embedded is not None
+
+    @property
     def description(self) -> str:
         a = self.address
         kind = "embedded" if self._embedded else "external"
