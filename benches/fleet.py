@@ -1,0 +1,194 @@
+"""Scale in one process: 50 butlers in one `butlerd` against 4, and the heartbeat with 50 x 10 schedules.
+
+    uv run python benches/fleet.py                # 2 measured starts of each size, 2 minute boundaries
+    uv run python benches/fleet.py --quick        # 1 measured start of each, 1 boundary
+    uv run python benches/fleet.py --big 50 --small 4 --per-butler 10
+
+Both fleets are generated the same way (minimal butlers, no modules, free
+ports, a temp butlers.d and data dir under /tmp), so the ratio is the cost
+of more butlers and nothing else. For each size: a warm-up start (initdb,
+databases, migrations; for 50 butlers also raising the embedded server's
+`max_connections`, see pool_budget.py), then measured starts of
+`.venv/bin/butlerd serve`: seconds from spawn to every butler answering
+`tools/list`; VmRSS of the python process after `--settle` seconds idle; the
+embedded PostgreSQL processes summed apart; the server's connection count.
+
+Heartbeat: on the big fleet, `--per-butler` tool-mode schedules per butler
+(`schedule_create` with cron `* * * * *`, tool `state_set`: no model session)
+through MCP, then through the minute boundaries; lateness = claimed_at -
+scheduled_for from each butler's `schedule_runs` (as benches/schedule_lateness.py).
+
+Goals (issue 14): start and idle RSS <= 2x the 4-butler figures; lateness <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import anyio
+import asyncpg
+from common import Workspace, generated_workspace, start_and_wait, stop_daemon
+from fastmcp import Client
+from floor import pct, postgres_pids, rss_kb, rss_sum_kb
+from schedule_lateness import pg_address
+
+RATIO_GOAL = 2.0
+LATENESS_GOAL_S = 1.0
+
+
+async def connections(data_dir: Path) -> int:
+    host, port = pg_address(data_dir)
+    conn = await asyncpg.connect(host=host, port=port, user="postgres", database="postgres")
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"))
+    finally:
+        await conn.close()
+
+
+def measure(ws: Workspace, runs: int, settle: float) -> tuple[list[float], list[float], list[float], list[int]]:
+    """Warm-up start, then `runs` measured ones: (start s, python RSS MB, postgres RSS MB, connections)."""
+    log = ws.root / "butlerd.log"
+    t = time.perf_counter()
+    proc, first = start_and_wait(ws, log, deadline_s=600)
+    code, _, _ = stop_daemon(ws, proc)
+    print(
+        f"  warm-up (initdb + migrations): {first:.1f}s to answering, {time.perf_counter() - t:.1f}s total, exit {code}"
+    )
+    starts, rss, pg, conns = [], [], [], []
+    for i in range(runs):
+        proc, took = start_and_wait(ws, log, deadline_s=600)
+        time.sleep(settle)
+        starts.append(took)
+        rss.append(rss_kb(proc.pid) / 1024)
+        pg.append(rss_sum_kb(postgres_pids(ws.data_dir)) / 1024)
+        conns.append(anyio.run(connections, ws.data_dir))
+        code, stop_s, left = stop_daemon(ws, proc)
+        print(
+            f"  run {i + 1}/{runs}: {took:.2f}s to all answering; python {rss[-1]:.0f} MB; "
+            f"postgres {pg[-1]:.0f} MB; {conns[-1]} connections; SIGTERM -> exit {code} in {stop_s:.1f}s, "
+            f"{left} postgres left"
+        )
+    return starts, rss, pg, conns
+
+
+async def create_schedules(urls: dict[str, str], per_butler: int) -> dict[str, list[str]]:
+    made: dict[str, list[str]] = {}
+
+    async def one(name: str, u: str) -> None:
+        async with Client(u, timeout=30) as c:
+            for i in range(per_butler):
+                sched = f"fleet-{i}"
+                args = {"key": f"fleet-{i}", "value": i}
+                await c.call_tool(
+                    "schedule_create",
+                    {"name": sched, "cron": "* * * * *", "tool": "state_set", "args": args, "timezone": "UTC"},
+                )
+                made.setdefault(name, []).append(sched)
+
+    limiter = anyio.CapacityLimiter(8)
+
+    async def limited(name: str, u: str) -> None:
+        async with limiter:
+            await one(name, u)
+
+    async with anyio.create_task_group() as tg:
+        for name, u in urls.items():
+            tg.start_soon(limited, name, u)
+    return made
+
+
+async def read_runs(data_dir: Path, made: dict[str, list[str]]) -> list[float]:
+    host, port = pg_address(data_dir)
+    late: list[float] = []
+    for butler, scheds in made.items():
+        db = "butler_" + butler.replace("-", "_")
+        conn = await asyncpg.connect(host=host, port=port, user="postgres", database=db)
+        try:
+            rows = await conn.fetch(
+                "SELECT extract(epoch FROM claimed_at - scheduled_for) AS late FROM schedule_runs"
+                " WHERE schedule_name = ANY($1::text[])",
+                scheds,
+            )
+            late.extend(float(r["late"]) for r in rows)
+        finally:
+            await conn.close()
+    return late
+
+
+def lateness(ws: Workspace, per_butler: int, boundaries: int) -> tuple[list[float], int]:
+    log = ws.root / "butlerd.log"
+    proc, _ = start_and_wait(ws, log, deadline_s=600)
+    try:
+        if datetime.now(UTC).second >= 40:  # creating 500 schedules takes a while: start after a boundary
+            time.sleep(61 - datetime.now(UTC).second)
+        t = time.perf_counter()
+        made = anyio.run(create_schedules, ws.urls, per_butler)
+        count = sum(len(v) for v in made.values())
+        print(f"  created {count} schedules in {time.perf_counter() - t:.1f}s")
+        until = (time.time() // 60 + boundaries) * 60 + 5
+        print(
+            f"  waiting {until - time.time():.0f}s for {boundaries} minute boundar{'y' if boundaries == 1 else 'ies'}"
+        )
+        time.sleep(max(0.0, until - time.time()))
+        late = anyio.run(read_runs, ws.data_dir, made)
+    finally:
+        stop_daemon(ws, proc)
+    return late, count * boundaries
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 measured start of each size, 1 minute boundary")
+    ap.add_argument("--big", type=int, default=50)
+    ap.add_argument("--small", type=int, default=4)
+    ap.add_argument("--per-butler", type=int, default=10, help="schedules per butler of the big fleet")
+    ap.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS")
+    args = ap.parse_args()
+    runs, boundaries = (1, 1) if args.quick else (2, 2)
+
+    figures = {}
+    for size in (args.small, args.big):
+        ws = generated_workspace(size)
+        print(f"{size} butlers (workspace {ws.root}):")
+        try:
+            figures[size] = measure(ws, runs, args.settle)
+            if size == args.big:
+                late, expected = lateness(ws, args.per_butler, boundaries)
+        finally:
+            ws.cleanup()
+
+    (s_start, s_rss, s_pg, s_conn), (b_start, b_rss, b_pg, b_conn) = figures[args.small], figures[args.big]
+    med = statistics.median
+    print(f"\n{'metric':40} {args.small:>8} {args.big:>8} {'ratio':>7} {'goal':>6}  result")
+    ok = True
+    for name, small, big in (
+        ("start to all answering tools/list (s)", med(s_start), med(b_start)),
+        ("idle RSS, python process (MB)", med(s_rss), med(b_rss)),
+    ):
+        ratio = big / small
+        ok &= ratio <= RATIO_GOAL
+        verdict = "PASS" if ratio <= RATIO_GOAL else "FAIL"
+        print(f"{name:40} {small:8.2f} {big:8.2f} {ratio:7.2f} {'<=' + str(RATIO_GOAL):>6}  {verdict}")
+    print(f"{'embedded postgres RSS, all procs (MB)':40} {med(s_pg):8.0f} {med(b_pg):8.0f}  (not counted above)")
+    print(f"{'client connections when idle':40} {med(s_conn):8.0f} {med(b_conn):8.0f}")
+    if not late:
+        print("no schedule window fired: FAIL")
+        return 1
+    print(
+        f"\nheartbeat, {args.big} butlers x {args.per_butler} schedules: {len(late)} of {expected} windows fired; "
+        f"lateness median {med(late):.3f}s p95 {pct(late, 0.95):.3f}s max {max(late):.3f}s "
+        f"(goal <= {LATENESS_GOAL_S}s: {'PASS' if max(late) <= LATENESS_GOAL_S else 'FAIL'})"
+    )
+    ok &= max(late) <= LATENESS_GOAL_S and len(late) == expected
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
