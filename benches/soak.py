@@ -111,7 +111,7 @@ async def sessions(url: str, total: int, curve: Curve) -> int:
 
 
 def setup(ws: Workspace) -> str:
-    [(name, port)] = ws.ports.items()
+    [name] = ws.ports
     toml = ws.butlers_dir / name / "butler.toml"
     toml.write_text(toml.read_text() + "\n[butler.agent]\nmax_concurrency = 4\nmax_turns = 2\n")
     return ws.urls[name]
