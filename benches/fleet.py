@@ -164,6 +164,7 @@ async def read_runs(data_dir: Path, made: dict[str, list[str]]) -> list[float]:
 
 
 def lateness(ws: Workspace, per_butler: int, boundaries: int) -> tuple[list[float], int]:
+    """Lateness of every window fired (at least count x boundaries: creating them may span a boundary)."""
     log = ws.root / "butlerd.log"
     proc, _ = start(ws, log)
     try:
@@ -190,10 +191,18 @@ def main() -> int:
     ap.add_argument("--big", type=int, default=50)
     ap.add_argument("--small", type=int, default=4)
     ap.add_argument("--per-butler", type=int, default=10, help="schedules per butler of the big fleet")
+    ap.add_argument("--heartbeat-only", action="store_true", help="only the lateness run on the big fleet")
     ap.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS")
     args = ap.parse_args()
     runs, boundaries = (1, 1) if args.quick else (2, 2)
 
+    if args.heartbeat_only:
+        ws = generated_workspace(args.big)
+        try:
+            late, expected = lateness(ws, args.per_butler, boundaries)
+        finally:
+            ws.cleanup()
+        return report_lateness(late, expected, args.big, args.per_butler)
     figures = {}
     for size in (args.small, args.big):
         ws = generated_workspace(size)
@@ -219,16 +228,20 @@ def main() -> int:
         print(f"{name:40} {small:8.2f} {big:8.2f} {ratio:7.2f} {'<=' + str(RATIO_GOAL):>6}  {verdict}")
     print(f"{'embedded postgres RSS, all procs (MB)':40} {med(s_pg):8.0f} {med(b_pg):8.0f}  (not counted above)")
     print(f"{'client connections when idle':40} {med(s_conn):8.0f} {med(b_conn):8.0f}")
+    return 0 if ok and report_lateness(late, expected, args.big, args.per_butler) == 0 else 1
+
+
+def report_lateness(late: list[float], expected: int, butlers: int, per_butler: int) -> int:
     if not late:
         print("no schedule window fired: FAIL")
         return 1
+    med = statistics.median
     print(
-        f"\nheartbeat, {args.big} butlers x {args.per_butler} schedules: {len(late)} of {expected} windows fired; "
+        f"\nheartbeat, {butlers} butlers x {per_butler} schedules: {len(late)} windows fired (>= {expected} expected); "
         f"lateness median {med(late):.3f}s p95 {pct(late, 0.95):.3f}s max {max(late):.3f}s "
         f"(goal <= {LATENESS_GOAL_S}s: {'PASS' if max(late) <= LATENESS_GOAL_S else 'FAIL'})"
     )
-    ok &= max(late) <= LATENESS_GOAL_S and len(late) == expected
-    return 0 if ok else 1
+    return 0 if max(late) <= LATENESS_GOAL_S and len(late) >= expected else 1
 
 
 if __name__ == "__main__":
