@@ -148,18 +148,25 @@ async def create_schedules(urls: dict[str, str], per_butler: int) -> dict[str, l
 async def read_runs(data_dir: Path, made: dict[str, list[str]]) -> list[float]:
     host, port = pg_address(data_dir)
     late: list[float] = []
+    by_window: dict[str, list[float]] = {}
     for butler, scheds in made.items():
         db = "butler_" + butler.replace("-", "_")
         conn = await asyncpg.connect(host=host, port=port, user="postgres", database=db)
         try:
             rows = await conn.fetch(
-                "SELECT extract(epoch FROM claimed_at - scheduled_for) AS late FROM schedule_runs"
+                "SELECT scheduled_for, extract(epoch FROM claimed_at - scheduled_for) AS late FROM schedule_runs"
                 " WHERE schedule_name = ANY($1::text[])",
                 scheds,
             )
             late.extend(float(r["late"]) for r in rows)
+            for r in rows:
+                by_window.setdefault(f"{r['scheduled_for']:%H:%M}", []).append(float(r["late"]))
         finally:
             await conn.close()
+    for minute, xs in sorted(by_window.items()):  # a boundary while creating them is loaded by the creating
+        print(
+            f"  windows due {minute}: {len(xs)} fired, lateness median {statistics.median(xs):.3f}s max {max(xs):.3f}s"
+        )
     return late
 
 
