@@ -83,6 +83,20 @@ def make_workspace(prefix: str = "butlers-bench-") -> Workspace:
     return Workspace(root, dst, data, ports)
 
 
+def generated_workspace(count: int, prefix: str = "butlers-bench-fleet-") -> Workspace:
+    """`count` minimal butlers (no modules) named bench-000.., on free ports, with a temp data dir."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    dst = root / "butlers.d"
+    ports = dict(zip((f"bench-{i:03d}" for i in range(count)), free_ports(count), strict=True))
+    for name, port in ports.items():
+        (dst / name).mkdir(parents=True)
+        (dst / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\ndescription = "bench"\nport = {port}\n')
+        (dst / name / "CLAUDE.md").write_text(f"# {name}\n")
+    data = root / "data"
+    data.mkdir()
+    return Workspace(root, dst, data, ports)
+
+
 def start_daemon(ws: Workspace, log: Path, via_uv: bool = False) -> subprocess.Popen:
     """`.venv/bin/butlerd serve` (or `uv run butlerd`)."""
     cmd = ["uv", "run", "butlerd"] if via_uv else [str(BUTLERD)]
@@ -141,4 +155,13 @@ def stop_daemon(ws: Workspace, proc: subprocess.Popen) -> tuple[int, float, int]
     return code, took, len(postgres_pids(ws.data_dir))
 
 
-__all__ = ["HOST", "SHIPPED", "Workspace", "make_workspace", "start_and_wait", "start_daemon", "stop_daemon"]
+__all__ = [
+    "HOST",
+    "SHIPPED",
+    "Workspace",
+    "generated_workspace",
+    "make_workspace",
+    "start_and_wait",
+    "start_daemon",
+    "stop_daemon",
+]

@@ -123,6 +123,7 @@ class Butler:
         self.dispatcher: Dispatcher | None = None
         self.on_schedules_changed: Callable[[], None] = lambda: None
         self._pool: asyncpg.Pool | None = None
+        self.pool_max_size = 10  # set by the supervisor from the connection budget (pool_budget.py)
         self._http: EmbeddedServer | None = None
         self._stop = anyio.Event()
         self.done = anyio.Event()
@@ -162,7 +163,7 @@ class Butler:
         for module in self.modules:
             if module.migrations_dir is not None:
                 await apply_migrations(self.address, self.database, module.migrations_dir, module.name)
-        self._pool = await create_pool(self.address, self.database)
+        self._pool = await create_pool(self.address, self.database, max_size=self.pool_max_size)
         self.state = StateStore(self._pool)
         self.spawner = Spawner(
             self.name,

@@ -151,6 +151,10 @@ class PostgresServer:
             await self._embedded.stop()
 
     @property
+    def embedded(self) -> bool:  # pool budget (issue 14): the daemon may tune its own server
+        return self._embedded is not None
+
+    @property
     def restartable(self) -> bool:
         """True for the embedded server: the daemon can start it again itself."""
         return self._embedded is not None

@@ -38,6 +38,7 @@ class Heartbeat:
         self.interval_s = interval_s
         self.ticks = 0
         self._wake = anyio.Event()
+        self._dues: list[tuple[Tickable, datetime]] | None = None  # from the last _due_times
 
     def poke(self) -> None:
         """Schedules changed: recompute when to wake."""
@@ -60,16 +61,26 @@ class Heartbeat:
                 await self._wake.wait()
 
     async def _due_times(self) -> list[tuple[Tickable, datetime]]:
-        """Each butler's earliest due window; a butler whose database fails is left out and logged."""
-        out = []
-        for butler in self.butlers:
+        """Each butler's earliest due window; a butler whose database fails is left out and logged.
+
+        Asked concurrently: one query after another, 50 butlers on a busy machine made every
+        window seconds late (benches/fleet.py).
+        """
+        out: list[tuple[Tickable, datetime]] = []
+
+        async def one(butler: Tickable) -> None:
             try:
                 due = await butler.next_due_at()
             except Exception:
                 log.exception("heartbeat.next_due_failed", butler=butler.name)
-                continue
+                return
             if due is not None:
                 out.append((butler, due))
+
+        async with anyio.create_task_group() as tg:
+            for butler in self.butlers:
+                tg.start_soon(one, butler)
+        self._dues = out
         return out
 
     async def _seconds_to_next_due(self) -> float:
@@ -83,8 +94,11 @@ class Heartbeat:
         await self._tick_together(self.butlers)
 
     async def tick_due(self) -> None:
+        # The due times read just before the sleep: asking again would only add the queries'
+        # time to every window's lateness (a schedule added meanwhile pokes, and is read next).
         now = datetime.now(UTC)
-        await self._tick_together([butler for butler, due in await self._due_times() if due <= now])
+        dues = self._dues if self._dues is not None else await self._due_times()
+        await self._tick_together([butler for butler, due in dues if due <= now])
 
     async def _tick_together(self, butlers: Sequence[Tickable]) -> None:
         # Concurrently: each butler has its own database, and one butler's slow

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(default=30.0, ge=0, description="Seconds shutdown waits for in-flight work.")
     log_format: Literal["auto", "console", "json"] = Field(default="auto", description="Log rendering.")
     log_level: str = Field(default="info", description="Minimum log level.")
+    pg_max_connections: int | None = Field(
+        default=None,
+        ge=20,
+        description="max_connections of the embedded PostgreSQL; default: what every butler's pool needs.",
+    )
 
     postgres_host: str | None = Field(default=None, validation_alias=AliasChoices("POSTGRES_HOST"))
     postgres_port: int = Field(default=5432, validation_alias=AliasChoices("POSTGRES_PORT"))

@@ -22,6 +22,7 @@ from butlers.db_health import DatabaseHealth
 from butlers.errors import ButlersError, ConfigError
 from butlers.heartbeat import Heartbeat
 from butlers.modules.loader import Registry
+from butlers.pool_budget import fit_pools
 from butlers.settings import Settings
 from butlers.telemetry import register_secrets
 
@@ -68,10 +69,13 @@ class Supervisor:
         log.info("database.ready", server=self.database.description)
         self.health = DatabaseHealth(self.database)
         try:
+            # Pool budget (issue 14): pools sized from max_connections; the embedded server is raised to fit.
+            address, budget = await fit_pools(self.database, len(self.configs), self.settings.pg_max_connections)
             async with anyio.create_task_group() as tg:
                 await tg.start(self.health.run)
                 for config in self.configs:
                     butler = Butler(config, self.settings, address, module_registry=self.module_registry)
+                    butler.pool_max_size = budget.pool_max_size  # pool budget (issue 14)
                     self.butlers[config.name] = butler
                     butler.fleet = self.butlers
                     butler.health = self.health

@@ -71,3 +71,33 @@ async def test_full_tick_every_interval() -> None:
             await butler.third_tick.wait()
         tg.cancel_scope.cancel()
     assert butler.ticks >= 3
+
+
+class SlowDatabaseButler(FakeButler):
+    """Its due-time query waits until every butler's query has started: asked one after another, it hangs."""
+
+    started = 0
+    all_started = anyio.Event()
+
+    def __init__(self, name: str, due_in_s: float | None, fleet: int) -> None:
+        super().__init__(name, due_in_s)
+        self.fleet = fleet
+
+    async def next_due_at(self) -> datetime | None:
+        cls = SlowDatabaseButler
+        cls.started += 1
+        if cls.started >= self.fleet:
+            cls.all_started.set()
+        await cls.all_started.wait()
+        return self.due
+
+
+async def test_the_due_times_of_many_butlers_are_read_at_once() -> None:
+    SlowDatabaseButler.started, SlowDatabaseButler.all_started = 0, anyio.Event()
+    fleet = [SlowDatabaseButler(f"b{i}", due_in_s=-1 if i == 7 else None, fleet=50) for i in range(50)]
+    heartbeat = Heartbeat(fleet, interval_s=3600)
+    with anyio.fail_after(10):  # sequential reads would wait forever on the first butler
+        dues = await heartbeat._due_times()
+        await heartbeat.tick_due()
+    assert [b.name for b, _ in dues] == ["b7"]
+    assert fleet[7].ticked.is_set() and sum(b.ticks for b in fleet) == 1

@@ -102,7 +102,12 @@ class CalendarModule(Module):
         cfg = self.cfg
         if cfg.url is not None:
             self.store = CalDAVStore(
-                cfg.url, cfg.username, ctx.credentials.get("CALDAV_PASSWORD"), cfg.calendar, cfg.timeout_seconds
+                cfg.url,
+                cfg.username,
+                ctx.credentials.get("CALDAV_PASSWORD"),
+                cfg.calendar,
+                cfg.timeout_seconds,
+                create_if_missing=cfg.create_if_missing,
             )
             # A server that is down at startup is reported by health(), it does not stop the butler.
             state = await self.store.probe()

@@ -11,8 +11,12 @@ import anyio
 import httpx
 import icalendar
 from caldav.collection import Calendar as DavCalendar
+from caldav.collection import CalendarSet
 from caldav.davclient import DAVClient
 from caldav.lib import error as caldav_error
+
+#: The display name of the calendar `create_if_missing` makes when `calendar` is not set.
+DEFAULT_NAME = "Calendar"
 
 
 class CalendarUnavailable(Exception):
@@ -27,13 +31,22 @@ class CalDAVStore:
     """One calendar on one CalDAV server. Every public method is async; I/O runs in a worker thread."""
 
     def __init__(
-        self, url: str, username: str | None, password: str | None, calendar: str | None, timeout: float
+        self,
+        url: str,
+        username: str | None,
+        password: str | None,
+        calendar: str | None,
+        timeout: float,
+        *,
+        create_if_missing: bool = False,
     ) -> None:
         self.url = url
         self.username = username
         self.password = password if username else None
         self.calendar_spec = calendar
         self.timeout = timeout
+        # Make the calendar (MKCALENDAR) when it is not there, instead of reporting it missing.
+        self.create_if_missing = create_if_missing
         self._client: DAVClient | None = None
         self._calendar: DavCalendar | None = None
         self._lock = threading.Lock()  # one request at a time on the shared client
@@ -52,26 +65,50 @@ class CalDAVStore:
             return self._calendar
         if self._client is None:
             self._client = self._new_client()
-        client = self._client
         spec = self.calendar_spec
         if spec is not None and (spec.startswith("/") or urlsplit(spec).scheme in ("http", "https")):
-            calendar = client.calendar(url=urljoin(self.url, spec))
-            calendar.get_properties()  # fails when it does not exist
+            calendar = self._by_path(self._client, urljoin(self.url, spec))
         else:
-            principal = client.principal()
-            calendars = principal.calendars()
-            if spec is None:
-                if not calendars:
-                    raise CalendarUnavailable(f"no calendar found for this account on {self.url}")
-                calendar = calendars[0]
-            else:
-                named = [c for c in calendars if c.get_display_name() == spec]
-                if not named:
-                    names = [c.get_display_name() for c in calendars]
-                    raise CalendarUnavailable(f"no calendar named {spec!r} on {self.url}; found {names}")
-                calendar = named[0]
+            calendar = self._by_name(self._client, spec)
         self._calendar = calendar
         return calendar
+
+    def _by_path(self, client: DAVClient, url: str) -> DavCalendar:
+        calendar = client.calendar(url=url)
+        try:
+            calendar.get_properties()  # fails when it does not exist
+        except caldav_error.NotFoundError:
+            if not self.create_if_missing:
+                raise CalendarUnavailable(
+                    f"the calendar {url} does not exist on the CalDAV server (404): create it there, or set "
+                    f"create_if_missing = true under [modules.calendar] in butler.toml"
+                ) from None
+            parent, _, cal_id = url.rstrip("/").rpartition("/")
+            calendar = CalendarSet(client=client, url=parent + "/").make_calendar(name=cal_id, cal_id=cal_id)
+        return calendar
+
+    def _by_name(self, client: DAVClient, spec: str | None) -> DavCalendar:
+        principal = client.principal()
+        calendars = principal.calendars()
+        if spec is None:
+            if calendars:
+                return calendars[0]
+            if self.create_if_missing:
+                return principal.make_calendar(name=DEFAULT_NAME)
+            raise CalendarUnavailable(
+                f"no calendar found for this account on {self.url}: create one there, or set "
+                f"create_if_missing = true under [modules.calendar] in butler.toml (makes '{DEFAULT_NAME}')"
+            )
+        named = [c for c in calendars if c.get_display_name() == spec]
+        if named:
+            return named[0]
+        if self.create_if_missing:
+            return principal.make_calendar(name=spec)
+        names = [c.get_display_name() for c in calendars]
+        raise CalendarUnavailable(
+            f"no calendar named {spec!r} on {self.url} (found {names}): create it there, or set "
+            f"create_if_missing = true under [modules.calendar] in butler.toml"
+        )
 
     def _call(self, fn: Any, *args: Any) -> Any:
         with self._lock:
@@ -141,7 +178,10 @@ class CalDAVStore:
                 if self._calendar is not None:
                     client.propfind(str(self._calendar.url), depth=0)
                     return {"ok": True, "calendar": str(self._calendar.url)}
-                spare = CalDAVStore(self.url, self.username, self.password, self.calendar_spec, self.timeout)
+                spare = CalDAVStore(
+                    self.url, self.username, self.password, self.calendar_spec, self.timeout,
+                    create_if_missing=self.create_if_missing,
+                )  # fmt: skip
                 spare._client = client
                 calendar = spare._resolve()
                 return {"ok": True, "calendar": str(calendar.url)}

@@ -54,6 +54,10 @@ class CalendarConfig(BaseModel):
         default=None,
         description="The calendar to use: its display name, or its URL path ('/alice/personal/'); default the first.",
     )
+    create_if_missing: bool = Field(
+        default=False,
+        description="Create the calendar (MKCALENDAR) at startup when it does not exist on the CalDAV server.",
+    )
     ics_sources: list[str] = Field(
         default_factory=list,
         description="Read-only ICS feeds: http(s) URLs or files (relative paths are to the butler's folder).",
@@ -112,6 +116,6 @@ class CalendarConfig(BaseModel):
     def _something_to_read(self) -> CalendarConfig:
         if self.url is None and not self.ics_sources:
             raise ValueError("set 'url' (a CalDAV server) or 'ics_sources' (read-only feeds), or both")
-        if self.url is None and (self.username or self.calendar):
-            raise ValueError("'username' and 'calendar' need 'url' (a CalDAV server)")
+        if self.url is None and (self.username or self.calendar or self.create_if_missing):
+            raise ValueError("'username', 'calendar' and 'create_if_missing' need 'url' (a CalDAV server)")
         return self
