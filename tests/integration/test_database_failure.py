@@ -19,7 +19,7 @@ import pytest
 import test_daemon
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
-from test_daemon import Daemon, wait_answering
+from test_daemon import Daemon, operator_token, wait_answering
 
 from butlers.testing.ports import free_port
 
@@ -67,8 +67,10 @@ async def test_killed_postmaster_is_noticed_restarted_and_no_acknowledged_write_
     refusals: list[str] = []
     stop_writing = anyio.Event()
 
+    token = operator_token(data_home)  # state changes are the operator's
+
     async def writer() -> None:
-        async with Client(f"http://127.0.0.1:{port}/mcp", timeout=20) as client:
+        async with Client(f"http://127.0.0.1:{port}/mcp", timeout=20, auth=token) as client:
             i = 0
             while not stop_writing.is_set():
                 i += 1

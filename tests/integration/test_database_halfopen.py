@@ -11,6 +11,7 @@ import pytest
 from fastmcp import Client
 from fastmcp.exceptions import ToolError
 
+from butlers.auth import find_operator_token
 from butlers.config import discover
 from butlers.db import ServerAddress
 from butlers.settings import Settings
@@ -45,7 +46,9 @@ async def test_a_stalled_connection_is_down_within_5_s_and_recovers(tmp_path: Pa
         async with anyio.create_task_group() as tg:
             with anyio.fail_after(60):
                 await tg.start(supervisor.run)
-            async with Client(f"http://127.0.0.1:{port}/mcp", timeout=20) as client:
+            token = find_operator_token(settings)  # state changes are the operator's
+            auth = token.value if token is not None else None
+            async with Client(f"http://127.0.0.1:{port}/mcp", timeout=20, auth=auth) as client:
                 await client.call_tool("state_set", {"key": "before", "value": 1})
                 proxy.stall()
                 stalled = time.monotonic()

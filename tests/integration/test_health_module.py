@@ -142,7 +142,8 @@ async def test_due_digest_lists_undone_doses_in_one_message(client: Client) -> N
     await call(client, "health_medication_add", name="Iron", dose=50, unit="mg", times=["13:00"], start="2024-04-01")
     digest = await call(client, "health_medication_due", at="2024-04-05T08:45", within_minutes=60)
     assert digest["message"] == "Medication due: 09:00 Aspirin 100 mg; 09:30 Zinc 15 mg."
-    assert digest["delivered"] is False  # this butler has no notify yet: it says so
+    # No switchboard delivers notifications in this daemon: the digest says it was not delivered.
+    assert digest["delivered"] is False and digest["notification"]["status"] == "not_delivered"
     await call(client, "health_dose_record", medication_id=a["id"], at="2024-04-05T08:50")
     digest = await call(client, "health_medication_due", at="2024-04-05T08:45", within_minutes=60)
     assert [d["medication"] for d in digest["items"]] == ["Zinc"]

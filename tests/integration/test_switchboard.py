@@ -104,7 +104,7 @@ async def test_list_butlers_shows_every_hosted_butler_live(fleet: Fleet) -> None
         assert "state_get" in b["tools"] and "status" in b["tools"]
     assert by_name["switchboard"]["modules"] == ["switchboard", "telegram"]
     assert "route" in by_name["switchboard"]["tools"] and "route" not in by_name["general"]["tools"]
-    assert by_name["general"]["modules"] == ["notes"] and "notes_add" in by_name["general"]["tools"]
+    assert by_name["general"]["modules"] == ["notes", "collections"] and "notes_add" in by_name["general"]["tools"]
     assert by_name["general"]["next_run_at"] is not None  # its morning briefing
     assert by_name["health"]["next_run_at"] is None  # no schedule shipped
 

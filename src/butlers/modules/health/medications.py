@@ -295,4 +295,6 @@ class MedicationTools:
         if self.env.notify is None:
             return Digest(message=message, items=items, delivered=False)
         notification = await self.env.notify(message)
-        return Digest(message=message, items=items, delivered=True, notification=notification)
+        # Delivered only when the engine took it: "not_delivered" (no switchboard delivers) or failed is not.
+        delivered = notification.get("status") in {"sent", "pending", "held"}
+        return Digest(message=message, items=items, delivered=delivered, notification=notification)

@@ -158,9 +158,9 @@ class DateTools:
                 delivery=f"not delivered: {type(exc).__name__}: {exc}",
             )
         status = str(record.get("status", "sent"))
-        return Digest(
-            message=message, upcoming=soon, overdue=late, delivered=status in {"sent", "pending"}, delivery=status
-        )
+        delivered = status in {"sent", "pending", "held"}
+        delivery = status if delivered else f"not delivered: {record.get('error') or status}"
+        return Digest(message=message, upcoming=soon, overdue=late, delivered=delivered, delivery=delivery)
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]
