@@ -106,7 +106,7 @@ async def test_list_butlers_shows_every_hosted_butler_live(fleet: Fleet) -> None
     assert "route" in by_name["switchboard"]["tools"] and "route" not in by_name["general"]["tools"]
     assert by_name["general"]["modules"] == ["notes", "collections"] and "notes_add" in by_name["general"]["tools"]
     assert by_name["general"]["next_run_at"] is not None  # its morning briefing
-    assert by_name["health"]["next_run_at"] is None  # no schedule shipped
+    assert by_name["health"]["next_run_at"] is not None  # its hourly medication times (tool mode)
 
 
 async def test_route_gives_every_butler_the_same_results_and_errors_as_its_own_port(fleet: Fleet) -> None:
