@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
@@ -76,44 +76,43 @@ def _env(address: ServerAddress) -> dict[str, str]:
     return env
 
 
-def _run(program: str, *args: str, address: ServerAddress) -> None:
-    command = [client_program(program, _server_major[address]), *args]
-    done = subprocess.run(command, env=_env(address), capture_output=True, text=True)
-    if done.returncode != 0:
-        raise BackupError(f"{program} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+@dataclass
+class _Server:
+    """One server's address and major version, and the client programs chosen for it (each once)."""
+
+    address: ServerAddress
+    major: int
+    programs: dict[str, str] = field(default_factory=dict)
+
+    def run(self, program: str, *args: str) -> None:
+        if program not in self.programs:
+            self.programs[program] = client_program(program, self.major)
+        done = subprocess.run([self.programs[program], *args], env=_env(self.address), capture_output=True, text=True)
+        if done.returncode != 0:
+            raise BackupError(f"{program} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
 
 
-_server_major: dict[ServerAddress, int] = {}
-
-
-async def _remember_server_version(address: ServerAddress) -> None:
+async def _connect(address: ServerAddress) -> tuple[asyncpg.Connection, _Server]:
     conn = await asyncpg.connect(**address.connect_kwargs(), database="postgres")
-    try:
-        _server_major[address] = int(await conn.fetchval("SHOW server_version_num")) // 10000
-    finally:
-        await conn.close()
-
-
-async def existing_databases(address: ServerAddress, names: list[str]) -> list[str]:
-    conn = await asyncpg.connect(**address.connect_kwargs(), database="postgres")
-    try:
-        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", names)
-    finally:
-        await conn.close()
-    return sorted(r["datname"] for r in rows)
+    major = int(await conn.fetchval("SHOW server_version_num")) // 10000
+    return conn, _Server(address, major)
 
 
 async def backup(address: ServerAddress, configs: list[ButlerConfig], root: Path, folder: Path) -> BackupReport:
     """Dump every configured butler's database that exists, and copy the butler configs, into `folder`."""
     if folder.exists() and any(folder.iterdir()):
         raise BackupError(f"{folder} is not empty: back up into a new folder")
-    await _remember_server_version(address)
     wanted = sorted({database_name(c.name) for c in configs})
-    present = await existing_databases(address, wanted)
+    conn, server = await _connect(address)
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", wanted)
+    finally:
+        await conn.close()
+    present = sorted(r["datname"] for r in rows)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)  # the dumps hold the user's mail, contacts and health records
     for db in present:
-        _run("pg_dump", "--format=custom", "--no-owner", f"--file={folder / (db + '.dump')}", db, address=address)
+        server.run("pg_dump", "--format=custom", "--no-owner", f"--file={folder / (db + '.dump')}", db)
     shutil.copytree(root, folder / "butlers.d", ignore=shutil.ignore_patterns(".*"))
     manifest = {
         "format": FORMAT,
@@ -139,15 +138,11 @@ def read_manifest(folder: Path) -> dict[str, object]:
     return manifest
 
 
-async def _refuse_if_in_use(address: ServerAddress, databases: list[str]) -> None:
-    conn = await asyncpg.connect(**address.connect_kwargs(), database="postgres")
-    try:
-        rows = await conn.fetch(
-            "SELECT DISTINCT datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
-            databases,
-        )
-    finally:
-        await conn.close()
+async def _refuse_if_in_use(conn: asyncpg.Connection, databases: list[str]) -> None:
+    rows = await conn.fetch(
+        "SELECT DISTINCT datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()",
+        databases,
+    )
     if rows:
         busy = ", ".join(sorted(r["datname"] for r in rows))
         raise BackupError(f"database(s) in use: {busy}; stop butlerd before restoring")
@@ -160,12 +155,13 @@ async def restore(address: ServerAddress, folder: Path) -> BackupReport:
     missing = [d for d in databases if not (folder / f"{d}.dump").is_file()]
     if missing:
         raise BackupError(f"{folder}: dump file(s) missing for {', '.join(missing)}")
-    await _remember_server_version(address)
-    await _refuse_if_in_use(address, databases)
+    conn, server = await _connect(address)
+    try:
+        await _refuse_if_in_use(conn, databases)
+    finally:
+        await conn.close()
     for db in databases:
-        _run("dropdb", "--if-exists", db, address=address)
-        _run("createdb", db, address=address)
-        _run(
-            "pg_restore", "--no-owner", "--exit-on-error", f"--dbname={db}", str(folder / f"{db}.dump"), address=address
-        )
+        server.run("dropdb", "--if-exists", db)
+        server.run("createdb", db)
+        server.run("pg_restore", "--no-owner", "--exit-on-error", f"--dbname={db}", str(folder / f"{db}.dump"))
     return BackupReport(folder, databases)
