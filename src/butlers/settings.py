@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from butlers.credentials import load_systemd_credentials
 from butlers.errors import ConfigError
 
 
@@ -106,7 +107,9 @@ def environment_variable(field: str) -> str:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """The settings from the environment; a bad value is a ConfigError naming the variable, not a traceback."""
+    """The settings from the environment (with systemd credentials loaded into it first); a bad
+    value is a ConfigError naming the variable, not a traceback."""
+    load_systemd_credentials()
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:

@@ -14,7 +14,6 @@ import typer
 from butlers.auth import check_bind, load_operator_token
 from butlers.cli.common import version_callback
 from butlers.config import ButlerConfig, load_butler_config, select_configs
-from butlers.credentials import load_systemd_credentials
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
 from butlers.http import raise_fd_limit
@@ -126,7 +125,6 @@ def _run(settings: Settings, configs: list[ButlerConfig], errors: list[ConfigErr
 
 
 def _settings(**overrides: object) -> Settings:
-    load_systemd_credentials()
     try:
         return load_settings(**overrides)
     except ConfigError as exc:

@@ -13,7 +13,6 @@ import typer
 
 from butlers.cli.client import ToolError, call_tool
 from butlers.config import ButlerConfig, discover
-from butlers.credentials import load_systemd_credentials
 from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
 from butlers.settings import Settings, load_settings
 
@@ -43,7 +42,6 @@ SHORT_ID = 8
 
 def settings() -> Settings:
     """Global settings, or exit 1 naming the bad environment variable."""
-    load_systemd_credentials()
     try:
         return load_settings()
     except ConfigError as exc:
