@@ -50,6 +50,12 @@ class Notifier(Protocol):
     ) -> dict[str, Any]: ...
 
 
+def delivered(notification: dict[str, Any]) -> bool:
+    """Whether `notify` took a message: sent, or accepted and waiting (pending, held). Not when no
+    butler delivers ("not_delivered") or delivery failed."""
+    return notification.get("status") in {"sent", "pending", "held"}
+
+
 class EmptyConfig(BaseModel):
     """For modules that take no settings: any key is an error."""
 

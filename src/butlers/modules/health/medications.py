@@ -10,6 +10,7 @@ import asyncpg
 from pydantic import Field
 
 from butlers.core.tool_errors import bad_argument
+from butlers.modules.base import delivered
 from butlers.modules.health.env import At, Days, HealthEnv, Notes, RowId, Since, Until, clean_text
 from butlers.modules.health.models import (
     Adherence,
@@ -295,6 +296,4 @@ class MedicationTools:
         if self.env.notify is None:
             return Digest(message=message, items=items, delivered=False)
         notification = await self.env.notify(message)
-        # Delivered only when the engine took it: "not_delivered" (no switchboard delivers) or failed is not.
-        delivered = notification.get("status") in {"sent", "pending", "held"}
-        return Digest(message=message, items=items, delivered=delivered, notification=notification)
+        return Digest(message=message, items=items, delivered=delivered(notification), notification=notification)

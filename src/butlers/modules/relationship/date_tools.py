@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import Field
 
 from butlers.core.tool_errors import bad_argument
-from butlers.modules.base import Notifier
+from butlers.modules.base import Notifier, delivered
 
 from . import parsing, store
 from .common import ContactId, Limit, parsed, require_contacts, text
@@ -158,9 +158,9 @@ class DateTools:
                 delivery=f"not delivered: {type(exc).__name__}: {exc}",
             )
         status = str(record.get("status", "sent"))
-        delivered = status in {"sent", "pending", "held"}
-        delivery = status if delivered else f"not delivered: {record.get('error') or status}"
-        return Digest(message=message, upcoming=soon, overdue=late, delivered=delivered, delivery=delivery)
+        taken = delivered(record)
+        delivery = status if taken else f"not delivered: {record.get('error') or status}"
+        return Digest(message=message, upcoming=soon, overdue=late, delivered=taken, delivery=delivery)
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]
