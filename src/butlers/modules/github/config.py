@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from butlers.modules.config_checks import http_url, webhook_path
+
 TOKEN_ENV = "BUTLER_GITHUB_TOKEN"
 OUTBOUND_TOOLS = ("github_comment", "github_issue_create")
 DEFAULT_API = "https://api.github.com"
@@ -22,13 +24,6 @@ DEFAULT_EVENTS = (
 REPO_PATTERN = r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$"
 _REPO = re.compile(REPO_PATTERN)
 _EVENT = re.compile(r"[a-z_]{1,64}")
-
-
-def _http_url(value: str, what: str) -> str:
-    value = value.strip()
-    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
-        raise ValueError(f"{what} must be an http:// or https:// URL, got {value!r}")
-    return value.rstrip("/")
 
 
 class WebhookConfig(BaseModel):
@@ -51,9 +46,7 @@ class WebhookConfig(BaseModel):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/") or value.rstrip("/") in ("", "/mcp") or value.startswith("/mcp/"):
-            raise ValueError(f"must start with '/' and not be '/' or under '/mcp', got {value!r}")
-        return value
+        return webhook_path(value)
 
     @field_validator("secret")
     @classmethod
@@ -112,7 +105,7 @@ class GithubConfig(BaseModel):
     @field_validator("api_base_url")
     @classmethod
     def _api(cls, value: str) -> str:
-        return _http_url(value, "api_base_url")
+        return http_url(value, "api_base_url")
 
     @field_validator("repositories")
     @classmethod

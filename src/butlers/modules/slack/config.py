@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from butlers.modules.config_checks import webhook_path
+
 BOT_TOKEN_ENV = "BUTLER_SLACK_BOT_TOKEN"  # xoxb-...: every Web API call
 APP_TOKEN_ENV = "BUTLER_SLACK_APP_TOKEN"  # xapp-...: Socket Mode (apps.connections.open)
 SIGNING_SECRET_ENV = "BUTLER_SLACK_SIGNING_SECRET"  # Events API: verifies Slack's request signatures
@@ -43,9 +45,7 @@ class EventsConfig(BaseModel):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/") or value.rstrip("/") in ("", "/mcp") or value.startswith("/mcp/"):
-            raise ValueError(f"must start with '/' and not be '/' or under '/mcp', got {value!r}")
-        return value
+        return webhook_path(value)
 
 
 class SlackConfig(BaseModel):

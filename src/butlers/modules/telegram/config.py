@@ -7,19 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from butlers.modules.config_checks import http_url, webhook_path
+
 TOKEN_ENV = "BUTLER_TELEGRAM_TOKEN"
 OUTBOUND_TOOLS = ("telegram_send",)
 DEFAULT_API = "https://api.telegram.org"
 
 _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a webhook secret_token
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
-
-
-def _http_url(value: str, what: str) -> str:
-    value = value.strip()
-    if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
-        raise ValueError(f"{what} must be an http:// or https:// URL, got {value!r}")
-    return value.rstrip("/")
 
 
 class WebhookConfig(BaseModel):
@@ -42,9 +37,7 @@ class WebhookConfig(BaseModel):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str) -> str:
-        if not value.startswith("/") or value.rstrip("/") in ("", "/mcp") or value.startswith("/mcp/"):
-            raise ValueError(f"must start with '/' and not be '/' or under '/mcp', got {value!r}")
-        return value
+        return webhook_path(value)
 
     @field_validator("secret_token")
     @classmethod
@@ -56,7 +49,7 @@ class WebhookConfig(BaseModel):
     @field_validator("public_url")
     @classmethod
     def _public_url(cls, value: str | None) -> str | None:
-        return None if value is None else _http_url(value, "public_url")
+        return None if value is None else http_url(value, "public_url")
 
     @property
     def url(self) -> str:
@@ -85,7 +78,7 @@ class TelegramConfig(BaseModel):
     @field_validator("api_base_url")
     @classmethod
     def _api(cls, value: str) -> str:
-        return _http_url(value, "api_base_url")
+        return http_url(value, "api_base_url")
 
     @field_validator("allowed_usernames")
     @classmethod
