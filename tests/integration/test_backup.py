@@ -5,19 +5,22 @@ from __future__ import annotations
 import shutil
 import stat
 import tempfile
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
 from fastmcp import Client
 from typer.testing import CliRunner
 
+from butlers.backup import BackupError, backup, restore
 from butlers.butler import Butler
 from butlers.cli.butlerctl import app
 from butlers.config import load_butler_config
-from butlers.db import PostgresServer
+from butlers.db import PostgresServer, ServerAddress, database_name
 from butlers.settings import Settings
 from butlers.testing.ports import free_port
 
@@ -109,3 +112,31 @@ def test_restore_refuses_a_folder_that_is_no_backup(homes: Path) -> None:
     done = CliRunner().invoke(app, ["restore", str(homes / "empty")], env={"BUTLERS_DATA_DIR": str(homes / "d")})
     assert done.exit_code == 1
     assert "manifest.json not found" in done.output
+
+
+async def test_restore_refuses_a_database_in_use_and_replaces_nothing(homes: Path, pg_address: ServerAddress) -> None:
+    name = f"inuse_{uuid.uuid4().hex[:8]}"
+    db = database_name(name)
+    admin = await asyncpg.connect(**pg_address.connect_kwargs(), database="postgres")
+    try:
+        await admin.execute(f'CREATE DATABASE "{db}"')
+    finally:
+        await admin.close()
+    holder = await asyncpg.connect(**pg_address.connect_kwargs(), database=db)
+    try:
+        await holder.execute("CREATE TABLE kept (v int); INSERT INTO kept VALUES (1)")
+        (homes / "b" / name).mkdir(parents=True)
+        (homes / "b" / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\nport = {free_port()}\n')
+        config = load_butler_config(homes / "b" / name)
+        await backup(pg_address, [config], homes / "b", homes / "backup")
+        await holder.execute("INSERT INTO kept VALUES (2)")  # written after the backup, while in use
+        with pytest.raises(BackupError, match=f"database\\(s\\) in use: {db}; stop butlerd before restoring"):
+            await restore(pg_address, homes / "backup")
+        assert await holder.fetchval("SELECT count(*) FROM kept") == 2  # nothing was replaced
+    finally:
+        await holder.close()
+        admin = await asyncpg.connect(**pg_address.connect_kwargs(), database="postgres")
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        finally:
+            await admin.close()
