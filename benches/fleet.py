@@ -40,6 +40,8 @@ from fastmcp import Client
 from floor import _tcp_open, answers_tools_list, pct, postgres_pids, rss_kb, rss_sum_kb
 from schedule_lateness import pg_address
 
+from butlers.auth import TOKEN_FILE
+
 RATIO_GOAL = 2.0
 LATENESS_GOAL_S = 1.0
 
@@ -119,11 +121,12 @@ def measure(ws: Workspace, runs: int, settle: float) -> tuple[list[float], list[
     return starts, rss, pg, conns
 
 
-async def create_schedules(urls: dict[str, str], per_butler: int) -> dict[str, list[str]]:
+async def create_schedules(urls: dict[str, str], per_butler: int, data_dir: Path) -> dict[str, list[str]]:
     made: dict[str, list[str]] = {}
+    token = (data_dir / TOKEN_FILE).read_text().strip()  # schedule_create is an operator action
 
     async def one(name: str, u: str) -> None:
-        async with Client(u, timeout=30) as c:
+        async with Client(u, timeout=30, auth=token) as c:
             for i in range(per_butler):
                 sched = f"fleet-{i}"
                 args = {"key": f"fleet-{i}", "value": i}
@@ -178,7 +181,7 @@ def lateness(ws: Workspace, per_butler: int, boundaries: int) -> tuple[list[floa
         if datetime.now(UTC).second >= 40:  # creating 500 schedules takes a while: start after a boundary
             time.sleep(61 - datetime.now(UTC).second)
         t = time.perf_counter()
-        made = anyio.run(create_schedules, ws.urls, per_butler)
+        made = anyio.run(create_schedules, ws.urls, per_butler, ws.data_dir)
         count = sum(len(v) for v in made.values())
         print(f"  created {count} schedules in {time.perf_counter() - t:.1f}s")
         until = (time.time() // 60 + boundaries) * 60 + 5
