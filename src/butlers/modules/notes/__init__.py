@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import asyncpg
-from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
 from butlers.core.tool_errors import bad_argument

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import anyio
 import anyio.abc
 import asyncpg
-from fastmcp.exceptions import ToolError
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
