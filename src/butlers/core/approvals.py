@@ -43,6 +43,7 @@ class Decider:
 
 IN_PROCESS = Decider("operator", "in-process")
 MAX_LIST = 500
+CLEANUP_TIMEOUT_S = 5.0  # a shielded record of a cancelled action must not hang a shutdown on a lost database
 
 
 class UnknownActionError(LookupError):
@@ -206,7 +207,7 @@ class ApprovalGate:
             return
         except BaseException:
             # Cancelled mid-action: whether it happened is unknown, and it must not run again.
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await self._finish(
                     approval_id, "failed", None, "cancelled while running; it may or may not have happened"
                 )
