@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,30 +22,27 @@ import structlog
 from fastmcp import FastMCP
 
 from butlers.auth import SessionCredentials, check_bind, load_operator_token
+from butlers.butler_status import database_health, module_health, schedule_summaries
+from butlers.compat import index_tool_schemas
 from butlers.config import ButlerConfig
 from butlers.core.approval_tools import register_approval_tools
-from butlers.core.approvals import ApprovalGate
 from butlers.core.channels import ChannelRegistry
 from butlers.core.dispatch import Dispatcher
-from butlers.core.inbound import InboundLog
 from butlers.core.input_guard import HostileInputGuard
 from butlers.core.notify_tools import context_notifier, register_notify_tools
-from butlers.core.scheduler import FiredWindow, Scheduler
+from butlers.core.scheduler import FiredWindow
+from butlers.core.services import ButlerPhase, build_services
 from butlers.core.session_tools import register_session_tools
-from butlers.core.spawner import Spawner
-from butlers.core.state import StateStore
-from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_call
+from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
 from butlers.db_health import (
-    LOST_CONNECTION_ERRORS,
-    PROBE_TIMEOUT_S,
     DatabaseHealth,
     DatabaseState,
     ToolGuard,
-    describe,
 )
-from butlers.errors import ConfigError, ConfigErrors, CredentialError
+from butlers.declared_env import check_credentials, missing_credentials
+from butlers.errors import ConfigError, ConfigErrors
 from butlers.http import EmbeddedServer, PortLimits, bind, limit_mcp_sessions, make_server
 from butlers.http_guard import CallerGuard, policy_for
 from butlers.migrate import apply_migrations, core_migrations_dir
@@ -56,33 +53,7 @@ from butlers.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-
-def missing_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[str, str]) -> list[str]:
-    """Required variables that are unset or empty, each with who declared it (`butler.env` or the module)."""
-    declared = {"butler.env.required": list(config.env.required)}
-    declared.update({f"modules.{m.name}": list(m.credentials_env) for m in modules})
-    missing = []
-    for where, variables in declared.items():
-        unset = [v for v in variables if not env.get(v)]
-        if unset:
-            missing.append(f"{', '.join(unset)} (for {where})")
-    return missing
-
-
-def check_credentials(config: ButlerConfig, modules: list[Module], env: Mapping[str, str]) -> dict[str, str]:
-    """Values of every declared variable; a missing required one fails this butler."""
-    missing = missing_credentials(config, modules, env)
-    if missing:
-        raise CredentialError(
-            f"butler '{config.name}' ({config.config_file}): required environment variable(s) not set: "
-            + ", ".join(missing)
-        )
-    for var in config.env.optional:
-        if not env.get(var):
-            log.warning("credentials.optional_missing", butler=config.name, variable=var)
-    required = [*config.env.required, *(v for m in modules for v in m.credentials_env)]
-    declared = [*required, *config.env.optional, *(v for m in modules for v in m.optional_credentials_env)]
-    return {v: env[v] for v in declared if env.get(v)}
+__all__ = ["Butler", "ButlerPhase", "check_credentials", "missing_credentials"]  # the credential checks: re-exported
 
 
 class _StartedFlag:
@@ -119,7 +90,7 @@ class Butler:
         self.module_registry = module_registry
         self.credentials: dict[str, str] = {}
         self.started_at: float | None = None
-        self.phase = "created"
+        self.phase = ButlerPhase.CREATED
         self.dispatcher: Dispatcher | None = None
         self.on_schedules_changed: Callable[[], None] = lambda: None
         self._pool: asyncpg.Pool | None = None
@@ -155,7 +126,7 @@ class Butler:
 
     async def start(self) -> FastMCP:
         """Startup steps 3-12 of the seed: credentials to module tools. Returns the MCP app."""
-        self.phase = "starting"
+        self.phase = ButlerPhase.STARTING
         self.modules = load_modules(self.config, self.module_registry)
         self.credentials = check_credentials(self.config, self.modules, os.environ)
         await ensure_database(self.address, self.database)
@@ -164,33 +135,30 @@ class Butler:
             if module.migrations_dir is not None:
                 await apply_migrations(self.address, self.database, module.migrations_dir, module.name)
         self._pool = await create_pool(self.address, self.database, max_size=self.pool_max_size)
-        self.state = StateStore(self._pool)
-        self.spawner = Spawner(
-            self.name,
+        self.services = services = await build_services(
             self.config,
             self._pool,
-            self.mcp_url,
-            self.settings.data_dir,
-            self.credentials,
+            mcp_url=self.mcp_url,
+            data_dir=self.settings.data_dir,
+            credentials=self.credentials,
             session_credentials=self.session_credentials,
+            call_own_tool=self.call_own_tool,
         )
-        await self.spawner.recover_at_startup()
-        self.dispatcher = self.spawner
-        self.tool_runner = ToolRunner(self._pool, self.call_own_tool, self.name)
-        await self.tool_runner.recover_at_startup()
-        self.scheduler = Scheduler(self._pool, self.dispatcher, self.tool_runner)
-        self.inbound = InboundLog(self._pool, self.dispatcher, self.name)
-        self.approvals = ApprovalGate(self._pool, self.name)
-        await self.approvals.recover_at_startup()
+        # The names the rest of the daemon (supervisor, switchboard, heartbeat, tests) reads.
+        self.state, self.spawner, self.scheduler = services.state, services.spawner, services.scheduler
+        self.inbound, self.approvals, self.tool_runner = services.inbound, services.approvals, services.tool_runner
+        self.dispatcher = services.spawner
         self._contexts = {m.name: self._make_context(m) for m in self.modules}
         for module in self.modules:
             await module.on_startup(self._contexts[module.name])
             self._started.append(module)
         # Messages stored but never handed off (a crash, a failing hand-off) go now.
         await self.inbound.redeliver_pending()
-        self.phase = "started-modules"
+        self.phase = ButlerPhase.STARTED_MODULES
         mcp = self._build_mcp()
-        await self._index_tool_schemas(mcp)
+        # By-name schema lookup: else every tools/call runs a whole tools/list (docs/benchmarks.md).
+        # A butler's tool set is fixed once started, so the index cannot go stale.
+        index_tool_schemas(mcp, {tool.name: tool.parameters for tool in await mcp.list_tools()})
         self.mcp = mcp
         await self._check_tool_schedules(mcp)
         report = await self.scheduler.sync_from_config(self.config.schedules)
@@ -243,7 +211,7 @@ class Butler:
             mask_error_details=True,
             middleware=[ToolGuard(lambda: self.health), HostileInputGuard(), SessionTraceLink()],
         )
-        register_core_tools(mcp, self)
+        register_core_tools(mcp, self.services, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)
         register_notify_tools(mcp, self)  # notify, remind (switchboard-notify)
@@ -251,20 +219,19 @@ class Butler:
             module.register_tools(mcp, self._contexts[module.name])
         return mcp
 
-    @staticmethod
-    async def _index_tool_schemas(mcp: FastMCP) -> None:
-        """Give the MCP server a by-name lookup of tool input schemas.
-
-        Without it the MCP SDK runs a whole `tools/list` through FastMCP for every
-        `tools/call` only to find the called tool's schema: 40% of the daemon's
-        CPU under load (docs/benchmarks.md). A butler's tool set is fixed once
-        started, so the index cannot go stale.
-        """
-        schemas = {tool.name: tool.parameters for tool in await mcp.list_tools()}
-        mcp._mcp_server.get_tool_input_schema = schemas.get
-
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Start, serve until `request_stop`, then drain and shut down (also when cancelled)."""
+        """Start, serve until `request_stop`, then drain and shut down (also when cancelled).
+
+        A failure is recorded here (`error`, phase `failed`) and raised on to the supervisor.
+        """
+        try:
+            await self._run(task_status)
+        except Exception as exc:
+            self.error = str(exc) or type(exc).__name__
+            self.phase = ButlerPhase.FAILED
+            raise
+
+    async def _run(self, task_status: anyio.abc.TaskStatus[None]) -> None:
         try:
             token = load_operator_token(self.settings)
             check_bind(self.settings, token)
@@ -307,13 +274,13 @@ class Butler:
                     tg.cancel_scope.cancel()
                 else:
                     self.started_at = time.monotonic()
-                    self.phase = "serving"
+                    self.phase = ButlerPhase.SERVING
                     modules = [m.name for m in self.modules]
                     log.info("butler.serving", butler=self.name, url=self.mcp_url, modules=modules)
                     self.settled.set()
                     task_status.started()
                     await self._stop.wait()
-                    self.phase = "stopping"
+                    self.phase = ButlerPhase.STOPPING
                     await self._drain(http, http_done)
                     tg.cancel_scope.cancel()  # what still runs (modules' serve too) is interrupted, and recorded so
             if startup_error is not None:
@@ -378,7 +345,7 @@ class Butler:
                     await pool.close()
             except Exception:  # the server is gone or hangs: drop the connections instead
                 pool.terminate()
-        self.phase = "stopped"
+        self.phase = ButlerPhase.STOPPED
 
     async def database_changed(self, state: DatabaseState) -> None:
         """The server went down or came back: drop old connections; when back, resume work."""
@@ -386,10 +353,10 @@ class Butler:
             # Idle connections are replaced at the next acquire, busy ones when released:
             # after a restart or a half-open link none of them is any good.
             await self._pool.expire_connections()
-        if state is DatabaseState.UP and self.phase == "serving":
+        if state is DatabaseState.UP and self.phase == ButlerPhase.SERVING:
             self.spawner.database_back()
             self.on_schedules_changed()  # the heartbeat looks again: missed windows follow their policy
-        elif state is DatabaseState.DOWN and self.phase == "serving":
+        elif state is DatabaseState.DOWN and self.phase == ButlerPhase.SERVING:
             self.spawner.database_lost()
 
     async def tick(self) -> list[FiredWindow]:
@@ -409,31 +376,13 @@ class Butler:
                 "schedules": None,
                 "database": {**database, **self.health.report()},
             }
-        database = await self._database_health()
+        database = await database_health(self.pool, self.database)
         return {
             **self._identity(),
-            "modules": {m.name: await self._module_health(m) for m in self.modules},
-            "schedules": await self._schedules() if database["ok"] else None,
+            "modules": {m.name: await module_health(m, self.module_failures.get(m.name)) for m in self.modules},
+            "schedules": await schedule_summaries(self.scheduler) if database["ok"] else None,
             "database": database,
         }
-
-    async def _schedules(self) -> list[dict[str, Any]] | None:
-        try:
-            rows = await self.scheduler.list_schedules()
-        except LOST_CONNECTION_ERRORS:
-            return None  # lost between the health query and this one: status still answers
-        return [
-            {
-                "name": s["name"],
-                "cron": s["cron"],
-                "at": s["run_at"].isoformat() if s["run_at"] else None,
-                "mode": "tool" if s["tool"] else "prompt",
-                "source": s["source"],
-                "enabled": s["enabled"],
-                "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,
-            }
-            for s in rows
-        ]
 
     def _identity(self) -> dict[str, Any]:
         return {
@@ -444,26 +393,6 @@ class Butler:
             "phase": self.phase,
             "uptime_s": round(time.monotonic() - self.started_at, 3) if self.started_at else 0.0,
         }
-
-    async def _module_health(self, module: Module) -> dict[str, Any]:
-        failure = self.module_failures.get(module.name)
-        if failure is not None:
-            return {"ok": False, "error": f"background work (serve) stopped: {failure}"}
-        try:
-            with anyio.fail_after(5):
-                return await module.health()
-        except Exception as exc:
-            return {"ok": False, "error": str(exc) or type(exc).__name__}
-
-    async def _database_health(self) -> dict[str, Any]:
-        started = time.perf_counter()
-        try:
-            # As short as the daemon's own probe: status must answer, not wait on a half-open link.
-            with anyio.fail_after(PROBE_TIMEOUT_S):
-                await self.pool.fetchval("SELECT 1")
-        except Exception as exc:
-            return {"ok": False, "name": self.database, "error": f"down: {describe(exc)}"}
-        return {"ok": True, "name": self.database, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
     @property
     def directory(self) -> Path:

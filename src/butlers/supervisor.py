@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import anyio
 import structlog
 
-from butlers.butler import Butler
+from butlers.butler import Butler, ButlerPhase
 from butlers.config import ButlerConfig
 from butlers.core.agent_env import MODEL_CREDENTIALS
 from butlers.db import PostgresServer
@@ -27,6 +27,9 @@ from butlers.settings import Settings
 from butlers.telemetry import register_secrets
 
 log = structlog.get_logger(__name__)
+
+# Bounds the shielded stop of the embedded server (pg_ctl stop runs in a thread and finishes on its own).
+DATABASE_STOP_TIMEOUT_S = 60.0
 
 
 class NothingToServeError(ButlersError):
@@ -60,7 +63,7 @@ class Supervisor:
 
     @property
     def serving(self) -> list[Butler]:
-        return [b for b in self.butlers.values() if b.phase == "serving"]
+        return [b for b in self.butlers.values() if b.phase == ButlerPhase.SERVING]
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         for failure in self.failures.values():
@@ -98,7 +101,7 @@ class Supervisor:
                 await self._stop.wait()
                 await self._drain(tg.cancel_scope)
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(DATABASE_STOP_TIMEOUT_S):
                 await self.database.stop()
             self.stopped.set()
             log.info("supervisor.stopped")
@@ -116,10 +119,8 @@ class Supervisor:
     async def _run_butler(self, butler: Butler) -> None:
         try:
             await butler.run()
-        except Exception as exc:  # contained: the other butlers keep serving
-            butler.error = str(exc) or type(exc).__name__
-            self.failures[butler.name] = butler.error
-            butler.phase = "failed"
+        except Exception as exc:  # contained: the other butlers keep serving; the butler recorded its failure
+            self.failures[butler.name] = butler.error or type(exc).__name__
             log.error(
                 "butler.failed", butler=butler.name, error=butler.error, exc_info=not isinstance(exc, ButlersError)
             )

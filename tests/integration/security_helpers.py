@@ -45,7 +45,7 @@ class OutboxModule(Module):
             return JSONResponse({"ok": True})
 
 
-REGISTRY = {**available_modules(), "outbox": OutboxModule}
+REGISTRY: dict[str, type[Module]] = {**available_modules(), "outbox": OutboxModule}
 
 
 def daemon_settings(root: Path, data: Path, pg: ServerAddress, **extra: Any) -> tuple[Settings, dict[str, int]]:

@@ -81,7 +81,7 @@ def _texts(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
         return content
-    return "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict))
+    return "\n".join(str(b.get("text", "")) for b in content or [] if isinstance(b, dict))
 
 
 def _answered(body: dict[str, Any]) -> bool:

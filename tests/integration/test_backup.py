@@ -63,6 +63,7 @@ async def seed(client: Client, butler: Butler) -> dict[str, Any]:
 
     butler.approvals.register("postcard_send", send)  # a gated action, as a module registers one
     held = await butler.approvals.guard("postcard_send", {"to": "Anna"}, require=True, summary="send a postcard")
+    assert session is not None
     return {"session": session["session_id"], "approval": held["approval_id"]}
 
 

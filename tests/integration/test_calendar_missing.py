@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import asyncpg
@@ -41,7 +41,7 @@ def radicale(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServe
 
 
 def display_names(server: RadicaleServer) -> list[str]:
-    principal = caldav.DAVClient(url=server.url, username=USER, password=PASSWORD).principal()
+    principal = cast(Any, caldav.DAVClient)(url=server.url, username=USER, password=PASSWORD).principal()
     return [c.get_display_name() for c in principal.calendars()]
 
 

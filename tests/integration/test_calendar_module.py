@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import asyncpg
@@ -57,13 +57,19 @@ END:VCALENDAR
 def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
     server = RadicaleServer(tmp_path / "radicale", username=USER, password=PASSWORD)
     server.start()
-    caldav.DAVClient(url=server.url, username=USER, password=PASSWORD).principal().make_calendar(name="Personal")
+    cast(Any, caldav.DAVClient)(url=server.url, username=USER, password=PASSWORD).principal().make_calendar(
+        name="Personal"
+    )
     yield server
     server.stop()
 
 
 def dav_calendar(server: RadicaleServer) -> Any:
-    return caldav.DAVClient(url=server.url, username=USER, password=PASSWORD).principal().calendar(name="Personal")
+    return (
+        cast(Any, caldav.DAVClient)(url=server.url, username=USER, password=PASSWORD)
+        .principal()
+        .calendar(name="Personal")
+    )
 
 
 def dav_uids(server: RadicaleServer) -> list[str]:
@@ -324,7 +330,7 @@ async def test_unreachable_at_startup_does_not_stop_the_module(tmp_path: Path, h
     try:
         await anyio.to_thread.run_sync(
             lambda: (
-                caldav.DAVClient(url=server.url, username=USER, password=PASSWORD)
+                cast(Any, caldav.DAVClient)(url=server.url, username=USER, password=PASSWORD)
                 .principal()
                 .make_calendar(name="Work")
             )

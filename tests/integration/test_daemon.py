@@ -191,7 +191,7 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
     refused = await anyio.to_thread.run_sync(partial(inspector, ports["alpha"], *set_args, expect_exit=3))
     assert "auth_required" in refused.stderr
     bearer = ["--header", f"Authorization: Bearer {operator_token(data_home)}"]
-    await anyio.to_thread.run_sync(inspector, ports["alpha"], *set_args, *bearer)
+    await anyio.to_thread.run_sync(lambda: inspector(ports["alpha"], *set_args, *bearer))
     got = await anyio.to_thread.run_sync(
         inspector, ports["alpha"], "--method", "tools/call", "--tool-name", "state_get", "--tool-arg", "key=colour"
     )
@@ -205,10 +205,10 @@ async def test_the_mcp_inspector_lists_and_calls_tools(
     (tmp_path / "mcp.json").write_text(config)
     from_config = ["--config", str(tmp_path / "mcp.json"), "--server", "alpha", "--method", "tools/call"]
     await anyio.to_thread.run_sync(
-        inspector, None, *from_config, "--tool-name", "state_set", "--tool-arg", "key=colour", 'value="red"'
+        lambda: inspector(None, *from_config, "--tool-name", "state_set", "--tool-arg", "key=colour", 'value="red"')
     )
     got = await anyio.to_thread.run_sync(
-        inspector, None, *from_config, "--tool-name", "state_get", "--tool-arg", "key=colour"
+        lambda: inspector(None, *from_config, "--tool-name", "state_get", "--tool-arg", "key=colour")
     )
     assert got["structuredContent"]["value"] == "red"
     bad_args = ["--method", "tools/call", "--tool-name", "state_list", "--tool-arg", "limit=0"]

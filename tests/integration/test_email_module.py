@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import asyncpg
@@ -196,7 +196,7 @@ async def test_sent_mail_arrives_with_the_right_headers_and_is_recorded(
     assert msg["Cc"] == "carol@example.test"
     assert msg["Subject"] == "Dinner on Friday"
     assert msg["Message-ID"] == sent["message_id"] and sent["message_id"].endswith("@example.test>")
-    assert msg.get_content().strip() == "Shall we?"  # type: ignore[attr-defined]
+    assert msg.get_content().strip() == "Shall we?"
     row = await pool.fetchrow("SELECT * FROM email_sent WHERE message_id = $1", sent["message_id"])
     assert (
         row is not None and row["kind"] == "send" and row["to_addrs"] == ["Bob <bob@example.test>", "dave@example.test"]
@@ -235,8 +235,9 @@ async def test_reply_threads_right(
     assert msg["In-Reply-To"] == "<second@example.test>"
     assert msg["References"] == "<first@example.test> <second@example.test>"
     assert msg["Message-ID"] == sent["message_id"]
-    kind, in_reply_to = await pool.fetchrow(
-        "SELECT kind, in_reply_to FROM email_sent WHERE message_id = $1", sent["message_id"]
+    kind, in_reply_to = cast(
+        asyncpg.Record,
+        await pool.fetchrow("SELECT kind, in_reply_to FROM email_sent WHERE message_id = $1", sent["message_id"]),
     )
     assert (kind, in_reply_to) == ("reply", "<second@example.test>")
 

@@ -6,7 +6,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -83,7 +83,7 @@ async def test_issues_and_pull_requests_are_searched_listed_and_read(pool: async
             ("github_search", {"query": ""}, "query"),
         ]:
             with pytest.raises(ToolError, match=expected):
-                await gh.call(tool, args)
+                await gh.call(tool, cast(dict[str, Any], args))
 
 
 async def test_review_requests_diff_stat_and_checks(pool: asyncpg.Pool, data_dir: Path) -> None:
@@ -143,7 +143,7 @@ async def test_comment_and_issue_create_write_to_github(pool: asyncpg.Pool, data
             ("github_issue_create", {"repo": REPO, "title": " "}, "github_issue_create: argument 'title'"),
         ]:
             with pytest.raises(ToolError, match=expected):
-                await gh.call(tool, args)
+                await gh.call(tool, cast(dict[str, Any], args))
         assert len(standin.requests) == before
 
 

@@ -13,7 +13,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -205,7 +205,7 @@ def test_a_nul_byte_in_a_text_argument_key_or_value_is_a_clear_error_and_nothing
         ({"key": "nul-json-key", "value": {"a\x00": 1}}, "'value (a key)'"),
         ({"key": "nul-deep", "value": {"list": ["ok", "x\x00"]}}, "'value.list[1]'"),
     ]:
-        text = tool_text(target.session.call("state_set", arguments))
+        text = tool_text(target.session.call("state_set", cast(dict[str, Any], arguments)))
         assert text.startswith(f"state_set: argument {where}: contains a NUL character"), text
     assert not state_of(target, "nul-value") and not state_of(target, "nul-json-key")
     text = tool_text(target.session.call("notes_add", {"title": "t", "body": "b\x00"}))

@@ -65,6 +65,7 @@ async def test_a_message_is_stored_then_handed_to_a_session_with_it_as_context(
     assert row["status"] == "dispatched" and row["channel"] == "email" and row["sender"] == "ann@example.org"
     assert row["metadata"] == {"folder": "INBOX"} and row["received_at"] == WHEN.isoformat()
     session = await pool.fetchrow("SELECT * FROM sessions WHERE id = $1", uuid.UUID(row["session_id"]))
+    assert session is not None
     assert session["trigger_source"] == "inbound" and session["status"] == "queued"
     assert "Can we meet on Tuesday?" in session["prompt"] and "ann@example.org" in session["prompt"]
     assert session["context"] == {
@@ -82,6 +83,7 @@ async def test_a_failing_hand_off_leaves_it_received_and_redelivery_hands_it_off
     inbound_id, created = await InboundLog(pool, broken, "general").receive(message())
     assert created and broken.calls == 1
     row = await pool.fetchrow("SELECT status, session_id FROM inbound_messages WHERE id = $1", inbound_id)
+    assert row is not None
     assert (row["status"], row["session_id"]) == ("received", None)
     assert await count(pool, "sessions") == 0  # the failed hand-off's transaction left nothing behind
 
@@ -90,6 +92,7 @@ async def test_a_failing_hand_off_leaves_it_received_and_redelivery_hands_it_off
     assert await restarted.redeliver_pending() == 1
     assert await restarted.redeliver_pending() == 0
     row = await pool.fetchrow("SELECT status, session_id FROM inbound_messages WHERE id = $1", inbound_id)
+    assert row is not None
     assert row["status"] == "dispatched" and row["session_id"] is not None
     assert await count(pool, "sessions") == 1
 

@@ -10,7 +10,7 @@ import pytest
 import test_daemon
 from test_daemon import Daemon, call, wait_answering
 
-from butlers.testing.model_api import ModelApiStandIn, Text, ToolUse
+from butlers.testing.model_api import ModelApiStandIn, Text, ToolUse, Turn
 from butlers.testing.otlp_receiver import otlp_receiver
 from butlers.testing.ports import free_port
 from butlers.testing.system_packages import ensure_command
@@ -77,7 +77,7 @@ async def test_one_trace_from_the_trigger_through_the_session_to_the_agents_tool
     tmp_path: Path, data_home: Path, daemons: list[Daemon]
 ) -> None:
     root, port = one_butler(tmp_path)
-    script = [ToolUse("mcp__alpha__state_set", {"key": "traced", "value": 1}), Text("stored")]
+    script: list[Turn] = [ToolUse("mcp__alpha__state_set", {"key": "traced", "value": 1}), Text("stored")]
     async with otlp_receiver() as collector, ModelApiStandIn(script) as api:
         env = {**api.env(), "OTEL_EXPORTER_OTLP_ENDPOINT": collector.url}
         daemon = Daemon(root, data_home, tmp_path / "d.log", extra_env=env)

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 
 from butlers.config import ScheduleConfig
-from butlers.core.dispatch import DispatchRequest
+from butlers.core.dispatch import Conn, DispatchRequest
 from butlers.core.scheduler import Scheduler
 from butlers.db import ServerAddress, create_pool
 
@@ -25,7 +25,7 @@ async def dispatched_table(pool: asyncpg.Pool) -> None:
 class RecordingDispatcher:
     """Writes each request into the same transaction as the claim, like the spawner does."""
 
-    async def dispatch(self, conn: asyncpg.Connection, request: DispatchRequest) -> uuid.UUID:
+    async def dispatch(self, conn: Conn, request: DispatchRequest) -> uuid.UUID:
         session_id = uuid.uuid4()
         await conn.execute(
             "INSERT INTO dispatched VALUES ($1, $2, $3, $4)",
@@ -38,7 +38,7 @@ class RecordingDispatcher:
 
 
 class FailingDispatcher:
-    async def dispatch(self, conn: asyncpg.Connection, request: DispatchRequest) -> uuid.UUID:
+    async def dispatch(self, conn: Conn, request: DispatchRequest) -> uuid.UUID:
         raise RuntimeError("queue is down")
 
 
@@ -116,6 +116,7 @@ async def test_missed_windows_after_downtime_run_once_and_record_the_skipped(poo
     assert fired[0].scheduled_for == T0 + timedelta(hours=1)
     assert fired[0].skipped_windows == 4
     run = await pool.fetchrow("SELECT * FROM schedule_runs")
+    assert run is not None
     assert run["skipped_windows"] == 4 and run["skipped_until"] == T0 + timedelta(hours=5)
     assert (await scheduler.get("hourly"))["next_run_at"] == T0 + timedelta(hours=6)
     assert await scheduler.claim_due(now=T0 + timedelta(hours=5, minutes=31)) == []

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -95,7 +95,7 @@ async def test_reading_needs_no_token_on_loopback_but_operator_actions_do(daemon
         ("approval_reject", {"approval_id": "5a1b2c3d-0000-4000-8000-000000000001"}),
         ("session_cancel", {"session_id": "5a1b2c3d-0000-4000-8000-000000000001"}),
     ]:
-        status, body = await raw_call(daemon.ports["alpha"], tool, args)
+        status, body = await raw_call(daemon.ports["alpha"], tool, cast(dict[str, Any], args))
         assert status == 401, (tool, body)
         assert reason(body) == "token_required"
     async with daemon.client("alpha", daemon.token) as operator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -123,7 +124,7 @@ async def test_bad_calls_are_refused_naming_the_argument_and_nothing_reaches_sla
             ("slack_users", {"query": "  "}, "argument 'query'"),
         ]:
             with pytest.raises(ToolError, match=expected):
-                await run.call(tool, args)
+                await run.call(tool, cast(dict[str, Any], args))
         assert slack.posted(GENERAL) == [] and slack.uploads == {}
         with pytest.raises(ToolError, match="slack_send: Slack answered thread_not_found"):
             await run.call("slack_send", {"to": GENERAL, "text": "hi", "thread_ts": "1.000001"})

@@ -95,7 +95,7 @@ class CrashingModule(Module):
         raise RuntimeError("lost the forecast feed")
 
 
-REGISTRY = {
+REGISTRY: dict[str, type[Module]] = {
     **available_modules(),
     "slow": SlowModule,
     "broken": BrokenModule,

@@ -55,7 +55,8 @@ async def fleet(pg_address: ServerAddress) -> AsyncIterator[Fleet]:
     # Log lines to the real stderr (bound now): butlerctl's output, captured from stdout, stays pure.
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     task = asyncio.create_task(owner())
-    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    waited: list[asyncio.Future[Any]] = [task, ready]
+    await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         await task
     yield ready.result()

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import asyncpg
@@ -182,7 +182,7 @@ async def test_telegram_send_reaches_the_bot_api_with_the_right_chat_and_text(
             ({"chat": ALICE_CHAT, "text": "  "}, "argument 'text'"),
         ]:
             with pytest.raises(ToolError, match=expected):
-                await bot.call("telegram_send", args)
+                await bot.call("telegram_send", cast(dict[str, Any], args))
         assert len(standin.sent) == 1
 
         # Once @carol has written, her name resolves to her chat.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import cast
 
 import pytest
 from pydantic import BaseModel
@@ -207,7 +208,7 @@ def test_shipped_schedules_are_not_frequent(shipped: Path) -> None:
     configs, _ = discover(shipped, env={})
     for config in configs:
         for schedule in config.schedules:
-            minute = schedule.cron.split()[0]
+            minute = cast(str, schedule.cron).split()[0]
             assert minute.isdigit(), f"{config.name}/{schedule.name} fires more than once an hour"
 
 

@@ -43,6 +43,7 @@ class Decider:
 
 IN_PROCESS = Decider("operator", "in-process")
 MAX_LIST = 500
+CLEANUP_TIMEOUT_S = 5.0  # a shielded record of a cancelled action must not hang a shutdown on a lost database
 
 
 class UnknownActionError(LookupError):
@@ -74,9 +75,10 @@ class ApprovalGate:
             raise ValueError("ApprovalGate.register: action must be a non-empty name")
         self._executors[action] = run
 
-    async def guard(self, action: str, args: dict[str, Any], *, require: bool, summary: str) -> dict[str, Any]:
+    async def run_or_hold(self, action: str, args: dict[str, Any], *, require: bool, summary: str) -> dict[str, Any]:
         """Run `action` now (require=False), or store it for approval and say so (require=True).
 
+        The one call a module's gated tool makes: every ModuleContext has a gate.
         `args` must be JSON data: a stored action's executor gets them back from JSONB.
         """
         executor = self._executor(action)
@@ -93,6 +95,8 @@ class ApprovalGate:
         )
         log.info("approval.pending", butler=self.butler, action=action, approval_id=str(approval_id))
         return {"status": "pending_approval", "approval_id": str(approval_id), "summary": summary}
+
+    guard = run_or_hold  # the former name, kept for callers outside the modules
 
     async def approve(self, approval_id: uuid.UUID, decider: Decider = IN_PROCESS) -> dict[str, Any]:
         """Run a pending action once and record its outcome; any other state: the record as it is.
@@ -203,7 +207,7 @@ class ApprovalGate:
             return
         except BaseException:
             # Cancelled mid-action: whether it happened is unknown, and it must not run again.
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await self._finish(
                     approval_id, "failed", None, "cancelled while running; it may or may not have happened"
                 )

@@ -78,7 +78,8 @@ class ToolRunner:
             await self._finish(row, "failed", None, error)
             return
         except BaseException:
-            with anyio.CancelScope(shield=True):
+            # Bounded: a lost database must not hang the shutdown; the run then stays unfinished.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(5):
                 await self._finish(row, "interrupted", None, "cancelled while the tool ran")
             raise
         log.info("schedule.tool_ran", butler=self.butler, schedule=row["schedule_name"], tool=tool)

@@ -23,7 +23,7 @@ from butlers.core.tool_schedules import check_tool_call
 from butlers.errors import NotFoundError
 
 if TYPE_CHECKING:
-    from butlers.butler import Butler
+    from butlers.core.services import ButlerServices, CoreHost
 
 MAX_KEY_LENGTH = 512
 MAX_VALUE_BYTES = 1_000_000
@@ -43,7 +43,7 @@ def _schedule_errors(tool: str, exc: ValidationError) -> ToolError:
     return bad_argument(tool, argument, first["msg"].removeprefix("Value error, "))
 
 
-async def _check_schedule_spec(butler: Butler, spec: ScheduleConfig) -> None:
+async def _check_schedule_spec(butler: CoreHost, spec: ScheduleConfig) -> None:
     """A tool must be one of this butler's, with fitting args; `at` must be ahead."""
     if spec.tool is not None and butler.mcp is not None:
         problem = await check_tool_call(butler.mcp, spec.tool, spec.args)
@@ -53,14 +53,14 @@ async def _check_schedule_spec(butler: Butler, spec: ScheduleConfig) -> None:
         raise bad_argument("schedule_create", "at", f"'{spec.at.isoformat()}' is in the past")
 
 
-def register_core_tools(mcp: FastMCP, butler: Butler) -> None:
-    """Add the core tools, bound to one butler."""
+def register_core_tools(mcp: FastMCP, services: ButlerServices, butler: CoreHost) -> None:
+    """Add the core tools, bound to one butler's services (and the butler's own status and tick)."""
     _register_status(mcp, butler)
-    _register_state(mcp, butler)
-    _register_schedules(mcp, butler)
+    _register_state(mcp, services)
+    _register_schedules(mcp, services, butler)
 
 
-def _register_status(mcp: FastMCP, butler: Butler) -> None:
+def _register_status(mcp: FastMCP, butler: CoreHost) -> None:
     @mcp.tool(name="status", description="This butler's name, port, modules, schedules, uptime and database health.")
     async def status() -> dict[str, Any]:
         return await butler.status()
@@ -82,8 +82,8 @@ def _register_status(mcp: FastMCP, butler: Butler) -> None:
         }
 
 
-def _register_state(mcp: FastMCP, butler: Butler) -> None:
-    store = butler.state
+def _register_state(mcp: FastMCP, services: ButlerServices) -> None:
+    store = services.state
 
     @mcp.tool(name="state_get", description="Read the JSON value stored under a key.")
     async def state_get(key: Key) -> dict[str, Any]:
@@ -137,8 +137,8 @@ def _register_state(mcp: FastMCP, butler: Butler) -> None:
         return {"entries": [{"key": e.key, "value": e.value, "version": e.version} for e in entries]}
 
 
-def _register_schedules(mcp: FastMCP, butler: Butler) -> None:
-    scheduler = butler.scheduler
+def _register_schedules(mcp: FastMCP, services: ButlerServices, butler: CoreHost) -> None:
+    scheduler = services.scheduler
 
     @mcp.tool(
         name="schedule_list",

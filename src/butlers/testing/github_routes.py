@@ -62,6 +62,125 @@ def _search_matches(api: GitHubAPI, item: Item, terms: list[str]) -> bool:
     return True
 
 
+class _Endpoints:
+    """The stand-in's handlers, one method an endpoint, over one GitHubAPI's state."""
+
+    def __init__(self, api: GitHubAPI) -> None:
+        self.api = api
+
+    async def rate_limit(self, request: Request) -> Response:
+        body = shape.rate_limit(self.api.limit, self.api.remaining, int(time.time()) + 3600)
+        return _json(body, 200, self.api.headers())
+
+    async def notifications(self, request: Request) -> Response:
+        return self.api.notifications(request)
+
+    async def mark_all(self, request: Request) -> Response:
+        self.api.mark_read(None)
+        return Response(status_code=205, headers=self.api.headers())
+
+    async def mark_thread(self, request: Request) -> Response:
+        thread_id = request.path_params["thread_id"]
+        if thread_id not in self.api.notes:
+            return _not_found(self.api)
+        self.api.mark_read(thread_id)
+        return Response(status_code=205, headers=self.api.headers())
+
+    async def search(self, request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        if not query.strip():
+            return _json(
+                {"message": "Validation Failed", "errors": [{"field": "q", "code": "missing"}]}, 422, self.api.headers()
+            )
+        terms = re.findall(r"\S+", query)
+        found = [i for i in self.api.items.values() if _search_matches(self.api, i, terms)]
+        found.sort(key=lambda i: i.updated_at, reverse=True)
+        per_page = min(int(request.query_params.get("per_page", 30)), 100)
+        items = [shape.search_item(self.api.base, i) for i in found[:per_page]]
+        body = {"total_count": len(found), "incomplete_results": False, "items": items, "search_type": "lexical"}
+        return _json(body, 200, self.api.headers("search"))
+
+    async def list_issues(self, request: Request) -> Response:
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+        state = request.query_params.get("state", "open")
+        found = [i for (r, _), i in self.api.items.items() if r == repo and state in ("all", i.state)]
+        found.sort(key=lambda i: i.number, reverse=True)
+        return self.api.page(request, [shape.issue(self.api.base, i) for i in found])
+
+    async def create_issue(self, request: Request) -> Response:
+        data = json.loads(await request.body() or b"{}")
+        if not str(data.get("title") or "").strip():
+            return _json(
+                {"message": "Validation Failed", "errors": [{"field": "title", "code": "missing_field"}]},
+                422,
+                self.api.headers(),
+            )
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+        number = self.api.add_issue(
+            repo, str(data["title"]), body=data.get("body"), author=self.api.login, labels=data.get("labels")
+        )
+        return _json(shape.issue(self.api.base, self.api.items[(repo, number)]), 201, self.api.headers())
+
+    async def get_issue(self, request: Request) -> Response:
+        item = _item(self.api, request)
+        return _json(shape.issue(self.api.base, item), 200, self.api.headers()) if item else _not_found(self.api)
+
+    async def create_comment(self, request: Request) -> Response:
+        item = _item(self.api, request)
+        if item is None:
+            return _not_found(self.api)
+        body = str(json.loads(await request.body() or b"{}").get("body") or "")
+        if not body:
+            return _json(
+                {"message": "Validation Failed", "errors": [{"field": "body", "code": "missing_field"}]},
+                422,
+                self.api.headers(),
+            )
+        self.api._next_comment += 1
+        comment = shape.comment(self.api.base, item.repo, item.number, self.api._next_comment, body, self.api.login)
+        item.comments.append(comment)
+        item.updated_at = datetime.now(UTC)
+        return _json(comment, 201, self.api.headers())
+
+    async def get_pull(self, request: Request) -> Response:
+        item = _item(self.api, request)
+        return (
+            _json(shape.pull(self.api.base, item), 200, self.api.headers())
+            if item and item.pull
+            else _not_found(self.api)
+        )
+
+    async def pull_files(self, request: Request) -> Response:
+        item = _item(self.api, request)
+        if item is None or not item.pull:
+            return _not_found(self.api)
+        return self.api.page(
+            request, [shape.diff_entry(self.api.base, item.repo, item.head_sha, f) for f in item.files]
+        )
+
+    def _by_sha(self, request: Request) -> Item | None:
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+        ref = request.path_params["ref"]
+        return next((i for i in self.api.items.values() if i.repo == repo and ref in (i.head_sha, i.head_ref)), None)
+
+    async def check_runs(self, request: Request) -> Response:
+        item = self._by_sha(request)
+        runs = (
+            [shape.check_run(self.api.base, item.repo, item.head_sha, n, r) for n, r in enumerate(item.check_runs)]
+            if item
+            else []
+        )
+        return _json({"total_count": len(runs), "check_runs": runs}, 200, self.api.headers())
+
+    async def status(self, request: Request) -> Response:
+        item = self._by_sha(request)
+        if item is None:
+            return _not_found(self.api)
+        return _json(
+            shape.combined_status(self.api.base, item.repo, item.head_sha, item.statuses), 200, self.api.headers()
+        )
+
+
 def routes(api: GitHubAPI) -> list[Route]:
     """Every endpoint the stand-in answers; each passes `api.refuse` first and is recorded."""
 
@@ -73,123 +192,20 @@ def routes(api: GitHubAPI) -> list[Route]:
 
         return endpoint
 
-    async def rate_limit(request: Request) -> Response:
-        body = shape.rate_limit(api.limit, api.remaining, int(time.time()) + 3600)
-        return _json(body, 200, api.headers())
-
-    async def notifications(request: Request) -> Response:
-        return api.notifications(request)
-
-    async def mark_all(request: Request) -> Response:
-        api.mark_read(None)
-        return Response(status_code=205, headers=api.headers())
-
-    async def mark_thread(request: Request) -> Response:
-        thread_id = request.path_params["thread_id"]
-        if thread_id not in api.notes:
-            return _not_found(api)
-        api.mark_read(thread_id)
-        return Response(status_code=205, headers=api.headers())
-
-    async def search(request: Request) -> Response:
-        query = request.query_params.get("q", "")
-        if not query.strip():
-            return _json(
-                {"message": "Validation Failed", "errors": [{"field": "q", "code": "missing"}]}, 422, api.headers()
-            )
-        terms = re.findall(r"\S+", query)
-        found = [i for i in api.items.values() if _search_matches(api, i, terms)]
-        found.sort(key=lambda i: i.updated_at, reverse=True)
-        per_page = min(int(request.query_params.get("per_page", 30)), 100)
-        items = [shape.search_item(api.base, i) for i in found[:per_page]]
-        body = {"total_count": len(found), "incomplete_results": False, "items": items, "search_type": "lexical"}
-        return _json(body, 200, api.headers("search"))
-
-    async def list_issues(request: Request) -> Response:
-        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
-        state = request.query_params.get("state", "open")
-        found = [i for (r, _), i in api.items.items() if r == repo and state in ("all", i.state)]
-        found.sort(key=lambda i: i.number, reverse=True)
-        return api.page(request, [shape.issue(api.base, i) for i in found])
-
-    async def create_issue(request: Request) -> Response:
-        data = json.loads(await request.body() or b"{}")
-        if not str(data.get("title") or "").strip():
-            return _json(
-                {"message": "Validation Failed", "errors": [{"field": "title", "code": "missing_field"}]},
-                422,
-                api.headers(),
-            )
-        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
-        number = api.add_issue(
-            repo, str(data["title"]), body=data.get("body"), author=api.login, labels=data.get("labels")
-        )
-        return _json(shape.issue(api.base, api.items[(repo, number)]), 201, api.headers())
-
-    async def get_issue(request: Request) -> Response:
-        item = _item(api, request)
-        return _json(shape.issue(api.base, item), 200, api.headers()) if item else _not_found(api)
-
-    async def create_comment(request: Request) -> Response:
-        item = _item(api, request)
-        if item is None:
-            return _not_found(api)
-        body = str(json.loads(await request.body() or b"{}").get("body") or "")
-        if not body:
-            return _json(
-                {"message": "Validation Failed", "errors": [{"field": "body", "code": "missing_field"}]},
-                422,
-                api.headers(),
-            )
-        api._next_comment += 1
-        comment = shape.comment(api.base, item.repo, item.number, api._next_comment, body, api.login)
-        item.comments.append(comment)
-        item.updated_at = datetime.now(UTC)
-        return _json(comment, 201, api.headers())
-
-    async def get_pull(request: Request) -> Response:
-        item = _item(api, request)
-        return _json(shape.pull(api.base, item), 200, api.headers()) if item and item.pull else _not_found(api)
-
-    async def pull_files(request: Request) -> Response:
-        item = _item(api, request)
-        if item is None or not item.pull:
-            return _not_found(api)
-        return api.page(request, [shape.diff_entry(api.base, item.repo, item.head_sha, f) for f in item.files])
-
-    def _by_sha(request: Request) -> Item | None:
-        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
-        ref = request.path_params["ref"]
-        return next((i for i in api.items.values() if i.repo == repo and ref in (i.head_sha, i.head_ref)), None)
-
-    async def check_runs(request: Request) -> Response:
-        item = _by_sha(request)
-        runs = (
-            [shape.check_run(api.base, item.repo, item.head_sha, n, r) for n, r in enumerate(item.check_runs)]
-            if item
-            else []
-        )
-        return _json({"total_count": len(runs), "check_runs": runs}, 200, api.headers())
-
-    async def status(request: Request) -> Response:
-        item = _by_sha(request)
-        if item is None:
-            return _not_found(api)
-        return _json(shape.combined_status(api.base, item.repo, item.head_sha, item.statuses), 200, api.headers())
-
+    ep = _Endpoints(api)
     table: list[tuple[str, Handler, list[str]]] = [
-        ("/rate_limit", rate_limit, ["GET"]),
-        ("/notifications", notifications, ["GET"]),
-        ("/notifications", mark_all, ["PUT"]),
-        ("/notifications/threads/{thread_id}", mark_thread, ["PATCH"]),
-        ("/search/issues", search, ["GET"]),
-        (f"{REPO}/issues", list_issues, ["GET"]),
-        (f"{REPO}/issues", create_issue, ["POST"]),
-        (f"{REPO}/issues/{{number:int}}", get_issue, ["GET"]),
-        (f"{REPO}/issues/{{number:int}}/comments", create_comment, ["POST"]),
-        (f"{REPO}/pulls/{{number:int}}", get_pull, ["GET"]),
-        (f"{REPO}/pulls/{{number:int}}/files", pull_files, ["GET"]),
-        (f"{REPO}/commits/{{ref}}/check-runs", check_runs, ["GET"]),
-        (f"{REPO}/commits/{{ref}}/status", status, ["GET"]),
+        ("/rate_limit", ep.rate_limit, ["GET"]),
+        ("/notifications", ep.notifications, ["GET"]),
+        ("/notifications", ep.mark_all, ["PUT"]),
+        ("/notifications/threads/{thread_id}", ep.mark_thread, ["PATCH"]),
+        ("/search/issues", ep.search, ["GET"]),
+        (f"{REPO}/issues", ep.list_issues, ["GET"]),
+        (f"{REPO}/issues", ep.create_issue, ["POST"]),
+        (f"{REPO}/issues/{{number:int}}", ep.get_issue, ["GET"]),
+        (f"{REPO}/issues/{{number:int}}/comments", ep.create_comment, ["POST"]),
+        (f"{REPO}/pulls/{{number:int}}", ep.get_pull, ["GET"]),
+        (f"{REPO}/pulls/{{number:int}}/files", ep.pull_files, ["GET"]),
+        (f"{REPO}/commits/{{ref}}/check-runs", ep.check_runs, ["GET"]),
+        (f"{REPO}/commits/{{ref}}/status", ep.status, ["GET"]),
     ]
     return [Route(path, guarded(handler), methods=methods) for path, handler, methods in table]

@@ -19,23 +19,21 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.abc
-import asyncpg
-from fastmcp.exceptions import ToolError
-from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from telegram import Bot, Message, Update
 from telegram.request import HTTPXRequest
 
 from butlers.core.inbound import InboundMessage
-from butlers.errors import ModuleError, ToolInputError
+from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
-from butlers.modules.telegram.channel import MAX_TEXT, TelegramChannel, send_and_record
+from butlers.modules.telegram.channel import TelegramChannel
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
+from butlers.modules.telegram.tools import COLUMNS, TelegramTools
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -43,27 +41,9 @@ if TYPE_CHECKING:
 __all__ = ["OUTBOUND_TOOLS", "TOKEN_ENV", "TelegramConfig", "TelegramModule", "WebhookConfig"]
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-MAX_RECENT = 200
 MAX_IGNORED_CHATS = 20  # how many ignored chats health() remembers (to help fill the allow-list)
 ALLOWED_UPDATES = ["message"]
 HEALTH_TIMEOUT_S = 5.0
-_COLUMNS = "direction, chat_id, message_id, sender, username, text, sent_at, inbound_id"
-
-ChatArg = Annotated[
-    int | str,
-    Field(description="A chat id (e.g. 123456789 or -1001234567890) or an allowed @username."),
-]
-
-
-def _refuse(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(str(ToolInputError(tool, argument, message)))
-
-
-def _row(record: asyncpg.Record) -> dict[str, Any]:
-    row = dict(record)
-    row["sent_at"] = row["sent_at"].isoformat()
-    row["inbound_id"] = str(row["inbound_id"]) if row["inbound_id"] else None
-    return row
 
 
 def _sender(message: Message) -> str:
@@ -241,7 +221,7 @@ class TelegramModule(Module):
         else:
             ctx.log.warning("telegram.no_inbound_log", chat_id=message.chat.id)
         await ctx.pool.execute(
-            f"INSERT INTO telegram_messages ({_COLUMNS}) VALUES ('in', $1, $2, $3, $4, $5, $6, $7)"
+            f"INSERT INTO telegram_messages ({COLUMNS}) VALUES ('in', $1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (chat_id, message_id) DO NOTHING",
             message.chat.id,
             message.message_id,
@@ -271,57 +251,9 @@ class TelegramModule(Module):
     # -- tools ----------------------------------------------------------------------------------
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
-        config = self.config
-        require_send = "telegram_send" in config.require_approval
-
-        async def run_send(args: dict[str, Any]) -> dict[str, Any]:
-            sent = await send_and_record(self._require_bot(), ctx.pool, int(args["chat_id"]), str(args["text"]))
-            return {"status": "sent", "chat_id": sent.chat.id, "message_id": sent.message_id}
-
-        if ctx.approvals is not None:
-            ctx.approvals.register("telegram_send", run_send)
-
-        async def telegram_send(chat: ChatArg, text: str) -> dict[str, Any]:
-            """Send a text message to an allowed Telegram chat (a chat id, or the @username of an allowed user who has written to the bot). Returns the sent message's id, or {"status": "pending_approval", "approval_id": ...} when sending needs the user's approval."""
-            if not text.strip():
-                raise _refuse("telegram_send", "text", "must not be empty")
-            if len(text) > MAX_TEXT:
-                raise _refuse("telegram_send", "text", f"is {len(text)} characters long; Telegram allows {MAX_TEXT}")
-            chat_id, label = await self._resolve_chat(ctx, "telegram_send", chat)
-            args = {"chat_id": chat_id, "text": text}
-            if ctx.approvals is None:
-                if require_send:
-                    raise ToolError("telegram_send: requires approval, but this butler has no approval gate")
-                return await run_send(args)
-            preview = text if len(text) <= 200 else text[:200] + "..."
-            return await ctx.approvals.guard(
-                "telegram_send", args, require=require_send, summary=f"Send a Telegram message to {label}: {preview}"
-            )
-
-        async def telegram_recent(
-            chat: Annotated[
-                int | str | None, Field(description="Only this chat (chat id or allowed @username); all if omitted.")
-            ] = None,
-            limit: Annotated[int, Field(description=f"How many messages at most (1-{MAX_RECENT}).")] = 20,
-        ) -> list[dict[str, Any]]:
-            """Recent Telegram messages, newest first: those received from allowed chats (direction 'in') and those the bot sent ('out')."""
-            if not 1 <= limit <= MAX_RECENT:
-                raise _refuse("telegram_recent", "limit", f"must be between 1 and {MAX_RECENT}, got {limit}")
-            chat_id = None
-            if chat is not None and str(chat).strip():
-                chat_id, _ = await self._resolve_chat(ctx, "telegram_recent", chat)
-            rows = await ctx.pool.fetch(
-                f"SELECT {_COLUMNS} FROM telegram_messages WHERE ($1::bigint IS NULL OR chat_id = $1)"
-                " ORDER BY sent_at DESC, id DESC LIMIT $2",
-                chat_id,
-                limit,
-            )
-            return [_row(r) for r in rows]
-
-        mcp.tool(telegram_send, name="telegram_send")
-        mcp.tool(telegram_recent, name="telegram_recent")
-        if config.mode == "webhook":
-            self._register_webhook(mcp, ctx, config.webhook)
+        TelegramTools(self.config, ctx, self._require_bot).register(mcp)
+        if self.config.mode == "webhook":
+            self._register_webhook(mcp, ctx, self.config.webhook)
 
     def _register_webhook(self, mcp: FastMCP, ctx: ModuleContext, hook: WebhookConfig) -> None:
         secret = (hook.secret_token or "").encode()
@@ -344,39 +276,6 @@ class TelegramModule(Module):
             # Stored before answering: a failure here answers 500 and Telegram delivers it again.
             outcome = await self.handle_update(ctx, update)
             return JSONResponse({"ok": True, "outcome": outcome})
-
-    async def _resolve_chat(self, ctx: ModuleContext, tool: str, chat: int | str) -> tuple[int, str]:
-        """(chat id, label) of an allowed chat given by id or @username; refuses anything else."""
-        text = str(chat).strip()
-        try:
-            chat_id = int(text)
-        except ValueError:
-            chat_id = None
-        if chat_id is not None:
-            known = chat_id in self.config.allowed_chat_ids or await ctx.pool.fetchval(
-                "SELECT true FROM telegram_messages WHERE chat_id = $1 AND direction = 'in' LIMIT 1", chat_id
-            )
-            if not known:
-                raise _refuse(tool, "chat", f"chat {chat_id} is not on the allow-list (allowed_chat_ids)")
-            return chat_id, f"chat {chat_id}"
-        name = text.removeprefix("@").lower()
-        if not name:
-            raise _refuse(tool, "chat", "must be a chat id or an @username")
-        if name not in self.config.allowed_usernames:
-            raise _refuse(tool, "chat", f"@{name} is not on the allow-list (allowed_usernames)")
-        found = await ctx.pool.fetchval(
-            "SELECT chat_id FROM telegram_messages WHERE username = $1 AND direction = 'in' AND chat_id > 0"
-            " ORDER BY sent_at DESC, id DESC LIMIT 1",
-            name,
-        )
-        if found is None:
-            raise _refuse(
-                tool,
-                "chat",
-                f"@{name} has not written to the bot yet; a bot can only message users who started a chat"
-                " with it (ask them to send /start), or give their chat id",
-            )
-        return int(found), f"@{name}"
 
     # -- health ---------------------------------------------------------------------------------
 
