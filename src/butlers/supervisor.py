@@ -19,7 +19,7 @@ from butlers.config import ButlerConfig
 from butlers.core.agent_env import MODEL_CREDENTIALS
 from butlers.db import PostgresServer
 from butlers.db_health import DatabaseHealth
-from butlers.errors import ButlersError, ConfigError
+from butlers.errors import ButlersError, ConfigError, NothingToServeError
 from butlers.heartbeat import Heartbeat
 from butlers.modules.loader import Registry
 from butlers.pool_budget import fit_pools
@@ -27,10 +27,6 @@ from butlers.settings import Settings
 from butlers.telemetry import register_secrets
 
 log = structlog.get_logger(__name__)
-
-
-class NothingToServeError(ButlersError):
-    """Every butler failed to start: the daemon exits non-zero so a service manager notices."""
 
 
 class Supervisor:
