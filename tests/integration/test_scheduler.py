@@ -117,7 +117,7 @@ async def test_missed_windows_after_downtime_run_once_and_record_the_skipped(poo
     assert fired[0].skipped_windows == 4
     run = await pool.fetchrow("SELECT * FROM schedule_runs")
     assert run["skipped_windows"] == 4 and run["skipped_until"] == T0 + timedelta(hours=5)
-    assert (await scheduler.get("hourly"))["next_run_at"] == T0 + timedelta(hours=6)
+    assert (await scheduler.get("hourly")).next_run_at == T0 + timedelta(hours=6)
     assert await scheduler.claim_due(now=T0 + timedelta(hours=5, minutes=31)) == []
 
 
@@ -143,7 +143,7 @@ async def test_sync_adds_changes_and_removes_config_schedules_but_keeps_runtime_
     await s.create(every_minute("mine"), now=T0)
     report = await s.sync_from_config([every_minute("a", prompt="new"), every_minute("c")], now=T0)
     assert report["changed"] == ["a"] and report["added"] == ["c"] and report["removed"] == ["b"]
-    assert {r["name"]: r["source"] for r in await s.list_schedules()} == {
+    assert {r.name: r.source for r in await s.list_schedules()} == {
         "a": "config",
         "c": "config",
         "mine": "runtime",

@@ -69,8 +69,8 @@ async def test_tool_mode_cron_window_calls_the_tool_once_with_no_session(pool: a
     assert dispatcher.requests == []
     [run] = await runs(pool)
     assert (run["tool_status"], run["result"], run["session_id"]) == ("succeeded", {"key": "a", "total": 2}, None)
-    listed = {s["name"]: s for s in await scheduler.list_schedules()}
-    assert listed["tally"]["next_run_at"] == T0 + timedelta(minutes=10)
+    listed = {s.name: s for s in await scheduler.list_schedules()}
+    assert listed["tally"].next_run_at == T0 + timedelta(minutes=10)
 
 
 async def test_a_tool_call_that_fails_validation_is_recorded_failed(pool: asyncpg.Pool) -> None:

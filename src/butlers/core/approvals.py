@@ -139,6 +139,8 @@ class ApprovalGate:
 
     async def list(self, status: ApprovalStatus | None = ApprovalStatus.PENDING, limit: int = 100) -> list[Approval]:
         """Newest first; `status` None lists every approval."""
+        if status is not None and status not in set(ApprovalStatus):
+            raise ValueError(f"status {status!r} is not one of {', '.join(ApprovalStatus)}")
         if not 1 <= limit <= MAX_LIST:
             raise ValueError(f"limit must be between 1 and {MAX_LIST}")
         return Approval.from_rows(await self.pool.fetch(Q["list"], status, limit))

@@ -145,6 +145,8 @@ class InboundLog:
         self, channel: str | None = None, status: InboundStatus | None = None, limit: int = 50
     ) -> list[InboundRecord]:
         """Newest first (by received time), optionally of one channel and status."""
+        if status is not None and status not in set(InboundStatus):
+            raise ValueError(f"status {status!r} is not one of {', '.join(InboundStatus)}")
         if not 1 <= limit <= MAX_LIST:
             raise ValueError(f"limit must be between 1 and {MAX_LIST}")
         return InboundRecord.from_rows(await self.pool.fetch(Q["list"], channel, status, limit))
