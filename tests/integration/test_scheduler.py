@@ -148,7 +148,7 @@ async def test_sync_adds_changes_and_removes_config_schedules_but_keeps_runtime_
         "c": "config",
         "mine": "runtime",
     }
-    assert (await s.get("a"))["prompt"] == "new"
+    assert (await s.get("a")).prompt == "new"
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York"])
@@ -160,6 +160,6 @@ async def test_schedule_time_zone_is_honoured_across_dst(pool: asyncpg.Pool, zon
     await s.sync_from_config([every_minute("daily", cron="0 8 * * *", timezone=zone)], now=before_dst)
     for _ in range(30):
         row = await s.get("daily")
-        local = row["next_run_at"].astimezone(ZoneInfo(zone))
+        local = row.next_run_at.astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute) == (8, 0)
-        await s.claim_due(now=row["next_run_at"])
+        await s.claim_due(now=row.next_run_at)
