@@ -21,7 +21,7 @@ import icalendar
 from fastmcp.exceptions import ToolError
 from pydantic import Field
 
-from butlers.errors import ToolInputError
+from butlers.core.tool_errors import bad_argument
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.calendar.backend import CalDAVStore, CalendarUnavailable, EventNotFound, load_ics
 from butlers.modules.calendar.config import OUTBOUND_TOOLS, CalendarConfig
@@ -56,18 +56,14 @@ MAX_UID = 255
 Moment = Annotated[str, Field(description="ISO 8601: '2025-03-01T09:00:00+01:00', naive in the zone, or '2025-03-01'.")]
 
 
-def _refuse(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(str(ToolInputError(tool, argument, message)))
-
-
 def _text(tool: str, argument: str, value: str | None, limit: int, *, required: bool = False) -> str | None:
     if value is None:
         return None
     text = value.strip()
     if required and not text:
-        raise _refuse(tool, argument, "must not be empty")
+        raise bad_argument(tool, argument, "must not be empty")
     if len(text) > limit:
-        raise _refuse(tool, argument, f"is {len(text)} characters long; at most {limit} allowed")
+        raise bad_argument(tool, argument, f"is {len(text)} characters long; at most {limit} allowed")
     return text
 
 
@@ -75,7 +71,7 @@ def _uid(tool: str, uid: str) -> str:
     text = _text(tool, "uid", uid, MAX_UID, required=True)
     assert text is not None
     if any(c in text for c in "\r\n/"):
-        raise _refuse(tool, "uid", "must not contain line breaks or '/'")
+        raise bad_argument(tool, "uid", "must not contain line breaks or '/'")
     return text
 
 
@@ -139,7 +135,7 @@ class CalendarModule(Module):
             return self.store
 
         def bad_input(tool: str, exc: InputError) -> ToolError:
-            return _refuse(tool, exc.argument, str(exc))
+            return bad_argument(tool, exc.argument, str(exc))
 
         async def occurrences(tool: str, begin: datetime, finish: datetime) -> tuple[list[Occurrence], list[str]]:
             found: list[Occurrence] = []
@@ -160,12 +156,9 @@ class CalendarModule(Module):
             return found, errors
 
         async def gate(action: str, args: dict[str, Any], summary: str, run: Callable[..., Awaitable[Any]]) -> Any:
-            require = action in cfg.require_approval
-            if ctx.approvals is None:
-                if require:
-                    raise ToolError(f"{action}: requires approval, but this butler has no approval gate")
-                return await run(args)
-            return await ctx.approvals.guard(action, args, require=require, summary=summary)
+            return await ctx.approvals.run_or_hold(
+                action, args, require=action in cfg.require_approval, summary=summary
+            )
 
         def new_span(tool: str, start: str, end: str, tzname: str) -> tuple[datetime | date, datetime | date]:
             event_tz = zone("timezone", tzname)
@@ -194,10 +187,10 @@ class CalendarModule(Module):
             try:
                 ical = await store(tool).get(args["uid"])
             except EventNotFound:
-                raise _refuse(tool, "uid", f"no event with uid {args['uid']!r} in the calendar") from None
+                raise bad_argument(tool, "uid", f"no event with uid {args['uid']!r} in the calendar") from None
             event = master_event(ical)
             if event is None:
-                raise _refuse(tool, "uid", f"event {args['uid']!r} holds no VEVENT")
+                raise bad_argument(tool, "uid", f"event {args['uid']!r} holds no VEVENT")
             old_start = event.decoded("DTSTART")
             old_end = event.decoded("DTEND") if "DTEND" in event else old_start + event.decoded("DURATION")
             tzname = args.get("timezone") or getattr(getattr(old_start, "tzinfo", None), "key", None) or cfg.timezone
@@ -253,13 +246,12 @@ class CalendarModule(Module):
             try:
                 await store("calendar_delete_event").delete(args["uid"])
             except EventNotFound:
-                raise _refuse("calendar_delete_event", "uid", f"no event with uid {args['uid']!r}") from None
+                raise bad_argument("calendar_delete_event", "uid", f"no event with uid {args['uid']!r}") from None
             return {"status": "deleted", "uid": args["uid"]}
 
-        if ctx.approvals is not None:
-            ctx.approvals.register("calendar_create_event", do_create)
-            ctx.approvals.register("calendar_update_event", do_update)
-            ctx.approvals.register("calendar_delete_event", do_delete)
+        ctx.approvals.register("calendar_create_event", do_create)
+        ctx.approvals.register("calendar_update_event", do_update)
+        ctx.approvals.register("calendar_delete_event", do_delete)
 
         # -- the tools --
 
@@ -357,7 +349,7 @@ class CalendarModule(Module):
             clean_uid = _uid(tool, uid)
             try:
                 if not await store(tool).exists(clean_uid):
-                    raise _refuse(tool, "uid", f"no event with uid {clean_uid!r} in the calendar")
+                    raise bad_argument(tool, "uid", f"no event with uid {clean_uid!r} in the calendar")
                 return dict(await gate(tool, {"uid": clean_uid}, f"delete event {clean_uid}", do_delete))
             except CalendarUnavailable as exc:
                 raise ToolError(f"{tool}: {exc}") from None

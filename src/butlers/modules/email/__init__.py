@@ -28,7 +28,7 @@ import anyio.abc
 from fastmcp.exceptions import ToolError
 from pydantic import Field
 
-from butlers.errors import ToolInputError
+from butlers.core.tool_errors import bad_argument
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.email.channel import MAX_BODY, EmailChannel, new_message, reply_subject, send_mail
 from butlers.modules.email.config import OUTBOUND_TOOLS, EmailConfig
@@ -50,28 +50,24 @@ T = TypeVar("T")
 Executor = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-def _refuse(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(str(ToolInputError(tool, argument, message)))
-
-
 def _no_newlines(tool: str, argument: str, value: str) -> str:
     if "\r" in value or "\n" in value:
-        raise _refuse(tool, argument, "must not contain line breaks")
+        raise bad_argument(tool, argument, "must not contain line breaks")
     return value
 
 
 def _addresses(tool: str, argument: str, values: list[str] | None, *, required: bool) -> list[str]:
     values = values or []
     if required and not values:
-        raise _refuse(tool, argument, "give at least one address")
+        raise bad_argument(tool, argument, "give at least one address")
     if len(values) > MAX_RECIPIENTS:
-        raise _refuse(tool, argument, f"{len(values)} addresses given; at most {MAX_RECIPIENTS} allowed")
+        raise bad_argument(tool, argument, f"{len(values)} addresses given; at most {MAX_RECIPIENTS} allowed")
     out: list[str] = []
     for value in values:
         _no_newlines(tool, argument, value)
         _, addr = parseaddr(value)
         if not _ADDR.fullmatch(addr):
-            raise _refuse(tool, argument, f"{value!r} is not an email address")
+            raise bad_argument(tool, argument, f"{value!r} is not an email address")
         out.append(value.strip())
     return out
 
@@ -295,7 +291,7 @@ class EmailModule(Module):
             await imap.select(cfg.mailbox)
             items = await imap.fetch([uid], "BODY.PEEK[]")
             if not items:
-                raise _refuse(tool, "uid", f"no message with uid {uid} in {cfg.mailbox}")
+                raise bad_argument(tool, "uid", f"no message with uid {uid} in {cfg.mailbox}")
             return items[0]
 
         async def deliver(kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -332,17 +328,13 @@ class EmailModule(Module):
             return {"status": "drafted", "mailbox": cfg.drafts_mailbox, "message_id": str(msg["Message-ID"])}
 
         executors: dict[str, Executor] = {"email_send": run_send, "email_reply": run_reply, "email_draft": run_draft}
-        if ctx.approvals is not None:
-            for action, run in executors.items():
-                ctx.approvals.register(action, run)
+        for action, run in executors.items():
+            ctx.approvals.register(action, run)
 
         async def guarded(action: str, args: dict[str, Any], summary: str) -> dict[str, Any]:
-            require = action in cfg.require_approval
-            if ctx.approvals is None:
-                if require:
-                    raise ToolError(f"{action}: needs approval, but this butler has no approval gate")
-                return await executors[action](args)
-            return await ctx.approvals.guard(action, args, require=require, summary=summary)
+            return await ctx.approvals.run_or_hold(
+                action, args, require=action in cfg.require_approval, summary=summary
+            )
 
         async def email_search(
             sender: str | None = None,
@@ -357,18 +349,18 @@ class EmailModule(Module):
             for argument, key, value in (("sender", "FROM", sender), ("subject", "SUBJECT", subject)):
                 if value is not None:
                     if not value.strip():
-                        raise _refuse(tool, argument, "must not be empty")
+                        raise bad_argument(tool, argument, "must not be empty")
                     criteria += [key, quote(_no_newlines(tool, argument, value.strip()))]
             if since is not None:
                 try:
                     day = date.fromisoformat(since)
                 except ValueError:
-                    raise _refuse(tool, "since", f"must be a date like 2026-01-31, got {since!r}") from None
+                    raise bad_argument(tool, "since", f"must be a date like 2026-01-31, got {since!r}") from None
                 criteria += ["SINCE", f"{day.day}-{day.strftime('%b')}-{day.year}"]
             if unread is not None:
                 criteria.append("UNSEEN" if unread else "SEEN")
             if not 1 <= limit <= MAX_SEARCH:
-                raise _refuse(tool, "limit", f"must be between 1 and {MAX_SEARCH}, got {limit}")
+                raise bad_argument(tool, "limit", f"must be between 1 and {MAX_SEARCH}, got {limit}")
 
             async def work(imap: ImapClient) -> list[dict[str, Any]]:
                 await imap.select(cfg.mailbox, readonly=True)
@@ -381,7 +373,7 @@ class EmailModule(Module):
         async def email_read(uid: Uid) -> dict[str, Any]:
             """One message: headers, the text body and attachment names. Does not mark it read (see email_mark)."""
             if uid < 1:
-                raise _refuse("email_read", "uid", f"must be a positive UID, got {uid}")
+                raise bad_argument("email_read", "uid", f"must be a positive UID, got {uid}")
             item = await run_imap("email_read", lambda imap: fetch_one("email_read", imap, uid))
             msg = _parse(item.data)
             return {
@@ -398,9 +390,9 @@ class EmailModule(Module):
         async def email_mark(uid: Uid, read: bool | None = None, flagged: bool | None = None) -> dict[str, Any]:
             """Mark a message read or unread, flagged or unflagged; returns its state afterwards."""
             if uid < 1:
-                raise _refuse("email_mark", "uid", f"must be a positive UID, got {uid}")
+                raise bad_argument("email_mark", "uid", f"must be a positive UID, got {uid}")
             if read is None and flagged is None:
-                raise _refuse("email_mark", "read", "give read and/or flagged")
+                raise bad_argument("email_mark", "read", "give read and/or flagged")
 
             async def work(imap: ImapClient) -> dict[str, Any]:
                 await fetch_one("email_mark", imap, uid)
@@ -416,9 +408,9 @@ class EmailModule(Module):
         def check_text(tool: str, subject: str, body: str) -> None:
             _no_newlines(tool, "subject", subject)
             if not subject.strip():
-                raise _refuse(tool, "subject", "must not be empty")
+                raise bad_argument(tool, "subject", "must not be empty")
             if len(body) > MAX_BODY:
-                raise _refuse(tool, "body", f"is {len(body)} characters long; at most {MAX_BODY} allowed")
+                raise bad_argument(tool, "body", f"is {len(body)} characters long; at most {MAX_BODY} allowed")
 
         async def email_send(to: list[str], subject: str, body: str, cc: list[str] | None = None) -> dict[str, Any]:
             """Send a new plain-text mail from the butler's account; may wait for approval (require_approval)."""
@@ -431,13 +423,13 @@ class EmailModule(Module):
         async def email_reply(uid: Uid, body: str) -> dict[str, Any]:
             """Reply to a message (to its Reply-To or sender, "Re:" subject, threaded); may wait for approval."""
             if uid < 1:
-                raise _refuse("email_reply", "uid", f"must be a positive UID, got {uid}")
+                raise bad_argument("email_reply", "uid", f"must be a positive UID, got {uid}")
             check_text("email_reply", "x", body)
             item = await run_imap("email_reply", lambda imap: fetch_one("email_reply", imap, uid))
             original = _parse(item.data)
             to = _header(original, "Reply-To") or _header(original, "From")
             if not to:
-                raise _refuse("email_reply", "uid", f"message {uid} has no From or Reply-To to answer")
+                raise bad_argument("email_reply", "uid", f"message {uid} has no From or Reply-To to answer")
             message_id = (_header(original, "Message-ID") or "").strip() or None
             refs = " ".join(x for x in ((_header(original, "References") or "").strip(), message_id or "") if x)
             args = {
