@@ -12,8 +12,7 @@ import asyncpg
 from fastmcp import Client, FastMCP
 
 from butlers.core.approvals import ApprovalGate
-from butlers.core.inbound import InboundRecord
-from butlers.core.inbound import InboundLog
+from butlers.core.inbound import InboundLog, InboundRecord
 from butlers.modules.base import ModuleContext
 from butlers.modules.github import TOKEN_ENV, GithubConfig, GithubModule
 from butlers.testing.asgi import serve_asgi

@@ -13,8 +13,8 @@ from fastmcp.exceptions import ToolError
 
 from butlers.core.approval_tools import register_approval_tools
 from butlers.core.approvals import Approval, ApprovalGate, UnknownActionError
-from butlers.statuses import ApprovalStatus
 from butlers.errors import NotFoundError
+from butlers.statuses import ApprovalStatus
 
 pytestmark = pytest.mark.integration
 

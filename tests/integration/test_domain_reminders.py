@@ -6,14 +6,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from notify_helpers import OWNER_CHAT, TOKEN, daemon, notify_table, settings_for, wait_for, write_fleet
 from test_notify import bot_api, sent_to, telegram_table
 
-from butlers.db import ServerAddress
 from butlers.core.scheduler import ScheduleRun
+from butlers.db import ServerAddress
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.testing.model_api import ModelApiStandIn
 

@@ -12,10 +12,10 @@ import pytest
 from spawner_helpers import butler_config
 
 from butlers.core.dispatch import Conn, DispatchRequest
-from butlers.statuses import InboundStatus
 from butlers.core.inbound import InboundLog, InboundMessage
 from butlers.core.sessions import Outcome
 from butlers.core.spawner import Spawner
+from butlers.statuses import InboundStatus
 
 pytestmark = pytest.mark.integration
 
@@ -142,7 +142,8 @@ async def test_status_follows_the_session(
     inbound_id, _ = await inbound.receive(message())
     claimed = await spawner.sessions.claim_next(spawner.instances.me.id)
     assert claimed is not None
-    assert (row := await inbound.get(inbound_id)) is not None and row.status == "dispatched"  # running: dispatched
+    row = await inbound.get(inbound_id)
+    assert row is not None and row.status == "dispatched"  # running is still dispatched
     error = None if session_status == "succeeded" else "agent error: boom"
     assert await spawner.sessions.finish(claimed.id, Outcome(session_status, result="done", error=error))
     row = await inbound.get(inbound_id)
@@ -154,9 +155,11 @@ async def test_a_cancelled_session_fails_its_message(pool: asyncpg.Pool, tmp_pat
     spawner = idle_spawner(pool, tmp_path)
     inbound = InboundLog(pool, spawner, "general")
     inbound_id, _ = await inbound.receive(message())
-    assert (row := await inbound.get(inbound_id)) is not None and row.session_id is not None
+    row = await inbound.get(inbound_id)
+    assert row is not None and row.session_id is not None
     await spawner.cancel(row.session_id)
-    assert (row := await inbound.get(inbound_id)) is not None and row.status == "failed"
+    row = await inbound.get(inbound_id)
+    assert row is not None and row.status == "failed"
 
 
 async def test_list_filters_and_orders_newest_first(pool: asyncpg.Pool, tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from fastmcp.exceptions import ToolError
 from notify_helpers import Daemon, daemon, notify_table, settings_for, wait_for, write_fleet
 from slack_helpers import ALICE, GENERAL, credentials, slack_standin
 
-from butlers.db import ServerAddress
 from butlers.core.inbound import InboundRecord
+from butlers.db import ServerAddress
 from butlers.testing.slack_api import SlackAPI
 
 OWNER_DM = "D0ALICE"  # the stand-in's DM of the bot with ALICE

@@ -32,8 +32,8 @@ from story_helpers import (
 from switchboard_fleet import environment
 
 from butlers.butler import Butler
-from butlers.core.inbound import InboundRecord
 from butlers.config import discover
+from butlers.core.inbound import InboundRecord
 from butlers.db import ServerAddress
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.supervisor import Supervisor

@@ -16,10 +16,9 @@ from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 
 from butlers.butler import Butler
-from butlers.core.inbound import InboundRecord
 from butlers.config import load_butler_config
 from butlers.core.approvals import ApprovalGate
-from butlers.core.inbound import InboundLog
+from butlers.core.inbound import InboundLog, InboundRecord
 from butlers.db import ServerAddress
 from butlers.migrate import apply_migrations
 from butlers.modules.base import ModuleContext

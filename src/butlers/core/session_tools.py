@@ -14,13 +14,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastmcp import FastMCP
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from butlers.core.sessions import Session, SessionLog, SessionSummary
+from butlers.core.sessions import FinishedTrigger, Session, SessionLog, SessionSummary, Triggered
 from butlers.core.spawner import Spawner
 from butlers.core.tool_edge import declared
 from butlers.core.tool_errors import bad_argument, parse_uuid
-from butlers.errors import NotFoundError
 from butlers.statuses import SessionStatus, TriggerSource
 
 MAX_PROMPT = 100_000
@@ -29,6 +28,21 @@ MAX_KEY = 200
 MAX_PAGE = 200
 
 SessionId = Annotated[str, Field(description="The session's id (a UUID).", json_schema_extra={"format": "uuid"})]
+
+
+class TriggerAnswer(BaseModel):
+    """`trigger`'s answer: the session's id and status, and whether this call created it; with `wait`,
+    every field of its final record too (as `sessions_get` shows it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    session_id: uuid.UUID
+    status: SessionStatus
+    created: bool = Field(description="False when the idempotency key named an existing session.")
+
+    @classmethod
+    def of(cls, answer: Triggered | FinishedTrigger) -> TriggerAnswer:
+        return cls.model_validate(answer.model_dump(mode="json"))
 
 
 class SessionPage(BaseModel):
@@ -77,7 +91,7 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
             str | None, Field(min_length=1, max_length=MAX_KEY, description="The same key returns the same session.")
         ] = None,
         wait: Annotated[bool, Field(description="Return when the session ends, with its record.")] = False,
-    ) -> dict[str, Any]:
+    ) -> TriggerAnswer:
         """Start an agent session of this butler with `prompt`.
 
         The session is recorded (queued) before it runs; the same
@@ -85,7 +99,8 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
         the session ends, with its result.
         """
         _check_trigger(prompt, context)
-        return await spawner.trigger(prompt, context=context, idempotency_key=idempotency_key, wait=wait)
+        answer = await spawner.trigger(prompt, context=context, idempotency_key=idempotency_key, wait=wait)
+        return TriggerAnswer.of(answer)
 
     @declared(mcp)
     async def sessions_list(
@@ -111,10 +126,6 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
         return record
 
     @declared(mcp)
-    async def session_cancel(session_id: SessionId) -> dict[str, Any]:
+    async def session_cancel(session_id: SessionId) -> Session:
         """Cancel a queued or running session (a running agent is killed); returns its record."""
-        sid = _session_id("session_cancel", session_id)
-        try:
-            return await spawner.cancel(sid)
-        except NotFoundError:
-            raise bad_argument("session_cancel", "session_id", f"no session {session_id}") from None
+        return await spawner.cancel(_session_id("session_cancel", session_id))

@@ -23,7 +23,6 @@ from butlers.core.records import Record, Timestamp
 from butlers.statuses import FINISHED_SESSION, SessionStatus, TriggerSource
 
 QUEUE_CHANNEL = "butlers_session_queued"
-FINISHED = FINISHED_SESSION  # TEMP until the spawner split is merged
 Q = sql.load("sessions")
 
 # A plain connection or one borrowed from a pool (the scheduler passes either).
@@ -64,6 +63,21 @@ class Session(SessionSummary):
     owner: uuid.UUID | None = None
     # What caused the session (W3C traceparent): the spawner links its trace; never shown to clients.
     parent_traceparent: str | None = Field(default=None, exclude=True)
+
+
+class Triggered(Record):
+    """A queued (or found) session: its id and status, and whether this call created it."""
+
+    session_id: uuid.UUID
+    status: SessionStatus
+    created: bool = Field(description="False when the idempotency key named an existing session.")
+
+
+class FinishedTrigger(Session):
+    """A trigger waited for: the session's final record, its id again as `session_id`, and `created`."""
+
+    session_id: uuid.UUID
+    created: bool
 
 
 @dataclass

@@ -19,6 +19,7 @@ from opentelemetry import trace
 
 from butlers.auth import Role, may_call
 from butlers.core.dispatch import DispatchRequest
+from butlers.core.sessions import FinishedTrigger, Triggered
 from butlers.core.tool_errors import bad_argument
 from butlers.http_guard import current_caller
 from butlers.statuses import TriggerSource
@@ -76,7 +77,7 @@ async def queue_session(
     *,
     wait: bool = False,
     idempotency_key: str | None = None,
-) -> dict[str, Any]:
+) -> Triggered | FinishedTrigger:
     """Queue a session on `target` with trigger source `route` (with `wait`: its final record)."""
     with tracer.start_as_current_span(f"route_prompt {target.name}", attributes={"butler": target.name}):
         return await target.spawner.trigger(

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from butlers.config import NAME_PATTERN
 from butlers.core.inbound import MAX_LIST, InboundLog, InboundMessage, InboundRecord
+from butlers.core.session_tools import TriggerAnswer
 from butlers.core.tool_edge import add_tools
 from butlers.core.tool_errors import bad_argument, parse_uuid
 from butlers.statuses import InboundStatus
@@ -114,9 +115,11 @@ class SwitchboardTools:
         prompt: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE, description="What its agent is asked.")],
         context: Annotated[dict[str, Any] | None, Field(description="JSON context given to the session.")] = None,
         wait: Annotated[bool, Field(description="Wait for the session to end and return its record.")] = False,
-    ) -> dict[str, Any]:
+    ) -> TriggerAnswer:
         """Queue a session on another butler (trigger source 'route'); with wait, its final record."""
-        return await queue_session(serving(self.fleet, "route_prompt", butler), prompt, context, wait=wait)
+        return TriggerAnswer.of(
+            await queue_session(serving(self.fleet, "route_prompt", butler), prompt, context, wait=wait)
+        )
 
     async def dispatch(
         self,
