@@ -49,7 +49,7 @@ class Approval(Record):
     created_at: Timestamp
     decided_at: Timestamp | None
     finished_at: Timestamp | None
-    result: Any = Field(description="What the action returned, once it ran.")
+    result: dict[str, Any] | None = Field(description="What the action returned, once it ran.")
     error: str | None
     reason: str | None = Field(description="Why it was rejected.")
     decided_by: str | None = None

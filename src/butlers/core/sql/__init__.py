@@ -31,7 +31,7 @@ def parse(text: str, source: str = "<sql>") -> MappingProxyType[str, str]:
     return MappingProxyType(queries)
 
 
-def load(store: str) -> MappingProxyType[str, str]:
-    """The queries of `<store>.sql` in this package."""
-    resource = files(__name__) / f"{store}.sql"
-    return parse(resource.read_text(encoding="utf-8"), f"{store}.sql")
+def load(store: str, package: str = __name__) -> MappingProxyType[str, str]:
+    """The queries of `<store>.sql` in `package` (by default this one, the core stores' SQL)."""
+    resource = files(package) / f"{store}.sql"
+    return parse(resource.read_text(encoding="utf-8"), f"{package}/{store}.sql")
