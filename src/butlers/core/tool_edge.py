@@ -40,8 +40,12 @@ def caller_error(tool: str, exc: CallerError) -> ToolError:
     return ToolError(str(ToolInputError(tool, exc.argument, str(exc))))
 
 
-def schema_error(tool: str, exc: PydanticValidationError) -> ToolError:
-    """The first schema error of a call, naming the argument (values are not quoted, except a refused choice)."""
+def schema_error(tool: str, exc: PydanticValidationError) -> ValidationError:
+    """The first schema error of a call, naming the argument (values are not quoted, except a refused choice).
+
+    Still a (FastMCP) ValidationError, worded our way: an in-process caller (the switchboard's
+    `route`) tells a bad call from a failing tool by it; clients get its text.
+    """
     errors = exc.errors(include_url=False, include_context=True, include_input=True)
     first = errors[0]
     argument = str(first["loc"][0]) if first["loc"] else "arguments"
@@ -53,7 +57,7 @@ def schema_error(tool: str, exc: PydanticValidationError) -> ToolError:
         if len(same) > 1 and first["loc"][1:]:
             message = f"{first['msg']} ({'.'.join(str(p) for p in first['loc'][1:])})"
     more = len({e["loc"][:1] for e in errors}) - 1
-    return ToolError(str(ToolInputError(tool, argument, message + (f" (and {more} more)" if more else ""))))
+    return ValidationError(str(ToolInputError(tool, argument, message + (f" (and {more} more)" if more else ""))))
 
 
 def _not_a_choice(value: Any, errors: list[ErrorDetails]) -> str:
@@ -76,7 +80,7 @@ class DeclaredTool(FunctionTool):
             cause = exc.__cause__
             if isinstance(cause, PydanticValidationError):
                 raise schema_error(self.name, cause) from None
-            raise ToolError(f"{self.name}: invalid arguments") from None
+            raise ValidationError(f"{self.name}: invalid arguments") from None
         except CallerError as exc:
             raise caller_error(self.name, exc) from None
         except ToolInputError as exc:  # already worded `tool: argument 'x': ...`
