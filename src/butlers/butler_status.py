@@ -21,13 +21,13 @@ async def schedule_summaries(scheduler: Scheduler) -> list[dict[str, Any]] | Non
         return None  # lost between the health query and this one: status still answers
     return [
         {
-            "name": s["name"],
-            "cron": s["cron"],
-            "at": s["run_at"].isoformat() if s["run_at"] else None,
-            "mode": "tool" if s["tool"] else "prompt",
-            "source": s["source"],
-            "enabled": s["enabled"],
-            "next_run_at": s["next_run_at"].isoformat() if s["next_run_at"] else None,
+            "name": s.name,
+            "cron": s.cron,
+            "at": s.run_at.isoformat() if s.run_at else None,
+            "mode": s.mode,
+            "source": s.source,
+            "enabled": s.enabled,
+            "next_run_at": s.next_run_at.isoformat() if s.next_run_at else None,
         }
         for s in rows
     ]

@@ -13,18 +13,18 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from croniter import CroniterBadDateError, croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from butlers.errors import ConfigError, ConfigErrors
+from butlers.statuses import MisfirePolicy
 
 CONFIG_FILE = "butler.toml"
 NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,62}$"
 TOOL_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
 MAX_SCHEDULE_PROMPT = 100_000  # characters, as for `trigger`
-MisfirePolicy = Literal["coalesce", "all"]
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -48,7 +48,7 @@ class ScheduleConfig(_Strict):
     timezone: str | None = Field(default=None, description="IANA zone; default: the host's.")
     enabled: bool = True
     misfire: MisfirePolicy = Field(
-        default="coalesce",
+        default=MisfirePolicy.COALESCE,
         description="After downtime: 'coalesce' runs once for all missed windows, 'all' runs each one.",
     )
 

@@ -65,12 +65,52 @@ class ToolInputError(ButlersError):
         super().__init__(f"{where}: {message}")
 
 
-class NotFoundError(ButlersError):
+class CallerError(ButlersError):
+    """A request that cannot be done as asked; the message is meant for the caller.
+
+    `argument` names the input at fault when the raiser knows it (a store names
+    its own parameter, which the core tools name alike). At the MCP edge
+    (`butlers.core.tool_errors.ToolErrorTranslation`) it becomes the tool error
+    `tool: argument 'x': message`; any other exception stays masked.
+    """
+
+    def __init__(self, message: str, *, argument: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+
+
+class NotFoundError(CallerError):
     """The thing asked for does not exist."""
 
 
-class SpawnerError(ButlersError):
-    """A Claude Code session could not be started or run."""
+class ConflictError(CallerError):
+    """The write found something else than it expected (a taken name, another version); nothing was written."""
+
+
+class StateConflict(ConflictError):
+    """A state compare-and-set found another version than expected; nothing was written."""
+
+    def __init__(self, key: str, current_version: int | None, *, argument: str | None = None) -> None:
+        self.key = key
+        self.current_version = current_version
+        now = f"is at version {current_version}" if current_version is not None else "does not exist"
+        super().__init__(f"conflict: key '{key}' {now}; nothing was written, read it and retry", argument=argument)
+
+
+class UnknownActionError(CallerError):
+    """No executor is registered under this action name on this butler (its module is not enabled)."""
+
+
+class NotifyUnavailableError(CallerError):
+    """No butler of this daemon delivers notifications."""
+
+
+class PortInUseError(ButlersError):
+    """The port a butler asked for cannot be bound."""
+
+
+class NothingToServeError(ButlersError):
+    """Every butler failed to start: the daemon exits non-zero so a service manager notices."""
 
 
 class DaemonUnreachableError(ButlersError):

@@ -16,14 +16,10 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from butlers.errors import ButlersError
+from butlers.errors import PortInUseError
 
 log = structlog.get_logger(__name__)
 FD_LIMIT_CAP = 1 << 20  # never ask for more than this, even where the hard limit is unlimited
-
-
-class PortInUseError(ButlersError):
-    """The port a butler asked for cannot be bound."""
 
 
 class EmbeddedServer(uvicorn.Server):

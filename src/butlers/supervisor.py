@@ -19,7 +19,7 @@ from butlers.config import ButlerConfig
 from butlers.core.agent_env import MODEL_CREDENTIALS
 from butlers.db import PostgresServer
 from butlers.db_health import DatabaseHealth
-from butlers.errors import ButlersError, ConfigError
+from butlers.errors import ButlersError, ConfigError, NothingToServeError
 from butlers.heartbeat import Heartbeat
 from butlers.modules.loader import Registry
 from butlers.pool_budget import fit_pools
@@ -30,10 +30,6 @@ log = structlog.get_logger(__name__)
 
 # Bounds the shielded stop of the embedded server (pg_ctl stop runs in a thread and finishes on its own).
 DATABASE_STOP_TIMEOUT_S = 60.0
-
-
-class NothingToServeError(ButlersError):
-    """Every butler failed to start: the daemon exits non-zero so a service manager notices."""
 
 
 class Supervisor:

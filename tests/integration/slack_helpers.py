@@ -12,7 +12,7 @@ import asyncpg
 from fastmcp import Client, FastMCP
 
 from butlers.core.approvals import ApprovalGate
-from butlers.core.inbound import InboundLog
+from butlers.core.inbound import InboundLog, InboundRecord
 from butlers.modules.base import ModuleContext
 from butlers.modules.slack import APP_TOKEN_ENV, BOT_TOKEN_ENV, SIGNING_SECRET_ENV, SlackConfig, SlackModule
 from butlers.testing.asgi import serve_asgi
@@ -64,7 +64,7 @@ class Running:
     def __init__(self, module: SlackModule, ctx: ModuleContext, mcp: FastMCP, gate: ApprovalGate) -> None:
         self.module, self.ctx, self.mcp, self.gate = module, ctx, mcp, gate
 
-    async def inbound(self) -> list[dict[str, Any]]:
+    async def inbound(self) -> list[InboundRecord]:
         assert self.ctx.inbound is not None
         return await self.ctx.inbound.list(channel="slack")
 

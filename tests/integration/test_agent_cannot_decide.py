@@ -21,7 +21,6 @@ from security_helpers import REGISTRY, OutboxModule, daemon_settings, names_by_s
 
 from butlers.config import discover
 from butlers.core.inbound import InboundMessage
-from butlers.core.sessions import FINISHED
 from butlers.db import ServerAddress
 from butlers.supervisor import Supervisor
 from butlers.testing.model_api import ModelApiStandIn, Text, ToolUse, Turn
@@ -41,8 +40,8 @@ async def finished_session(butler: Any, inbound_id: uuid.UUID) -> dict[str, Any]
         while True:
             session_id = await butler.pool.fetchval("SELECT session_id FROM inbound_messages WHERE id = $1", inbound_id)
             record = await butler.spawner.sessions.get(session_id) if session_id else None
-            if record is not None and record["status"] in FINISHED:
-                return dict(record)
+            if record is not None and record.status.finished:
+                return record.model_dump(mode="json")
             await anyio.sleep(0.1)  # polling a condition, bounded by fail_after
 
 
@@ -101,7 +100,7 @@ async def test_the_agent_cannot_approve_its_own_held_mail_nor_reach_another_butl
     assert "pending_approval" in calls["email_send"]["result"]
     assert "No such tool available" in calls["approval_approve"]["error"]
     assert "No such tool available" in calls["state_set@beta"]["error"]
-    assert [(a["action"], a["status"], a["decided_by"]) for a in held] == [("email_send", "pending", None)]
+    assert [(a.action, a.status, a.decided_by) for a in held] == [("email_send", "pending", None)]
     assert OutboxModule.sent == []
     # Its own state_set (an operator action for an anonymous caller) went through: the CLI presented
     # the session credential. The credential, and its config file, ended with the session.
@@ -109,4 +108,4 @@ async def test_the_agent_cannot_approve_its_own_held_mail_nor_reach_another_butl
     assert credentials_left == 0
     assert not list((settings.data_dir / "agents" / alpha / "run").glob("*.json"))
     assert "Bearer" not in json.dumps(out, default=str)
-    assert uuid.UUID(held[0]["id"])
+    assert isinstance(held[0].id, uuid.UUID)

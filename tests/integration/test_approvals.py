@@ -12,8 +12,9 @@ from fastmcp import Client, FastMCP
 from fastmcp.exceptions import ToolError
 
 from butlers.core.approval_tools import register_approval_tools
-from butlers.core.approvals import ApprovalGate, UnknownActionError
+from butlers.core.approvals import Approval, ApprovalGate, UnknownActionError
 from butlers.errors import NotFoundError
+from butlers.statuses import ApprovalStatus
 
 pytestmark = pytest.mark.integration
 
@@ -61,23 +62,23 @@ async def test_nothing_runs_before_approval_then_it_runs_once_with_its_outcome(p
     approval_id = await pending(gate)
     assert outbox.sent == []
     [listed] = await gate.list()
-    assert listed["id"] == str(approval_id) and listed["args"] == ARGS and listed["status"] == "pending"
+    assert listed.id == approval_id and listed.args == ARGS and listed.status == "pending"
 
     first = await gate.approve(approval_id)
     assert outbox.sent == [ARGS]
-    assert first["status"] == "succeeded" and first["result"] == {"message_id": "<1@butlers>"}
-    assert first["decided_at"] is not None and first["finished_at"] is not None
+    assert first.status == "succeeded" and first.result == {"message_id": "<1@butlers>"}
+    assert first.decided_at is not None and first.finished_at is not None
 
     again = await gate.approve(approval_id)
     assert outbox.sent == [ARGS] and again == first
-    assert await gate.list() == [] and [a["id"] for a in await gate.list("succeeded")] == [str(approval_id)]
+    assert await gate.list() == [] and [a.id for a in await gate.list(ApprovalStatus.SUCCEEDED)] == [approval_id]
 
 
 async def test_two_concurrent_approvals_run_it_once_and_both_see_the_outcome(pool: asyncpg.Pool) -> None:
     outbox = Outbox(slow=0.3)
     gate = gate_with(pool, outbox)
     approval_id = await pending(gate)
-    answers: list[dict[str, Any]] = []
+    answers: list[Approval] = []
 
     async def approve(g: ApprovalGate, aid: uuid.UUID) -> None:
         answers.append(await g.approve(aid))
@@ -86,7 +87,7 @@ async def test_two_concurrent_approvals_run_it_once_and_both_see_the_outcome(poo
         tg.start_soon(approve, gate, approval_id)
         tg.start_soon(approve, gate, approval_id)
     assert len(outbox.sent) == 1
-    assert [a["status"] for a in answers] == ["succeeded", "succeeded"]
+    assert [a.status for a in answers] == ["succeeded", "succeeded"]
 
     # Two gates (as two processes would have) on a fresh one: the row lock alone decides.
     second_id = await pending(gate)
@@ -95,7 +96,7 @@ async def test_two_concurrent_approvals_run_it_once_and_both_see_the_outcome(poo
         tg.start_soon(approve, gate_with(pool, outbox), second_id)
     assert len(outbox.sent) == 2
     # The other gate saw it running or finished, never pending: it ran nothing itself.
-    assert {a["status"] for a in answers[2:]} <= {"running", "succeeded"}
+    assert {a.status for a in answers[2:]} <= {"running", "succeeded"}
 
 
 async def test_reject_runs_nothing_and_cannot_be_approved_later(pool: asyncpg.Pool) -> None:
@@ -103,13 +104,13 @@ async def test_reject_runs_nothing_and_cannot_be_approved_later(pool: asyncpg.Po
     gate = gate_with(pool, outbox)
     approval_id = await pending(gate)
     rejected = await gate.reject(approval_id, "not now")
-    assert rejected["status"] == "rejected" and rejected["reason"] == "not now"
-    assert (await gate.approve(approval_id))["status"] == "rejected"
+    assert rejected.status == "rejected" and rejected.reason == "not now"
+    assert (await gate.approve(approval_id)).status == "rejected"
     assert outbox.sent == []
     # Rejecting what already ran changes nothing.
     done = await pending(gate)
     await gate.approve(done)
-    assert (await gate.reject(done))["status"] == "succeeded"
+    assert (await gate.reject(done)).status == "succeeded"
 
 
 async def test_a_failing_action_is_recorded_failed_and_not_run_again(pool: asyncpg.Pool) -> None:
@@ -117,9 +118,9 @@ async def test_a_failing_action_is_recorded_failed_and_not_run_again(pool: async
     gate = gate_with(pool, outbox)
     approval_id = await pending(gate)
     record = await gate.approve(approval_id)
-    assert record["status"] == "failed" and record["error"] == "ConnectionError: SMTP server said no"
+    assert record.status == "failed" and record.error == "ConnectionError: SMTP server said no"
     outbox.fail = False
-    assert (await gate.approve(approval_id))["status"] == "failed" and outbox.sent == []
+    assert (await gate.approve(approval_id)).status == "failed" and outbox.sent == []
 
 
 async def test_an_action_left_running_by_a_crash_is_failed_at_startup_never_rerun(pool: asyncpg.Pool) -> None:
@@ -129,7 +130,7 @@ async def test_an_action_left_running_by_a_crash_is_failed_at_startup_never_reru
     await pool.execute("UPDATE approvals SET status = 'running', decided_at = now() WHERE id = $1", approval_id)
     assert await ApprovalGate(pool, "general").recover_at_startup() == 1
     record = await gate.approve(approval_id)
-    assert record["status"] == "failed" and "may or may not have happened" in record["error"]
+    assert record.status == "failed" and "may or may not have happened" in record.error
     assert outbox.sent == []
 
 
@@ -145,7 +146,7 @@ async def test_unknown_ids_and_actions(pool: asyncpg.Pool) -> None:
     approval_id = await pending(gate)
     with pytest.raises(UnknownActionError):
         await ApprovalGate(pool, "general").approve(approval_id)
-    assert (await gate.approve(approval_id))["status"] == "succeeded"
+    assert (await gate.approve(approval_id)).status == "succeeded"
 
 
 async def test_arguments_must_be_json(pool: asyncpg.Pool) -> None:

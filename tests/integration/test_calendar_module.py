@@ -357,9 +357,9 @@ async def test_approval_gate_creates_nothing_before_approval_and_runs_once(
 
     approval_id = uuid.UUID(pending["approval_id"])
     first = await cal.gate.approve(approval_id)
-    assert first["status"] == "succeeded", first
+    assert first.status == "succeeded", first
     second = await cal.gate.approve(approval_id)
-    assert second["status"] == "succeeded"
+    assert second.status == "succeeded"
     assert await uids_on_server(radicale) == [pending["uid"]]  # once, with the uid the tool announced
 
     # Update is not gated here: it runs now. Delete is gated; a rejected delete deletes nothing.

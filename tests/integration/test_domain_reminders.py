@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from notify_helpers import OWNER_CHAT, TOKEN, daemon, notify_table, settings_for, wait_for, write_fleet
 from test_notify import bot_api, sent_to, telegram_table
 
+from butlers.core.scheduler import ScheduleRun
 from butlers.db import ServerAddress
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.testing.model_api import ModelApiStandIn
@@ -52,12 +52,12 @@ async def test_a_birthday_digest_fires_through_the_scheduler_and_reaches_the_own
             assert created["mode"] == "tool"
             general = d.butler("general")
 
-            async def finished() -> list[dict[str, Any]]:
-                return [r for r in await general.scheduler.runs("upcoming-dates") if r["finished_at"]]
+            async def finished() -> list[ScheduleRun]:
+                return [r for r in await general.scheduler.runs("upcoming-dates") if r.finished_at]
 
             [run] = await wait_for(finished, "the digest's run recorded", timeout=30)
-            assert run["tool_status"] == "succeeded", run
-            assert run["result"]["delivered"] is True, run["result"]
+            assert run.tool_status == "succeeded", run
+            assert run.result["delivered"] is True, run.result
             [message] = sent_to(standin, OWNER_CHAT)
             assert "Anna Lindqvist" in message
             assert await general.pool.fetchval("SELECT count(*) FROM sessions") == 0

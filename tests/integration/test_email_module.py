@@ -395,7 +395,7 @@ async def test_approval_gate_holds_outbound_mail_until_approved(
     await gate.reject(uuid.UUID(rejected["approval_id"]), "no")
     outcome = await gate.approve(uuid.UUID(pending["approval_id"]))
     again = await gate.approve(uuid.UUID(pending["approval_id"]))
-    assert outcome["status"] == again["status"] == "succeeded"
+    assert outcome.status == again.status == "succeeded"
     (got,) = smtp.snapshot()  # approved once, twice: sent once; the rejected one never
     assert got.message["Subject"] == "Wire the money" and got.rcpt_tos == ["bob@example.test"]
     assert await pool.fetchval("SELECT message_id FROM email_sent") == got.message["Message-ID"]

@@ -42,8 +42,9 @@ async def test_in_a_butler_events_are_handed_off_status_shows_github_and_approva
                 sent = await standin.deliver_webhook(f"{butler_url}/github/webhook", SECRET, "issues", payload)
                 assert sent.status_code == 202, sent.text
                 [row] = await butler.inbound.list(channel="github")
-                assert row["status"] == "dispatched" and row["session_id"] is not None
-                assert row["metadata"]["event"] == "issues" and row["metadata"]["action"] == "opened"
+                assert row.status == "dispatched" and row.session_id is not None
+                assert row.metadata is not None
+                assert row.metadata["event"] == "issues" and row.metadata["action"] == "opened"
 
                 async with Client(f"{butler_url}/mcp") as client:
                     status = (await client.call_tool("status", {})).structured_content

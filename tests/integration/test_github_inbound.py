@@ -53,9 +53,9 @@ async def test_polling_stores_each_notification_once_honouring_304_and_x_poll_in
             rows = await gh.inbound()
             assert sorted(r["metadata"]["reason"] for r in rows) == ["comment", "mention", "review_requested"]
             newest = rows[0]
-            assert newest["metadata"]["type"] == "PullRequest"
-            assert newest["metadata"]["html_url"].endswith(f"/{REPO}/pull/{pr}")
-            assert "Fix the crash" in newest["text"]
+            assert newest.metadata is not None and newest.metadata["type"] == "PullRequest"
+            assert newest.metadata["html_url"].endswith(f"/{REPO}/pull/{pr}")
+            assert "Fix the crash" in newest.text
             health = await gh.module.health()
             assert health["ok"] is True, health
             assert health["received"] == 3 and health["polling"]["not_modified"] >= 2
@@ -99,9 +99,9 @@ async def test_webhook_checks_the_signature_and_stores_a_redelivery_once(pool: a
                 again = await standin.deliver_webhook(hook, SECRET, "issue_comment", payload, delivery="d-1")
                 assert (again.status_code, again.json()["outcome"]) == (200, "duplicate")
                 [row] = await gh.inbound()
-                assert row["external_id"] == "delivery:d-1"
-                assert row["sender"] == "@hubot"
-                assert "Could we ship this week?" in row["text"] and f"{REPO}#{number}" in row["subject"]
+                assert row.external_id == "delivery:d-1"
+                assert row.sender == "@hubot"
+                assert "Could we ship this week?" in row.text and f"{REPO}#{number}" in (row.subject or "")
 
                 # A wrong secret, a missing signature, a body changed after signing: 401, nothing stored.
                 wrong = await standin.deliver_webhook(hook, "not-the-secret-at-all!", "issue_comment", payload)

@@ -15,6 +15,7 @@ from butlers.core.dispatch import Conn, DispatchRequest
 from butlers.core.inbound import InboundLog, InboundMessage
 from butlers.core.sessions import Outcome
 from butlers.core.spawner import Spawner
+from butlers.statuses import InboundStatus
 
 pytestmark = pytest.mark.integration
 
@@ -62,10 +63,9 @@ async def test_a_message_is_stored_then_handed_to_a_session_with_it_as_context(
     assert created
     row = await inbound.get(inbound_id)
     assert row is not None
-    assert row["status"] == "dispatched" and row["channel"] == "email" and row["sender"] == "ann@example.org"
-    assert row["metadata"] == {"folder": "INBOX"} and row["received_at"] == WHEN.isoformat()
-    session = await pool.fetchrow("SELECT * FROM sessions WHERE id = $1", uuid.UUID(row["session_id"]))
-    assert session is not None
+    assert row.status == "dispatched" and row.channel == "email" and row.sender == "ann@example.org"
+    assert row.metadata == {"folder": "INBOX"} and row.received_at == WHEN
+    session = await pool.fetchrow("SELECT * FROM sessions WHERE id = $1", row.session_id)
     assert session["trigger_source"] == "inbound" and session["status"] == "queued"
     assert "Can we meet on Tuesday?" in session["prompt"] and "ann@example.org" in session["prompt"]
     assert session["context"] == {
@@ -144,30 +144,33 @@ async def test_status_follows_the_session(
     inbound_id, _ = await inbound.receive(message())
     claimed = await spawner.sessions.claim_next(spawner.instances.me.id)
     assert claimed is not None
-    assert (await inbound.get(inbound_id) or {})["status"] == "dispatched"  # running is still dispatched
-    error = None if session_status == "succeeded" else "agent error: boom"
-    assert await spawner.sessions.finish(claimed["id"], Outcome(session_status, result="done", error=error))
     row = await inbound.get(inbound_id)
-    assert row is not None and row["status"] == inbound_status
-    assert row["finished_at"] is not None and row["error"] == error
+    assert row is not None and row.status == "dispatched"  # running is still dispatched
+    error = None if session_status == "succeeded" else "agent error: boom"
+    assert await spawner.sessions.finish(claimed.id, Outcome(session_status, result="done", error=error))
+    row = await inbound.get(inbound_id)
+    assert row is not None and row.status == inbound_status
+    assert row.finished_at is not None and row.error == error
 
 
 async def test_a_cancelled_session_fails_its_message(pool: asyncpg.Pool, tmp_path: Path) -> None:
     spawner = idle_spawner(pool, tmp_path)
     inbound = InboundLog(pool, spawner, "general")
     inbound_id, _ = await inbound.receive(message())
-    session_id = uuid.UUID((await inbound.get(inbound_id) or {})["session_id"])
-    await spawner.cancel(session_id)
-    assert (await inbound.get(inbound_id) or {})["status"] == "failed"
+    row = await inbound.get(inbound_id)
+    assert row is not None and row.session_id is not None
+    await spawner.cancel(row.session_id)
+    row = await inbound.get(inbound_id)
+    assert row is not None and row.status == "failed"
 
 
 async def test_list_filters_and_orders_newest_first(pool: asyncpg.Pool, tmp_path: Path) -> None:
     inbound = InboundLog(pool, None, "general")
     await inbound.receive(message("a"))
     await inbound.receive(InboundMessage("telegram", "7", "@bob", "hi", WHEN.replace(hour=9)))
-    assert [m["channel"] for m in await inbound.list()] == ["telegram", "email"]
-    assert [m["external_id"] for m in await inbound.list(channel="email")] == ["a"]
-    assert await inbound.list(status="handled") == []
+    assert [m.channel for m in await inbound.list()] == ["telegram", "email"]
+    assert [m.external_id for m in await inbound.list(channel="email")] == ["a"]
+    assert await inbound.list(status=InboundStatus.HANDLED) == []
     with pytest.raises(ValueError, match="status 'nope'"):
         await inbound.list(status="nope")
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -21,6 +20,7 @@ from notify_helpers import OWNER_CHAT, TOKEN, daemon, notify_table, settings_for
 from typer.testing import CliRunner
 
 from butlers.cli.butlerctl import app
+from butlers.core.scheduler import ScheduleRun
 from butlers.db import ServerAddress
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.testing.asgi import serve_asgi
@@ -81,8 +81,8 @@ async def test_notify_reaches_the_owners_chat_and_answers_a_message_in_place(
             inbound = await wait_for(
                 lambda: d.butler("switchboard").inbound.list(channel="telegram"), "the inbound row"
             )
-            answer = await d.call("general", "notify", {"message": "Dentist at 10", "reply_to": inbound[0]["id"]})
-            assert answer["status"] == "sent" and answer["reply_to"] == inbound[0]["id"]
+            answer = await d.call("general", "notify", {"message": "Dentist at 10", "reply_to": str(inbound[0].id)})
+            assert answer["status"] == "sent" and answer["reply_to"] == str(inbound[0].id)
             last = standin.sent[-1]
             assert (last.chat_id, last.text) == (OWNER_CHAT, "Dentist at 10")
             assert last.reply_to_message_id == update["message"]["message_id"]
@@ -204,11 +204,11 @@ async def test_remind_fires_once_at_its_time_with_no_model_request_also_across_r
         async with daemon(settings, fleet) as d:
             general = d.butler("general")
 
-            async def finished_run() -> list[dict[str, Any]]:
-                return [r for r in await general.scheduler.runs(created["name"]) if r["finished_at"]]
+            async def finished_run() -> list[ScheduleRun]:
+                return [r for r in await general.scheduler.runs(created["name"]) if r.finished_at]
 
             [run] = await wait_for(finished_run, "the reminder's run recorded")
-            assert run["tool_status"] == "succeeded" and run["result"]["status"] == "sent"
+            assert run.tool_status == "succeeded" and run.result["status"] == "sent"
             assert sent_to(standin, OWNER_CHAT) == ["stretch your legs"]
             listed = await d.call("general", "schedule_list", {})
             assert listed["schedules"][0]["done"] is True

@@ -67,7 +67,7 @@ async def test_notify_mails_the_owner_and_answers_a_mail_in_its_thread(
         imap.deliver(mail)
         inbound = await wait_for(lambda: switchboard.inbound.list(channel="email"), "the mail recorded")
 
-        answer = await d.call("general", "notify", {"message": "Chez Anna, 8 pm.", "reply_to": inbound[0]["id"]})
+        answer = await d.call("general", "notify", {"message": "Chez Anna, 8 pm.", "reply_to": str(inbound[0].id)})
         assert answer["status"] == "sent" and answer["to_owner"] is True, answer
         reply = smtp.snapshot()[-1].message
         assert reply["To"] == f"Owner <{OWNER_EMAIL}>" or OWNER_EMAIL in str(reply["To"])

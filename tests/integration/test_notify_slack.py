@@ -16,6 +16,7 @@ from fastmcp.exceptions import ToolError
 from notify_helpers import Daemon, daemon, notify_table, settings_for, wait_for, write_fleet
 from slack_helpers import ALICE, GENERAL, credentials, slack_standin
 
+from butlers.core.inbound import InboundRecord
 from butlers.db import ServerAddress
 from butlers.testing.slack_api import SlackAPI
 
@@ -65,7 +66,7 @@ async def test_notify_on_slack_reaches_the_owners_dm_and_answers_in_the_thread(
         said = slack.user_says(OWNER_DM, ALICE, "what's on today?")
         slack.socket.send_event(said)
         inbound = await wait_for(lambda: d.butler("switchboard").inbound.list(channel="slack"), "the inbound row")
-        answer = await d.call("general", "notify", {"message": "Dentist at 10", "reply_to": inbound[0]["id"]})
+        answer = await d.call("general", "notify", {"message": "Dentist at 10", "reply_to": str(inbound[0].id)})
         assert answer["status"] == "sent" and answer["to_owner"] is True, answer
         last = slack.posted(OWNER_DM)[-1]
         assert (last["text"], last["thread_ts"]) == ("Dentist at 10", said["event"]["ts"])
@@ -74,8 +75,8 @@ async def test_notify_on_slack_reaches_the_owners_dm_and_answers_in_the_thread(
         said = slack.user_says(GENERAL, ALICE, "anyone?")
         slack.socket.send_event(said)
         rows = await wait_for(lambda: _rows_at_least(d, 2), "the channel message's inbound row")
-        row = next(r for r in rows if r["metadata"]["channel"] == GENERAL)
-        held = await d.call("general", "notify", {"message": "In the thread", "reply_to": row["id"]})
+        row = next(r for r in rows if (r.metadata or {})["channel"] == GENERAL)
+        held = await d.call("general", "notify", {"message": "In the thread", "reply_to": str(row.id)})
         assert (held["status"], held["held_reason"], held["recipient"]) == ("held", "approval", GENERAL), held
         assert slack.posted(GENERAL) == []
 
@@ -83,7 +84,7 @@ async def test_notify_on_slack_reaches_the_owners_dm_and_answers_in_the_thread(
             await d.call("general", "notify", {"message": "x", "channel": "slack", "recipient": "nobody"})
 
 
-async def _rows_at_least(d: Daemon, n: int) -> list[dict[str, object]] | None:
+async def _rows_at_least(d: Daemon, n: int) -> list[InboundRecord] | None:
     rows = await d.butler("switchboard").inbound.list(channel="slack")
     return rows if len(rows) >= n else None
 

@@ -118,7 +118,7 @@ async def test_missed_windows_after_downtime_run_once_and_record_the_skipped(poo
     run = await pool.fetchrow("SELECT * FROM schedule_runs")
     assert run is not None
     assert run["skipped_windows"] == 4 and run["skipped_until"] == T0 + timedelta(hours=5)
-    assert (await scheduler.get("hourly"))["next_run_at"] == T0 + timedelta(hours=6)
+    assert (await scheduler.get("hourly")).next_run_at == T0 + timedelta(hours=6)
     assert await scheduler.claim_due(now=T0 + timedelta(hours=5, minutes=31)) == []
 
 
@@ -144,12 +144,12 @@ async def test_sync_adds_changes_and_removes_config_schedules_but_keeps_runtime_
     await s.create(every_minute("mine"), now=T0)
     report = await s.sync_from_config([every_minute("a", prompt="new"), every_minute("c")], now=T0)
     assert report["changed"] == ["a"] and report["added"] == ["c"] and report["removed"] == ["b"]
-    assert {r["name"]: r["source"] for r in await s.list_schedules()} == {
+    assert {r.name: r.source for r in await s.list_schedules()} == {
         "a": "config",
         "c": "config",
         "mine": "runtime",
     }
-    assert (await s.get("a"))["prompt"] == "new"
+    assert (await s.get("a")).prompt == "new"
 
 
 @pytest.mark.parametrize("zone", ["Europe/Paris", "America/New_York"])
@@ -161,6 +161,6 @@ async def test_schedule_time_zone_is_honoured_across_dst(pool: asyncpg.Pool, zon
     await s.sync_from_config([every_minute("daily", cron="0 8 * * *", timezone=zone)], now=before_dst)
     for _ in range(30):
         row = await s.get("daily")
-        local = row["next_run_at"].astimezone(ZoneInfo(zone))
+        local = row.next_run_at.astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute) == (8, 0)
-        await s.claim_due(now=row["next_run_at"])
+        await s.claim_due(now=row.next_run_at)

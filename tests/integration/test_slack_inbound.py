@@ -56,11 +56,11 @@ async def test_socket_mode_stores_each_allowed_message_once_and_acks_it(pool: as
 
         await wait_until(all_acked, "every envelope acked")
         rows = await run.inbound()
-        assert sorted((r["text"], r["sender"]) for r in rows) == [("alice anywhere", ALICE), ("remember the milk", BOB)]
-        milk = next(r for r in rows if r["text"] == "remember the milk")
-        assert milk["external_id"] == f"{GENERAL}:{hello['event']['ts']}"
-        assert milk["metadata"]["event_id"] == hello["event_id"]
-        assert milk["metadata"]["channel"] == GENERAL
+        assert sorted((r.text, r.sender) for r in rows) == [("alice anywhere", ALICE), ("remember the milk", BOB)]
+        milk = next(r for r in rows if r.text == "remember the milk")
+        assert milk.external_id == f"{GENERAL}:{hello['event']['ts']}"
+        assert milk.metadata is not None and milk.metadata["event_id"] == hello["event_id"]
+        assert milk.metadata["channel"] == GENERAL
 
         slack.socket.redeliver(first)  # Slack sends an envelope again when the ack came late
 
@@ -96,7 +96,7 @@ async def test_socket_mode_reconnects_after_a_drop_and_loses_or_doubles_nothing(
             return slack.socket.connections_made >= 2 and not slack.socket.pending
 
         await wait_until(reconnected_and_drained, "a new connection that took 'two' again and 'three'")
-        assert sorted(r["text"] for r in await run.inbound()) == ["one", "three", "two"]
+        assert sorted(r.text for r in await run.inbound()) == ["one", "three", "two"]
 
         # Slack asks for a reconnect (a node being recycled): the client opens a new connection.
         slack.socket.disconnect()
@@ -107,7 +107,7 @@ async def test_socket_mode_reconnects_after_a_drop_and_loses_or_doubles_nothing(
         await wait_until(third_connection, "a new connection after the disconnect message")
         slack.socket.send_event(slack.user_says(GENERAL, ALICE, "four"))
         await wait_until(lambda: run.count(4), "the message after the reconnect stored")
-        assert sorted(r["text"] for r in await run.inbound()) == ["four", "one", "three", "two"]
+        assert sorted(r.text for r in await run.inbound()) == ["four", "one", "three", "two"]
         assert run.module.duplicates == 1  # "two", redelivered after the drop
 
 
@@ -198,7 +198,7 @@ async def test_events_api_takes_signed_events_once_and_refuses_bad_stale_and_rep
                 assert "stale" in stale.json()["error"]
                 assert (accepted.status_code, replayed.status_code) == (200, 401)
                 assert "replayed" in replayed.json()["error"]
-                assert sorted(r["text"] for r in await run.inbound()) == ["forged", "via the Events API"]
+                assert sorted(r.text for r in await run.inbound()) == ["forged", "via the Events API"]
                 health = await run.module.health()
                 assert health["ok"] is True and health["refused"] == 4, health
                 assert "connected" not in health  # no websocket in events mode
@@ -226,7 +226,7 @@ async def test_in_a_butler_a_message_is_handed_off_status_shows_slack_and_approv
                 slack.socket.send_event(slack.user_says(GENERAL, ALICE, "what is on my list?"))
 
                 async def handed_off() -> bool:
-                    return [r["status"] for r in await butler.inbound.list(channel="slack")] == ["dispatched"]
+                    return [r.status for r in await butler.inbound.list(channel="slack")] == ["dispatched"]
 
                 await wait_until(handed_off, "the message stored and handed to the butler (a queued session)")
                 async with Client(mcp) as client:

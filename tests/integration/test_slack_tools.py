@@ -146,12 +146,12 @@ async def test_outbound_tools_wait_for_approval_and_run_once(pool: asyncpg.Pool,
 
         approval_id = uuid.UUID(pending["approval_id"])
         first, second = await run.gate.approve(approval_id), await run.gate.approve(approval_id)
-        assert first["status"] == second["status"] == "succeeded"
+        assert first.status == second.status == "succeeded"
         assert [m["text"] for m in slack.posted(GENERAL)] == ["I will be there at 6."]
-        assert first["result"]["ts"] == slack.posted(GENERAL)[0]["ts"]
+        assert first.result["ts"] == slack.posted(GENERAL)[0]["ts"]
 
         for outcome in others:
-            assert (await run.gate.approve(uuid.UUID(outcome["approval_id"])))["status"] == "succeeded"
+            assert (await run.gate.approve(uuid.UUID(outcome["approval_id"]))).status == "succeeded"
         assert [m.get("thread_ts") for m in slack.posted(GENERAL)] == [None, ts, None]  # sent, reply, upload
         assert len(slack.uploads) == 1
         assert slack.messages[GENERAL][0]["reactions"][0]["name"] == "ok"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import anyio
@@ -37,11 +36,11 @@ async def test_agent_calls_butler_tool_and_record_is_complete(pool: asyncpg.Pool
         offered = set(b.api.tool_names(0))
         system = b.api.system_text(0)
 
-    assert out["status"] == "succeeded", out["error"]
+    assert out.status == "succeeded", out.error
     assert await pool.fetchval("SELECT value FROM state WHERE key = 'groceries'") == 3
     assert offered == {"mcp__general__state_set", "mcp__general__sessions_list", "mcp__general__sessions_get"}
     assert "You are the general butler." in system
-    row = await pool.fetchrow("SELECT * FROM sessions WHERE id = $1", uuid.UUID(out["session_id"]))
+    row = await pool.fetchrow("SELECT * FROM sessions WHERE id = $1", out.session_id)
     assert row is not None
     assert row["result"] == "Stored." and row["trigger_source"] == "trigger_tool"
     [call] = row["tool_calls"]
@@ -66,8 +65,8 @@ async def test_builtin_foreign_and_recursive_tools_are_refused(pool: asyncpg.Poo
     async with running_butler(pool, tmp_path, script) as b:
         out = await b.spawner.trigger("try everything", wait=True)
 
-    assert out["status"] == "succeeded"
-    calls = out["tool_calls"]
+    assert out.status == "succeeded"
+    calls = out.tool_calls
     assert [c["tool"] for c in calls] == ["Bash", "Read", "mcp__health__state_set", "mcp__general__trigger"]
     assert all("No such tool available" in c["error"] and "result" not in c for c in calls)
     assert not marker.exists()
@@ -88,7 +87,7 @@ async def test_child_sees_only_whitelisted_env_and_cancel_kills_it(
             environ = dict(
                 item.split("=", 1) for item in Path(f"/proc/{pid}/environ").read_text().split("\0") if "=" in item
             )
-            cancelled = await b.spawner.cancel(uuid.UUID(queued["session_id"]))
+            cancelled = await b.spawner.cancel(queued.session_id)
 
     assert CANARY not in json.dumps(environ) and "BUTLERS_CANARY_SECRET" not in environ
     expected = {
@@ -101,7 +100,7 @@ async def test_child_sees_only_whitelisted_env_and_cancel_kills_it(
     assert environ["HOME"] == str(tmp_path / "data" / "agents" / "general" / "home")
     trace_id = format(cause.get_span_context().trace_id, "032x")
     assert environ["TRACEPARENT"].split("-")[1] == trace_id
-    assert cancelled["status"] == "cancelled" and cancelled["trace_id"] == trace_id
+    assert cancelled.status == "cancelled" and cancelled.trace_id == trace_id
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     everything = json.dumps([cancelled, logs, b.api.requests, b.api.headers], default=str)
     assert CANARY not in everything
@@ -112,8 +111,8 @@ async def test_timeout_kills_the_cli(pool: asyncpg.Pool, tmp_path: Path) -> None
         with anyio.fail_after(15):
             out = await b.spawner.trigger("hang", wait=True)
         assert b.spawner.active_pids() == {}
-    assert out["status"] == "timed_out" and "timed out after 1.5 s" in out["error"]
-    assert out["duration_ms"] < 8000
+    assert out.status == "timed_out" and "timed out after 1.5 s" in (out.error or "")
+    assert out.duration_ms is not None and out.duration_ms < 8000
 
 
 async def test_daily_budget_refuses_new_sessions(pool: asyncpg.Pool, tmp_path: Path) -> None:
@@ -124,24 +123,24 @@ async def test_daily_budget_refuses_new_sessions(pool: asyncpg.Pool, tmp_path: P
         requests = len(b.api.requests)
     # The CLI itself is capped at the budget left (--max-budget-usd): the turn that
     # crosses it stops the session, truthfully recorded with its cost.
-    assert first["status"] == "failed" and "budget was reached during the session" in first["error"]
-    assert first["cost_usd"] == pytest.approx(0.315)
-    assert second["status"] == "failed" and "daily budget of $0.20 reached" in second["error"]
+    assert first.status == "failed" and "budget was reached during the session" in (first.error or "")
+    assert first.cost_usd == pytest.approx(0.315)
+    assert second.status == "failed" and "daily budget of $0.20 reached" in (second.error or "")
     assert requests == 1  # the refused session never reached the model
 
 
 async def test_missing_model_credential_is_a_recorded_failure(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [], model_env={}) as b:
         out = await b.spawner.trigger("hi", wait=True)
-    assert out["status"] == "failed" and "ANTHROPIC_API_KEY" in out["error"]
+    assert out.status == "failed" and "ANTHROPIC_API_KEY" in (out.error or "")
 
 
 async def test_idempotency_key_gives_the_same_session(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [Text("once")]) as b:
         a = await b.spawner.trigger("do it", idempotency_key="k-1", wait=True)
         again = await b.spawner.trigger("do it", idempotency_key="k-1", wait=True)
-    assert (a["created"], again["created"]) == (True, False)
-    assert a["session_id"] == again["session_id"] and again["result"] == "once"
+    assert (a.created, again.created) == (True, False)
+    assert a.session_id == again.session_id and again.result == "once"
     assert await pool.fetchval("SELECT count(*) FROM sessions") == 1
 
 
@@ -230,7 +229,7 @@ async def test_shutdown_marks_running_sessions_interrupted(pool: asyncpg.Pool, t
     async with running_butler(pool, tmp_path, [Hang()]) as b:
         queued = await b.spawner.trigger("long job")
         await b.api.wait_hanging()
-    row = await wait_status(pool, queued["session_id"], {"interrupted"}, within=1)
+    row = await wait_status(pool, queued.session_id, {"interrupted"}, within=1)
     assert "shut down during the session" in row["error"]
 
 
@@ -238,19 +237,19 @@ async def test_finished_session_record_cannot_change(pool: asyncpg.Pool, tmp_pat
     async with running_butler(pool, tmp_path, [Text("final")]) as b:
         out = await b.spawner.trigger("x", wait=True)
     with pytest.raises(asyncpg.PostgresError, match="cannot be changed"):
-        await pool.execute("UPDATE sessions SET result = 'rewritten' WHERE id = $1", uuid.UUID(out["session_id"]))
+        await pool.execute("UPDATE sessions SET result = 'rewritten' WHERE id = $1", out.session_id)
 
 
 async def test_concurrency_limit(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [Hang(), Hang(), Hang()], max_concurrency=2) as b:
-        ids = [(await b.spawner.trigger(f"job {i}"))["session_id"] for i in range(3)]
+        ids = [(await b.spawner.trigger(f"job {i}")).session_id for i in range(3)]
         await b.api.wait_for_requests(2)
         assert len(b.spawner.active_pids()) == 2
         statuses = {r["status"] for r in await pool.fetch("SELECT status FROM sessions")}
         running = await pool.fetchval("SELECT count(*) FROM sessions WHERE status = 'running'")
         assert running == 2 and statuses == {"running", "queued"}
         for sid in ids:
-            await b.spawner.cancel(uuid.UUID(sid))
+            await b.spawner.cancel(sid)
         assert len(b.api.requests) == 2  # the third never reached the model while two ran
     assert {r["status"] for r in await pool.fetch("SELECT status FROM sessions")} == {"cancelled"}
 
@@ -264,9 +263,9 @@ async def test_drain_waits_for_running_sessions_and_leaves_queued_ones(pool: asy
             tg.start_soon(b.spawner.drain)
             b.api.release()  # the model answers (with an error): the running session ends
         assert b.spawner.active_pids() == {}
-    done = await wait_status(pool, first["session_id"], {"failed"}, within=1)
+    done = await wait_status(pool, first.session_id, {"failed"}, within=1)
     assert "HTTP 500" in done["error"]
-    assert (await wait_status(pool, second["session_id"], {"queued"}, within=1))["status"] == "queued"
+    assert (await wait_status(pool, second.session_id, {"queued"}, within=1))["status"] == "queued"
 
 
 async def test_a_due_schedule_becomes_one_session_that_runs(pool: asyncpg.Pool, tmp_path: Path) -> None:

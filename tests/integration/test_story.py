@@ -33,6 +33,7 @@ from switchboard_fleet import environment
 
 from butlers.butler import Butler
 from butlers.config import discover
+from butlers.core.inbound import InboundRecord
 from butlers.db import ServerAddress
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.supervisor import Supervisor
@@ -74,16 +75,16 @@ async def check_routing(supervisor: Supervisor, story: Story, model: ModelApiSta
     """The one message was split by one classification into two `route` sessions that both succeeded."""
     board = supervisor.butlers[story.names["switchboard"]]
 
-    async def handled() -> list[dict[str, Any]]:
+    async def handled() -> list[InboundRecord]:
         rows = await board.inbound.list(channel=channel)
-        return rows if rows and rows[0]["status"] in ("handled", "failed") else []
+        return rows if rows and rows[0].status in ("handled", "failed") else []
 
     [row] = await wait_for(handled, f"the {channel} message handled", timeout=180)
-    assert row["status"] == "handled", row
+    assert row.status == "handled", row
     assert len(model.classifications) == 1
     assert MESSAGE in str(model.classifications[0]["messages"])
     log = await board.pool.fetch("SELECT butler, part_text, session_id FROM routing_log WHERE inbound_id = $1 "
-                                 "ORDER BY part", row["id"])  # fmt: skip
+                                 "ORDER BY part", row.id)  # fmt: skip
     assert [(r["butler"], r["part_text"]) for r in log] == [
         (story.names["health"], HEALTH_PART),
         (story.names["relationship"], RELATIONSHIP_PART),
@@ -92,9 +93,9 @@ async def check_routing(supervisor: Supervisor, story: Story, model: ModelApiSta
         [session] = await routed_sessions(supervisor.butlers[story.names[role]])
         assert session["id"] == entry["session_id"] and session["status"] == "succeeded", session
         context = session["context"] if isinstance(session["context"], dict) else json.loads(session["context"])
-        assert part in session["prompt"] and context["origin"]["inbound_id"] == str(row["id"])
+        assert part in session["prompt"] and context["origin"]["inbound_id"] == str(row.id)
         assert context["origin"]["channel"] == channel
-    return str(row["id"])
+    return str(row.id)
 
 
 async def test_a_telegram_message_split_in_two_is_answered_twice_in_the_same_chat(

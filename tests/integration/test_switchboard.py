@@ -292,9 +292,9 @@ async def test_a_decision_recorded_and_queued_before_a_crash_is_replayed_not_mad
 
     assert await board.inbound.redeliver_pending() == 1  # what the next start does
     row = await inbound(fleet, str(inbound_id))
-    assert row["session_id"] == queued["session_id"] and len(fleet.model.classifications) == before
+    assert row["session_id"] == str(queued.session_id) and len(fleet.model.classifications) == before
     assert [(r["attempt"], r["status"], r["session_id"]) for r in row["routing"]] == [
-        (1, "queued", queued["session_id"])
+        (1, "queued", str(queued.session_id))
     ]
     assert part.status == "decided"
     await wait_finished(fleet, str(inbound_id))

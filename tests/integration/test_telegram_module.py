@@ -18,7 +18,7 @@ from fastmcp.exceptions import ToolError
 from butlers.butler import Butler
 from butlers.config import load_butler_config
 from butlers.core.approvals import ApprovalGate
-from butlers.core.inbound import InboundLog
+from butlers.core.inbound import InboundLog, InboundRecord
 from butlers.db import ServerAddress
 from butlers.migrate import apply_migrations
 from butlers.modules.base import ModuleContext
@@ -55,7 +55,7 @@ class Running:
     def __init__(self, module: TelegramModule, ctx: ModuleContext, mcp: FastMCP, gate: ApprovalGate) -> None:
         self.module, self.ctx, self.mcp, self.gate = module, ctx, mcp, gate
 
-    async def inbound(self) -> list[dict[str, Any]]:
+    async def inbound(self) -> list[InboundRecord]:
         assert self.ctx.inbound is not None
         return await self.ctx.inbound.list(channel="telegram")
 
@@ -120,10 +120,10 @@ async def test_polling_delivers_an_allowed_message_as_exactly_one_inbound_messag
 
         await wait_until(confirmed, "the update confirmed to the Bot API")
         [row] = await bot.inbound()
-        assert row["external_id"] == f"{ALICE_CHAT}:{update['message']['message_id']}"
-        assert row["sender"] == "@Alice"
-        assert row["text"] == "remember the milk"
-        assert row["metadata"]["chat_id"] == ALICE_CHAT
+        assert row.external_id == f"{ALICE_CHAT}:{update['message']['message_id']}"
+        assert row.sender == "@Alice"
+        assert row.text == "remember the milk"
+        assert row.metadata is not None and row.metadata["chat_id"] == ALICE_CHAT
         assert "deleteWebhook" in standin.calls  # polling clears a webhook first, or getUpdates gets 409
 
         # Delivered again (e.g. after a restart before the offset was confirmed): still one.
@@ -214,7 +214,7 @@ async def test_sending_waits_for_approval_and_an_approval_runs_once(
             approval_id = uuid.UUID(pending["approval_id"])
             first = await bot.gate.approve(approval_id)
             second = await bot.gate.approve(approval_id)
-            assert first["status"] == second["status"] == "succeeded"
+            assert first.status == second.status == "succeeded"
             assert [(m.chat_id, m.text) for m in standin.sent] == [(ALICE_CHAT, "I will be there at 6.")]
 
             # Rejected: nothing sent.
@@ -259,7 +259,7 @@ async def test_webhook_accepts_updates_with_the_secret_and_refuses_others(
                 standin.enqueue_message(ALICE_CHAT, "via webhook")
                 assert await standin.deliver_webhook() == [200]
                 [row] = await bot.inbound()
-                assert row["text"] == "via webhook"
+                assert row.text == "via webhook"
 
                 # Anyone else: a wrong or missing secret gets 403 and nothing is recorded.
                 forged = standin.enqueue_message(ALICE_CHAT, "forged")
@@ -321,11 +321,11 @@ async def test_in_a_butler_messages_are_handed_off_and_approval_tools_send_once(
                 standin.enqueue_message(ALICE_CHAT, "what is on my list?", username="alice")
 
                 async def handed_off() -> bool:
-                    return [r["status"] for r in await butler.inbound.list(channel="telegram")] == ["dispatched"]
+                    return [r.status for r in await butler.inbound.list(channel="telegram")] == ["dispatched"]
 
                 await wait_until(handed_off, "the message stored and handed to the butler (a queued session)")
                 [row] = await butler.inbound.list(channel="telegram")
-                assert row["session_id"] is not None
+                assert row.session_id is not None
 
                 async with Client(mcp) as client:
                     status = (await client.call_tool("status", {})).structured_content

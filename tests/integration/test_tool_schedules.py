@@ -69,8 +69,8 @@ async def test_tool_mode_cron_window_calls_the_tool_once_with_no_session(pool: a
     assert dispatcher.requests == []
     [run] = await runs(pool)
     assert (run["tool_status"], run["result"], run["session_id"]) == ("succeeded", {"key": "a", "total": 2}, None)
-    listed = {s["name"]: s for s in await scheduler.list_schedules()}
-    assert listed["tally"]["next_run_at"] == T0 + timedelta(minutes=10)
+    listed = {s.name: s for s in await scheduler.list_schedules()}
+    assert listed["tally"].next_run_at == T0 + timedelta(minutes=10)
 
 
 async def test_a_tool_call_that_fails_validation_is_recorded_failed(pool: asyncpg.Pool) -> None:
@@ -93,7 +93,7 @@ async def test_one_shot_fires_once_then_is_done_also_after_a_restart(pool: async
     fired = await first.claim_due(now=T0 + timedelta(hours=3))  # late: still fires, once
     assert [(f.schedule, f.tool) for f in fired] == [("once", "count_up")]
     row = await first.get("once")
-    assert row["next_run_at"] is None and row["last_run_at"] == T0 + timedelta(hours=1)
+    assert row.next_run_at is None and row.last_run_at == T0 + timedelta(hours=1)
 
     restarted = schedules(pool, mcp, NoSessions())  # a new daemon: config synced again, ticks again
     report = await restarted.sync_from_config([once], now=T0 + timedelta(hours=4))

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from butlers.cli.choices import one_of
 from butlers.cli.common import (
     SHORT_ID,
     DirOption,
@@ -23,6 +24,7 @@ from butlers.cli.common import (
     indent,
     resolve_id,
 )
+from butlers.statuses import ApprovalStatus
 
 approvals_app = typer.Typer(
     name="approvals",
@@ -32,7 +34,6 @@ approvals_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-APPROVAL_STATUSES = ("pending", "running", "succeeded", "failed", "rejected", "all")
 ApprovalIdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="The approval id, or the start of it as `butlerctl approvals list` shows.")
 ]
@@ -50,7 +51,7 @@ def approvals_list(
     status_filter: Annotated[
         str,
         typer.Option(
-            "--status", help=f"Only approvals in this status: {', '.join(APPROVAL_STATUSES)}.", show_default=True
+            "--status", help="Only approvals in this status.", show_default=True, **one_of(ApprovalStatus, ["all"])
         ),
     ] = "pending",
     as_json: JsonOption = False,
@@ -58,10 +59,6 @@ def approvals_list(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's actions held for approval, newest first: id, status, action, created, summary."""
-    if status_filter not in APPROVAL_STATUSES:
-        raise typer.BadParameter(
-            f"{status_filter!r} is not one of {', '.join(APPROVAL_STATUSES)}", param_hint="'--status'"
-        )
     address, port = butler_address(directory, name, host)
     answer = answer_dict("approvals_list", call(address, port, "approvals_list", {"status": status_filter}))
     if as_json:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from butlers.cli.choices import one_of
 from butlers.cli.common import (
     SHORT_ID,
     DirOption,
@@ -21,7 +22,7 @@ from butlers.cli.common import (
     indent,
     resolve_id,
 )
-from butlers.core.inbound import STATUSES
+from butlers.statuses import InboundStatus
 
 inbound_app = typer.Typer(
     name="inbound",
@@ -63,7 +64,7 @@ def _print_message(record: dict[str, Any]) -> None:
 @inbound_app.command("list")
 def inbound_list(
     status_filter: Annotated[
-        str | None, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}.", show_default=False)
+        str | None, typer.Option("--status", help="Only this status.", show_default=False, **one_of(InboundStatus))
     ] = None,
     channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.", show_default=False)] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many.")] = 50,
@@ -73,8 +74,6 @@ def inbound_list(
     host: HostOption = None,
 ) -> None:
     """List received messages, newest first: id, status, channel, received, sender, text."""
-    if status_filter is not None and status_filter not in STATUSES:
-        raise typer.BadParameter(f"{status_filter!r} is not one of {', '.join(STATUSES)}", param_hint="'--status'")
     address, port = butler_address(directory, switchboard, host)
     args: dict[str, Any] = {"limit": limit, "status": status_filter, "channel": channel}
     answer = answer_dict("inbound_list", call(address, port, "inbound_list", args))

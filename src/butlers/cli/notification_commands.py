@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from butlers.cli.choices import one_of
 from butlers.cli.common import (
     SHORT_ID,
     DirOption,
@@ -24,6 +25,7 @@ from butlers.cli.common import (
     format_time,
     resolve_id,
 )
+from butlers.statuses import NotificationStatus
 
 notifications_app = typer.Typer(
     name="notifications",
@@ -33,7 +35,6 @@ notifications_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-STATUSES = ("pending", "sent", "failed", "held", "all")
 RETRY_TIMEOUT_S = 300.0  # a retry sends, with the channel's backoff, before the butler answers
 ButlerOption = Annotated[
     str, typer.Option("--butler", help="The butler that delivers (has [modules.notify]).", show_default=True)
@@ -46,7 +47,8 @@ IdArgument = Annotated[
 @notifications_app.command("list")
 def notifications_list(
     status_filter: Annotated[
-        str, typer.Option("--status", help=f"Only this status: {', '.join(STATUSES)}.", show_default=True)
+        str,
+        typer.Option("--status", help="Only this status.", show_default=True, **one_of(NotificationStatus, ["all"])),
     ] = "all",
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many, newest first.")] = 50,
     butler: ButlerOption = "switchboard",
@@ -55,8 +57,6 @@ def notifications_list(
     host: HostOption = None,
 ) -> None:
     """List notifications, newest first: id, status, channel, recipient, created, attempts, message or error."""
-    if status_filter not in STATUSES:
-        raise typer.BadParameter(f"{status_filter!r} is not one of {', '.join(STATUSES)}", param_hint="'--status'")
     address, port = butler_address(directory, butler, host)
     args: dict[str, Any] = {"limit": limit, **({} if status_filter == "all" else {"status": status_filter})}
     answer = answer_dict("notify_list", call(address, port, "notify_list", args))

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
+from butlers.cli.choices import one_of
 from butlers.cli.client import ToolError, call_tool
 from butlers.cli.common import (
     CALL_TIMEOUT_S,
@@ -28,8 +29,8 @@ from butlers.cli.common import (
     indent,
     resolve_id,
 )
-from butlers.core.sessions import SOURCES, STATUSES
 from butlers.errors import DaemonUnreachableError
+from butlers.statuses import SessionStatus, TriggerSource
 
 SessionIdArgument = Annotated[
     str,
@@ -157,19 +158,11 @@ def sessions(
     name: NameArgument,
     status_filter: Annotated[
         str | None,
-        typer.Option(
-            "--status",
-            help="Only sessions in this status: queued, running, succeeded, failed, interrupted, cancelled, timed_out.",
-            show_default=False,
-        ),
+        typer.Option("--status", help="Only sessions in this status.", show_default=False, **one_of(SessionStatus)),
     ] = None,
     source: Annotated[
         str | None,
-        typer.Option(
-            "--source",
-            help="Only sessions started this way: trigger_tool, schedule, tick, route, inbound.",
-            show_default=False,
-        ),
+        typer.Option("--source", help="Only sessions started this way.", show_default=False, **one_of(TriggerSource)),
     ] = None,
     since: Annotated[
         str | None,
@@ -187,10 +180,6 @@ def sessions(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's sessions, newest first: id, status, source, schedule, queued, duration, cost, prompt."""
-    # A bad choice is a usage error (exit 2), as for every command, not a failed call.
-    for option, value, allowed in (("--status", status_filter, STATUSES), ("--source", source, SOURCES)):
-        if value is not None and value not in allowed:
-            raise typer.BadParameter(f"{value!r} is not one of {', '.join(allowed)}", param_hint=f"'{option}'")
     since_iso = None
     if since is not None:
         try:

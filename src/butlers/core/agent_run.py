@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import asyncpg
 import structlog
 from claude_agent_sdk import (
     AssistantMessage,
@@ -35,7 +34,8 @@ from butlers.compat import KillableTransport
 from butlers.config import ButlerConfig
 from butlers.core import agent_env
 from butlers.core.agent_credentials import session_mcp_config
-from butlers.core.sessions import Outcome, SessionLog
+from butlers.core.sessions import Outcome, Session, SessionLog
+from butlers.statuses import SessionStatus
 
 log = structlog.get_logger(__name__)
 tracer = trace.get_tracer("butlers.spawner")
@@ -47,10 +47,10 @@ class RunHandle:
 
     scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
     transport: KillableTransport | None = None
-    stopped_as: str | None = None  # 'cancelled' or 'timed_out' once stopped
+    stopped_as: SessionStatus | None = None  # cancelled or timed_out once stopped
     done: anyio.Event = field(default_factory=anyio.Event)
 
-    def stop(self, status: str) -> None:
+    def stop(self, status: SessionStatus) -> None:
         if self.stopped_as is None:
             self.stopped_as = status
         self.kill()
@@ -103,12 +103,12 @@ class Recorder:
     def outcome(self, failure: str | None) -> Outcome:
         r = self.result
         if r is None:
-            return Outcome("failed", error=failure or "Claude Code ended without a result", tool_calls=self.calls,
+            return Outcome(SessionStatus.FAILED, error=failure or "Claude Code ended without a result", tool_calls=self.calls,
                            model=self.model, agent_session_id=self.agent_session_id)  # fmt: skip
         usage = r.usage or {}
         error = result_error(r)
         return Outcome(
-            status="failed" if error else "succeeded",
+            status=SessionStatus.FAILED if error else SessionStatus.SUCCEEDED,
             result=r.result,
             error=error,
             tool_calls=self.calls,
@@ -122,7 +122,7 @@ class Recorder:
             agent_session_id=self.agent_session_id,
         )
 
-    def stopped(self, status: str, error: str) -> Outcome:
+    def stopped(self, status: SessionStatus, error: str) -> Outcome:
         outcome = self.outcome(None)
         outcome.status, outcome.error = status, error
         return outcome
@@ -160,11 +160,11 @@ def start_of_today() -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def session_prompt(row: asyncpg.Record) -> str:
+def session_prompt(row: Session) -> str:
     """The prompt the CLI gets: the session's prompt, and its context as JSON if any."""
-    if not row["context"]:
-        return str(row["prompt"])
-    return f"{row['prompt']}\n\nContext (JSON):\n{json.dumps(row['context'], indent=2, default=str)}"
+    if not row.context:
+        return row.prompt
+    return f"{row.prompt}\n\nContext (JSON):\n{json.dumps(row.context, indent=2, default=str)}"
 
 
 class AgentRunner:
@@ -193,23 +193,23 @@ class AgentRunner:
         # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
         self._session_credentials = session_credentials
 
-    async def run(self, row: asyncpg.Record, run: RunHandle) -> Outcome:
+    async def run(self, row: Session, run: RunHandle) -> Outcome:
         """Run the session of `row` under a span continuing its caller's trace."""
-        parent = propagate.extract({"traceparent": row["parent_traceparent"]}) if row["parent_traceparent"] else None
-        attributes = {"butler": self.name, "session.id": str(row["id"]), "trigger_source": row["trigger_source"]}
+        parent = propagate.extract({"traceparent": row.parent_traceparent}) if row.parent_traceparent else None
+        attributes = {"butler": self.name, "session.id": str(row.id), "trigger_source": str(row.trigger_source)}
         with tracer.start_as_current_span(f"session {self.name}", context=parent, attributes=attributes) as span:
             ctx = span.get_span_context()
             if ctx.is_valid:
-                await self.sessions.set_trace_id(row["id"], format(ctx.trace_id, "032x"))
-            log.info("session started", butler=self.name, session=str(row["id"]))  # carries the trace id
+                await self.sessions.set_trace_id(row.id, format(ctx.trace_id, "032x"))
+            log.info("session started", butler=self.name, session=str(row.id))  # carries the trace id
             outcome = await self._execute(row, run, current_traceparent())
             span.set_attribute("session.status", outcome.status)
             return outcome
 
-    async def _execute(self, row: asyncpg.Record, run: RunHandle, traceparent: str | None) -> Outcome:
+    async def _execute(self, row: Session, run: RunHandle, traceparent: str | None) -> Outcome:
         refusal, remaining = await self.refusal()
         if refusal is not None:
-            return Outcome("failed", error=refusal)
+            return Outcome(SessionStatus.FAILED, error=refusal)
         recorder = Recorder()
         failure: str | None = None
         with run.scope:
@@ -220,14 +220,14 @@ class AgentRunner:
                 tg.cancel_scope.cancel()
         if run.stopped_as == "timed_out":
             timeout = self.config.agent.timeout_s
-            return recorder.stopped("timed_out", f"timed out after {timeout:g} s; the agent was killed")
+            return recorder.stopped(SessionStatus.TIMED_OUT, f"timed out after {timeout:g} s; the agent was killed")
         if run.stopped_as == "cancelled":
-            return recorder.stopped("cancelled", "cancelled while running; the agent was killed")
+            return recorder.stopped(SessionStatus.CANCELLED, "cancelled while running; the agent was killed")
         return recorder.outcome(failure)
 
     async def _deadline(self, run: RunHandle) -> None:
         await anyio.sleep(self.config.agent.timeout_s)
-        run.stop("timed_out")
+        run.stop(SessionStatus.TIMED_OUT)
 
     async def refusal(self) -> tuple[str | None, float | None]:
         """A reason not to start (no credential, budget spent), and the budget left."""
@@ -248,13 +248,13 @@ class AgentRunner:
         return None, budget - spent
 
     async def _converse(
-        self, row: asyncpg.Record, run: RunHandle, recorder: Recorder, traceparent: str | None, budget: float | None
+        self, row: Session, run: RunHandle, recorder: Recorder, traceparent: str | None, budget: float | None
     ) -> str | None:
         """Run the CLI over the message stream; returns a failure reason if it broke without a result."""
         stderr: deque[str] = deque(maxlen=20)
         private = self.home.parent / "run"
         with session_mcp_config(
-            private, self.name, self.mcp_url, str(row["id"]), self._session_credentials, traceparent
+            private, self.name, self.mcp_url, str(row.id), self._session_credentials, traceparent
         ) as mcp:
             options = self.options(traceparent, budget, stderr.append, mcp)
             prompt = session_prompt(row)
@@ -262,7 +262,7 @@ class AgentRunner:
             try:
                 async for message in query(prompt=prompt, options=options, transport=run.transport):
                     if recorder.add(message):
-                        await self.sessions.record_tool_calls(row["id"], recorder.calls)
+                        await self.sessions.record_tool_calls(row.id, recorder.calls)
             except Exception as exc:  # the SDK raises after an error result, or when the CLI dies
                 if recorder.result is None:
                     tail = " | ".join(stderr)

@@ -1,27 +1,35 @@
 """MCP tools over the approval gate: approvals_list, approval_approve, approval_reject.
 
-Every butler has them, whether or not a module gates anything. Every argument
-is checked before anything is written; a bad one is a `ToolError` naming the
+Every butler has them, whether or not a module gates anything. Each signature
+is its schema; a bad call is refused before anything is written, naming the
 tool and the argument.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Literal
 
 from fastmcp import FastMCP
+from pydantic import BaseModel, Field
 
 from butlers.auth import Role
-from butlers.core.approvals import IN_PROCESS, MAX_LIST, STATUSES, ApprovalGate, Decider, UnknownActionError
+from butlers.core.approvals import IN_PROCESS, MAX_LIST, Approval, ApprovalGate, Decider
+from butlers.core.tool_edge import declared
 from butlers.core.tool_errors import bad_argument, parse_uuid
-from butlers.errors import NotFoundError
 from butlers.http_guard import current_caller
+from butlers.statuses import ApprovalStatus
 
 MAX_REASON = 2_000
 
+ApprovalId = Annotated[str, Field(description="The approval's id (a UUID).", json_schema_extra={"format": "uuid"})]
 
-def _approval_id(tool: str, value: Any) -> uuid.UUID:
+
+class ApprovalList(BaseModel):
+    approvals: list[Approval]
+
+
+def _approval_id(tool: str, value: str) -> uuid.UUID:
     return parse_uuid(tool, "approval_id", value, "an approval")
 
 
@@ -36,52 +44,37 @@ def _decider(tool: str) -> Decider:
     return Decider("operator", caller.via)
 
 
-def _list_status(value: str | None) -> str | None:
-    """None or 'all' lists every approval; anything else must be a status."""
-    if value is None or value == "all":
-        return None
-    if value not in STATUSES:
-        raise bad_argument("approvals_list", "status", f"{value!r} is not one of all, {', '.join(STATUSES)}")
-    return value
-
-
 def register_approval_tools(mcp: FastMCP, gate: ApprovalGate) -> None:
     """Add the three approval tools to a butler's MCP server."""
 
-    @mcp.tool(name="approvals_list")
-    async def approvals_list(status: str | None = "pending", limit: int = 50) -> dict[str, Any]:
+    @declared(mcp)
+    async def approvals_list(
+        status: Annotated[
+            ApprovalStatus | Literal["all"] | None, Field(description="Only approvals in this status; all: every one.")
+        ] = ApprovalStatus.PENDING,
+        limit: Annotated[int, Field(ge=1, le=MAX_LIST, description="At most this many, newest first.")] = 50,
+    ) -> ApprovalList:
         """List actions waiting for (or decided by) the user's approval, newest first.
 
         `status`: pending (default), running, succeeded, failed, rejected, or all.
         """
-        wanted = _list_status(status)
-        if not isinstance(limit, int) or not 1 <= limit <= MAX_LIST:
-            raise bad_argument("approvals_list", "limit", f"must be between 1 and {MAX_LIST}")
-        return {"approvals": await gate.list(wanted, limit=limit)}
+        wanted = None if status is None or status == "all" else ApprovalStatus(status)
+        return ApprovalList(approvals=await gate.list(wanted, limit=limit))
 
-    @mcp.tool(name="approval_approve")
-    async def approval_approve(approval_id: str) -> dict[str, Any]:
+    @declared(mcp)
+    async def approval_approve(approval_id: ApprovalId) -> Approval:
         """Approve a pending action: it runs now, exactly once; returns its record with the outcome.
 
         Approving one already decided runs nothing and returns its record.
         """
         aid = _approval_id("approval_approve", approval_id)
-        decider = _decider("approval_approve")
-        try:
-            return await gate.approve(aid, decider)
-        except NotFoundError:
-            raise bad_argument("approval_approve", "approval_id", f"no approval {approval_id}") from None
-        except UnknownActionError as exc:
-            raise bad_argument("approval_approve", "approval_id", f"{exc}; it stays pending") from None
+        return await gate.approve(aid, _decider("approval_approve"))
 
-    @mcp.tool(name="approval_reject")
-    async def approval_reject(approval_id: str, reason: str | None = None) -> dict[str, Any]:
+    @declared(mcp)
+    async def approval_reject(
+        approval_id: ApprovalId,
+        reason: Annotated[str | None, Field(max_length=MAX_REASON, description="Why (kept with the record).")] = None,
+    ) -> Approval:
         """Reject a pending action: it never runs. Returns its record (unchanged if already decided)."""
         aid = _approval_id("approval_reject", approval_id)
-        if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-            raise bad_argument("approval_reject", "reason", f"must be a text of at most {MAX_REASON} characters")
-        decider = _decider("approval_reject")
-        try:
-            return await gate.reject(aid, reason, decider)
-        except NotFoundError:
-            raise bad_argument("approval_reject", "approval_id", f"no approval {approval_id}") from None
+        return await gate.reject(aid, reason, _decider("approval_reject"))

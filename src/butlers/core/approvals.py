@@ -23,14 +23,37 @@ from typing import Any
 import anyio
 import asyncpg
 import structlog
+from pydantic import Field
 
-from butlers.core.sessions import to_json, to_json_list
-from butlers.errors import NotFoundError
+from butlers.core import sql
+from butlers.core.records import Record, Timestamp
+from butlers.errors import NotFoundError, UnknownActionError
+from butlers.statuses import ApprovalStatus
+
+__all__ = ["IN_PROCESS", "Approval", "ApprovalGate", "Decider", "Executor", "UnknownActionError"]
 
 log = structlog.get_logger(__name__)
+Q = sql.load("approvals")
 
 Executor = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
-STATUSES = ("pending", "running", "succeeded", "failed", "rejected")
+
+
+class Approval(Record):
+    """One held action and its decision (a row of `approvals`)."""
+
+    id: uuid.UUID
+    action: str = Field(description="The gated tool, e.g. email_send.")
+    args: dict[str, Any]
+    summary: str
+    status: ApprovalStatus
+    created_at: Timestamp
+    decided_at: Timestamp | None
+    finished_at: Timestamp | None
+    result: dict[str, Any] | None = Field(description="What the action returned, once it ran.")
+    error: str | None
+    reason: str | None = Field(description="Why it was rejected.")
+    decided_by: str | None = None
+    decided_via: str | None = None
 
 
 @dataclass(frozen=True)
@@ -44,10 +67,6 @@ class Decider:
 IN_PROCESS = Decider("operator", "in-process")
 MAX_LIST = 500
 CLEANUP_TIMEOUT_S = 5.0  # a shielded record of a cancelled action must not hang a shutdown on a lost database
-
-
-class UnknownActionError(LookupError):
-    """No executor is registered under this action name on this butler."""
 
 
 def _plain(value: Any, *, strict: bool = False) -> Any:
@@ -90,15 +109,13 @@ class ApprovalGate:
             raise ValueError(f"{action}: arguments are not JSON data: {exc}") from None
         if stored is None:
             raise ValueError(f"{action}: arguments must be a JSON object")
-        approval_id = await self.pool.fetchval(
-            "INSERT INTO approvals (action, args, summary) VALUES ($1, $2, $3) RETURNING id", action, stored, summary
-        )
+        approval_id = await self.pool.fetchval(Q["hold"], action, stored, summary)
         log.info("approval.pending", butler=self.butler, action=action, approval_id=str(approval_id))
         return {"status": "pending_approval", "approval_id": str(approval_id), "summary": summary}
 
     guard = run_or_hold  # the former name, kept for callers outside the modules
 
-    async def approve(self, approval_id: uuid.UUID, decider: Decider = IN_PROCESS) -> dict[str, Any]:
+    async def approve(self, approval_id: uuid.UUID, decider: Decider = IN_PROCESS) -> Approval:
         """Run a pending action once and record its outcome; any other state: the record as it is.
 
         Raises NotFoundError for an unknown id and UnknownActionError (leaving
@@ -109,7 +126,7 @@ class ApprovalGate:
         if row is None:
             return await self._settled(approval_id)
         try:
-            await self._execute(approval_id, row["action"], row["args"])
+            await self._execute(approval_id, row.action, row.args)
         finally:
             del self._running[approval_id]
             done.set()
@@ -117,45 +134,28 @@ class ApprovalGate:
 
     async def reject(
         self, approval_id: uuid.UUID, reason: str | None = None, decider: Decider = IN_PROCESS
-    ) -> dict[str, Any]:
+    ) -> Approval:
         """Reject a pending action (it will never run); any other state: the record as it is."""
-        row = await self.pool.fetchrow(
-            """UPDATE approvals SET status = 'rejected', reason = $2, decided_at = now(), finished_at = now(),
-                                    decided_by = $3, decided_via = $4
-               WHERE id = $1 AND status = 'pending' RETURNING id""",
-            approval_id,
-            reason,
-            decider.by,
-            decider.via,
-        )
+        row = await self.pool.fetchrow(Q["reject"], approval_id, reason, decider.by, decider.via)
         if row is not None:
             log.info("approval.rejected", butler=self.butler, approval_id=str(approval_id))
         return await self._record(approval_id)
 
-    async def list(self, status: str | None = "pending", limit: int = 100) -> list[dict[str, Any]]:
+    async def list(self, status: ApprovalStatus | None = ApprovalStatus.PENDING, limit: int = 100) -> list[Approval]:
         """Newest first; `status` None lists every approval."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        if status is not None and status not in set(ApprovalStatus):
+            raise ValueError(f"status {status!r} is not one of {', '.join(ApprovalStatus)}")
         if not 1 <= limit <= MAX_LIST:
             raise ValueError(f"limit must be between 1 and {MAX_LIST}")
-        rows = await self.pool.fetch(
-            """SELECT * FROM approvals WHERE ($1::text IS NULL OR status = $1)
-               ORDER BY created_at DESC, id DESC LIMIT $2""",
-            status,
-            limit,
-        )
-        return to_json_list(rows)
+        return Approval.from_rows(await self.pool.fetch(Q["list"], status, limit))
 
-    async def get(self, approval_id: uuid.UUID) -> dict[str, Any] | None:
-        return to_json(await self.pool.fetchrow("SELECT * FROM approvals WHERE id = $1", approval_id))
+    async def get(self, approval_id: uuid.UUID) -> Approval | None:
+        row = await self.pool.fetchrow(Q["get"], approval_id)
+        return None if row is None else Approval.from_row(row)
 
     async def recover_at_startup(self) -> int:
         """Actions left `running` by a stopped process → failed: they may or may not have happened, never re-run."""
-        status = await self.pool.execute(
-            """UPDATE approvals SET status = 'failed', finished_at = now(),
-                      error = 'interrupted: the butler stopped while this action ran; it may or may not have happened'
-               WHERE status = 'running'"""
-        )
+        status = await self.pool.execute(Q["recover_running"])
         count = int(status.split()[-1])
         if count:
             log.warning("approval.interrupted", butler=self.butler, count=count)
@@ -163,39 +163,35 @@ class ApprovalGate:
 
     # -- internals ----------------------------------------------------------
 
-    def _executor(self, action: str) -> Executor:
+    def _executor(self, action: str, pending: str = "") -> Executor:
         try:
             return self._executors[action]
         except KeyError:
             raise UnknownActionError(
-                f"action '{action}' is not available on butler '{self.butler}' (is its module enabled?)"
+                f"action '{action}' is not available on butler '{self.butler}' (is its module enabled?){pending}",
+                argument="approval_id" if pending else None,
             ) from None
 
-    async def _start(self, approval_id: uuid.UUID, done: anyio.Event, decider: Decider) -> asyncpg.Record | None:
+    async def _start(self, approval_id: uuid.UUID, done: anyio.Event, decider: Decider) -> Approval | None:
         """pending → running, committed; None when it is not pending (or raise NotFoundError)."""
         async with self.pool.acquire() as conn:
             try:
                 async with conn.transaction():
-                    row = await conn.fetchrow("SELECT * FROM approvals WHERE id = $1 FOR UPDATE", approval_id)
-                    if row is None:
-                        raise NotFoundError(f"no approval {approval_id}")
-                    if row["status"] != "pending":
+                    found = await conn.fetchrow(Q["lock"], approval_id)
+                    if found is None:
+                        raise NotFoundError(f"no approval {approval_id}", argument="approval_id")
+                    row = Approval.from_row(found)
+                    if row.status is not ApprovalStatus.PENDING:
                         return None
-                    self._executor(row["action"])  # still pending if nothing can run it
+                    self._executor(row.action, "; it stays pending")  # still pending if nothing can run it
                     # Before the commit releases the lock, so a concurrent approve here waits for the outcome.
                     self._running[approval_id] = done
-                    await conn.execute(
-                        """UPDATE approvals SET status = 'running', decided_at = now(), decided_by = $2,
-                                                decided_via = $3 WHERE id = $1""",
-                        approval_id,
-                        decider.by,
-                        decider.via,
-                    )
+                    await conn.execute(Q["start"], approval_id, decider.by, decider.via)
             except BaseException:
                 if self._running.get(approval_id) is done:
                     del self._running[approval_id]
                 raise
-        log.info("approval.approved", butler=self.butler, action=row["action"], approval_id=str(approval_id))
+        log.info("approval.approved", butler=self.butler, action=row.action, approval_id=str(approval_id))
         return row
 
     async def _execute(self, approval_id: uuid.UUID, action: str, args: dict[str, Any]) -> None:
@@ -203,36 +199,29 @@ class ApprovalGate:
             result = await self._executor(action)(args)
         except Exception as exc:
             log.warning("approval.failed", butler=self.butler, approval_id=str(approval_id), error=str(exc))
-            await self._finish(approval_id, "failed", None, f"{type(exc).__name__}: {exc}")
+            await self._finish(approval_id, ApprovalStatus.FAILED, None, f"{type(exc).__name__}: {exc}")
             return
         except BaseException:
             # Cancelled mid-action: whether it happened is unknown, and it must not run again.
             with anyio.CancelScope(shield=True), anyio.move_on_after(CLEANUP_TIMEOUT_S):
                 await self._finish(
-                    approval_id, "failed", None, "cancelled while running; it may or may not have happened"
+                    approval_id, ApprovalStatus.FAILED, None, "cancelled while running; it may or may not have happened"
                 )
             raise
-        await self._finish(approval_id, "succeeded", _plain(result), None)
+        await self._finish(approval_id, ApprovalStatus.SUCCEEDED, _plain(result), None)
 
-    async def _finish(self, approval_id: uuid.UUID, status: str, result: Any, error: str | None) -> None:
-        await self.pool.execute(
-            """UPDATE approvals SET status = $2, result = $3, error = $4, finished_at = now()
-               WHERE id = $1 AND status = 'running'""",
-            approval_id,
-            status,
-            result,
-            error,
-        )
+    async def _finish(self, approval_id: uuid.UUID, status: ApprovalStatus, result: Any, error: str | None) -> None:
+        await self.pool.execute(Q["finish"], approval_id, status, result, error)
 
-    async def _settled(self, approval_id: uuid.UUID) -> dict[str, Any]:
+    async def _settled(self, approval_id: uuid.UUID) -> Approval:
         # A concurrent approve in this process is running it: answer with its outcome, not "running".
         running = self._running.get(approval_id)
         if running is not None:
             await running.wait()
         return await self._record(approval_id)
 
-    async def _record(self, approval_id: uuid.UUID) -> dict[str, Any]:
+    async def _record(self, approval_id: uuid.UUID) -> Approval:
         record = await self.get(approval_id)
         if record is None:
-            raise NotFoundError(f"no approval {approval_id}")
+            raise NotFoundError(f"no approval {approval_id}", argument="approval_id")
         return record

@@ -16,10 +16,12 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from butlers.errors import ButlersError
+from butlers.statuses import TriggerSource
+
+__all__ = ["Conn", "DispatchRefused", "DispatchRequest", "Dispatcher", "TriggerSource"]
 
 # A connection as code gets it: plain, or borrowed from a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
-TriggerSource = Literal["trigger_tool", "schedule", "tick", "route", "inbound"]
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,14 @@ from typing import Any
 import asyncpg
 import structlog
 
+from butlers.core import sql
 from butlers.core.dispatch import Conn, Dispatcher, DispatchRefused, DispatchRequest
-from butlers.core.sessions import to_json, to_json_list
+from butlers.core.records import Record, Timestamp
+from butlers.statuses import InboundStatus, TriggerSource
 
 log = structlog.get_logger(__name__)
+Q = sql.load("inbound")
 
-STATUSES = ("received", "dispatched", "handled", "failed", "ignored")
 MAX_PROMPT_TEXT = 20_000  # characters of the message put in the prompt; the full text stays in the row
 MAX_LIST = 500
 
@@ -52,6 +54,25 @@ class InboundMessage:
             raise ValueError("InboundMessage: channel and external_id must be non-empty")
         if self.received_at.tzinfo is None or self.received_at.utcoffset() is None:
             raise ValueError(f"InboundMessage: received_at must be time-zone aware, got {self.received_at!r}")
+
+
+class InboundRecord(Record):
+    """A stored inbound message and what became of it (a row of `inbound_messages`)."""
+
+    id: uuid.UUID
+    channel: str
+    external_id: str
+    sender: str
+    subject: str | None
+    text: str
+    metadata: dict[str, Any] | None
+    received_at: Timestamp
+    stored_at: Timestamp
+    status: InboundStatus
+    session_id: uuid.UUID | None
+    dispatched_at: Timestamp | None
+    finished_at: Timestamp | None
+    error: str | None
 
 
 def build_prompt(msg: InboundMessage, boundary: str | None = None) -> str:
@@ -112,7 +133,7 @@ class InboundLog:
 
     async def redeliver_pending(self) -> int:
         """Hand off every message still `received` (stored, never handed off); returns how many were."""
-        ids = await self.pool.fetch("SELECT id FROM inbound_messages WHERE status = 'received' ORDER BY stored_at, id")
+        ids = await self.pool.fetch(Q["pending_ids"])
         handed = 0
         for row in ids:
             handed += await self._try_hand_off(row["id"])
@@ -121,47 +142,32 @@ class InboundLog:
         return handed
 
     async def list(
-        self, channel: str | None = None, status: str | None = None, limit: int = 50
-    ) -> list[dict[str, Any]]:
+        self, channel: str | None = None, status: InboundStatus | None = None, limit: int = 50
+    ) -> list[InboundRecord]:
         """Newest first (by received time), optionally of one channel and status."""
-        if status is not None and status not in STATUSES:
-            raise ValueError(f"status {status!r} is not one of {', '.join(STATUSES)}")
+        if status is not None and status not in set(InboundStatus):
+            raise ValueError(f"status {status!r} is not one of {', '.join(InboundStatus)}")
         if not 1 <= limit <= MAX_LIST:
             raise ValueError(f"limit must be between 1 and {MAX_LIST}")
-        rows = await self.pool.fetch(
-            """SELECT * FROM inbound_messages
-               WHERE ($1::text IS NULL OR channel = $1) AND ($2::text IS NULL OR status = $2)
-               ORDER BY received_at DESC, id DESC LIMIT $3""",
-            channel,
-            status,
-            limit,
-        )
-        return to_json_list(rows)
+        return InboundRecord.from_rows(await self.pool.fetch(Q["list"], channel, status, limit))
 
     async def retry(self, inbound_id: uuid.UUID) -> bool:
         """Hand a `failed` message off again (issue 11); False if it is not `failed`."""
-        reset = await self.pool.fetchval(
-            """UPDATE inbound_messages
-                  SET status = 'received', session_id = NULL, dispatched_at = NULL, finished_at = NULL, error = NULL
-                WHERE id = $1 AND status = 'failed' RETURNING id""",
-            inbound_id,
-        )
+        reset = await self.pool.fetchval(Q["reset_failed"], inbound_id)
         if reset is None:
             return False
         await self._try_hand_off(inbound_id)
         return True
 
-    async def get(self, id: uuid.UUID) -> dict[str, Any] | None:
-        return to_json(await self.pool.fetchrow("SELECT * FROM inbound_messages WHERE id = $1", id))
+    async def get(self, id: uuid.UUID) -> InboundRecord | None:
+        row = await self.pool.fetchrow(Q["get"], id)
+        return None if row is None else InboundRecord.from_row(row)
 
     # -- internals ----------------------------------------------------------
 
     async def _store(self, msg: InboundMessage) -> tuple[uuid.UUID, bool]:
-        # Its own committed statement: the message is durable before any hand-off starts.
         row = await self.pool.fetchrow(
-            """INSERT INTO inbound_messages (channel, external_id, sender, subject, text, metadata, received_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7)
-               ON CONFLICT (channel, external_id) DO NOTHING RETURNING id""",
+            Q["store"],
             msg.channel,
             msg.external_id,
             msg.sender,
@@ -172,9 +178,7 @@ class InboundLog:
         )
         if row is not None:
             return row["id"], True
-        existing = await self.pool.fetchval(
-            "SELECT id FROM inbound_messages WHERE channel = $1 AND external_id = $2", msg.channel, msg.external_id
-        )
+        existing = await self.pool.fetchval(Q["id_of"], msg.channel, msg.external_id)
         return existing, False
 
     async def _try_hand_off(self, inbound_id: uuid.UUID) -> bool:
@@ -192,10 +196,7 @@ class InboundLog:
     async def _hand_off(self, dispatcher: Dispatcher, inbound_id: uuid.UUID) -> bool:
         """Dispatch one `received` message and mark it `dispatched`, in one transaction; False if not `received`."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # The row lock makes a racing receive/redeliver wait, then see it is no longer `received`.
-            row = await conn.fetchrow(
-                "SELECT * FROM inbound_messages WHERE id = $1 AND status = 'received' FOR UPDATE", inbound_id
-            )
+            row = await conn.fetchrow(Q["lock_received"], inbound_id)
             if row is None:
                 return False
             session_id = await dispatcher.dispatch(conn, _request(row))
@@ -204,13 +205,7 @@ class InboundLog:
         return True
 
     async def _end_unplaced(self, inbound_id: uuid.UUID, refused: DispatchRefused) -> None:
-        await self.pool.execute(
-            """UPDATE inbound_messages SET status = $2, error = $3, finished_at = now()
-                WHERE id = $1 AND status = 'received'""",
-            inbound_id,
-            refused.status,
-            refused.reason,
-        )
+        await self.pool.execute(Q["end_unplaced"], inbound_id, refused.status, refused.reason)
         log.warning("inbound.not_dispatched", butler=self.butler, inbound_id=str(inbound_id), status=refused.status,
                     reason=refused.reason)  # fmt: skip
 
@@ -228,22 +223,10 @@ def _request(row: asyncpg.Record) -> DispatchRequest:
     context = {"inbound_id": str(row["id"]), "channel": msg.channel, "sender": msg.sender, "subject": msg.subject}
     # The key makes a dispatcher that records outside this transaction (a remote
     # butler, later) return the same session if a hand-off is retried.
-    return DispatchRequest("inbound", build_prompt(msg), context=context, idempotency_key=f"inbound:{row['id']}")
+    return DispatchRequest(
+        TriggerSource.INBOUND, build_prompt(msg), context=context, idempotency_key=f"inbound:{row['id']}"
+    )
 
 
 async def _mark_dispatched(conn: Conn, inbound_id: uuid.UUID, session_id: uuid.UUID) -> None:
-    # A session that already ended (an idempotent dispatcher returning an old
-    # one) fires no trigger any more, so its outcome is copied here.
-    await conn.execute(
-        """UPDATE inbound_messages m
-              SET session_id = $2, dispatched_at = now(),
-                  status = COALESCE(inbound_status_of_session(s.status), 'dispatched'),
-                  finished_at = CASE WHEN inbound_status_of_session(s.status) IS NOT NULL
-                                     THEN COALESCE(s.finished_at, now()) END,
-                  error = s.error
-             FROM (SELECT NULL) AS one
-             LEFT JOIN sessions s ON s.id = $2
-            WHERE m.id = $1""",
-        inbound_id,
-        session_id,
-    )
+    await conn.execute(Q["mark_dispatched"], inbound_id, session_id)

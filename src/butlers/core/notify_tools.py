@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 from fastmcp import FastMCP
-from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from butlers.config import ScheduleConfig
-from butlers.core.scheduler import describe
-from butlers.core.sessions import jsonable
+from butlers.core.scheduler import Schedule
+from butlers.core.tool_edge import declared
 from butlers.core.tool_errors import bad_argument
-from butlers.errors import ToolInputError
+from butlers.errors import NotifyUnavailableError
+from butlers.statuses import HeldReason, NotificationStatus, Priority
 
 if TYPE_CHECKING:
     from butlers.butler import Butler
@@ -42,10 +42,6 @@ class Engine(Protocol):
         priority: str = "normal",
         origin: str = "",
     ) -> dict[str, Any]: ...
-
-
-class NotifyUnavailableError(LookupError):
-    """No butler of this daemon delivers notifications."""
 
 
 def find_engine(fleet: Mapping[str, Butler]) -> Engine:
@@ -93,11 +89,11 @@ class NotificationRecord(BaseModel):
     to_owner: bool
     message: str
     subject: str
-    priority: Literal["low", "normal", "high"]
+    priority: Priority
     reply_to: str | None = Field(description="The inbound message answered in place.")
     reply: dict[str, Any] | None
-    status: Literal["pending", "sent", "failed", "held"]
-    held_reason: Literal["approval", "quiet_hours"] | None
+    status: NotificationStatus
+    held_reason: HeldReason | None
     hold_until: str | None = Field(description="Held by quiet hours until then.")
     approval_id: str | None = Field(description="Held for this approval (approval_approve on the delivering butler).")
     attempts: int
@@ -116,7 +112,7 @@ ChannelArg = Annotated[
 
 
 def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
-    @mcp.tool(name="notify")
+    @declared(mcp)
     async def notify(
         message: Message,
         channel: ChannelArg = None,
@@ -129,8 +125,8 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
             Field(description="Answer this inbound message in place (its id, the `inbound_id` of your context)."),
         ] = None,
         priority: Annotated[
-            Literal["low", "normal", "high"], Field(description="Low and normal wait out the owner's quiet hours.")
-        ] = "normal",
+            Priority, Field(description="Low and normal wait out the owner's quiet hours.")
+        ] = Priority.NORMAL,
     ) -> NotificationRecord:
         """Deliver a message to the user (or answer a message in place). Returns the notification: its status is sent, failed, held (for approval or quiet hours) or pending."""
         try:
@@ -140,11 +136,9 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
             )
         except NotifyUnavailableError as exc:
             raise bad_argument("notify", "channel", str(exc)) from None
-        except ToolInputError as exc:  # already says `notify: argument '...': ...`
-            raise ToolError(str(exc)) from None
         return NotificationRecord.model_validate(answer)
 
-    @mcp.tool(name="remind")
+    @declared(mcp)
     async def remind(
         message: Message,
         at: Annotated[
@@ -154,7 +148,7 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
             int | None, Field(ge=1, le=MAX_REMIND_MINUTES, description="Or: this many minutes from now.")
         ] = None,
         channel: ChannelArg = None,
-    ) -> dict[str, Any]:
+    ) -> Schedule:
         """Remind the user of something at a time: a one-shot schedule that delivers the message through notify, with no agent session. Returns the schedule (see schedule_list)."""
         when = _remind_time(at, in_minutes)
         try:
@@ -165,7 +159,7 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
         spec = ScheduleConfig(name=f"remind-{uuid.uuid4().hex[:12]}", at=when, tool="notify", args=args)
         created = await butler.scheduler.create(spec)
         butler.on_schedules_changed()
-        return jsonable(describe(created))
+        return created
 
 
 def _remind_time(at: datetime | None, in_minutes: int | None) -> datetime:

@@ -15,31 +15,30 @@ on a cron expression, or once at `run_at` (then `next_run_at` becomes NULL: done
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import asyncpg
 import structlog
 import tzlocal
 from croniter import croniter
+from pydantic import computed_field
 
-from butlers.config import MisfirePolicy, ScheduleConfig
+from butlers.config import ScheduleConfig
+from butlers.core import sql
 from butlers.core.dispatch import Conn, Dispatcher, DispatchRequest
-from butlers.errors import NotFoundError
+from butlers.core.records import Record, Timestamp
+from butlers.errors import ConflictError, NotFoundError
+from butlers.statuses import MisfirePolicy, ScheduleSource, ToolRunStatus, TriggerSource
 
 log = structlog.get_logger(__name__)
+Q = sql.load("scheduler")
 
 # With the 'all' policy a long outage could queue thousands of sessions; past
 # this many missed windows the rest are coalesced into the last one.
 MAX_WINDOWS_PER_CLAIM = 100
 
-_COLUMNS = (
-    "name, cron, run_at, prompt, tool, args, timezone, source, misfire, enabled, next_run_at, last_run_at,"
-    " created_at, updated_at"
-)
 # What a config entry sets; equal values mean the database row is unchanged.
 _SPEC = ("cron", "run_at", "prompt", "tool", "args", "timezone", "misfire", "enabled")
 
@@ -68,12 +67,48 @@ def first_run(s: ScheduleConfig, now: datetime) -> datetime | None:
     return next_after(s.cron, s.timezone, now)
 
 
-def describe(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A schedule row with its mode (prompt | tool) and, for a one-shot, whether it has fired."""
-    out = dict(row)
-    out["mode"] = "tool" if row["tool"] is not None else "prompt"
-    out["done"] = row["run_at"] is not None and row["next_run_at"] is None and row["last_run_at"] is not None
-    return out
+class Schedule(Record):
+    """One schedule (a row of `schedules`), with its mode and, for a one-shot, whether it has fired."""
+
+    name: str
+    cron: str | None
+    run_at: Timestamp | None
+    prompt: str | None
+    tool: str | None
+    args: dict[str, Any] | None
+    timezone: str | None
+    source: ScheduleSource
+    misfire: MisfirePolicy
+    enabled: bool
+    next_run_at: Timestamp | None
+    last_run_at: Timestamp | None
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mode(self) -> Literal["prompt", "tool"]:
+        return "tool" if self.tool is not None else "prompt"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def done(self) -> bool:
+        return self.run_at is not None and self.next_run_at is None and self.last_run_at is not None
+
+
+class ScheduleRun(Record):
+    """One claimed window (a row of `schedule_runs`): its session, or for a tool-mode window its outcome."""
+
+    schedule_name: str
+    scheduled_for: Timestamp
+    claimed_at: Timestamp
+    skipped_windows: int
+    skipped_until: Timestamp | None
+    session_id: uuid.UUID | None
+    tool_status: ToolRunStatus | None = None
+    result: Any = None
+    error: str | None = None
+    finished_at: Timestamp | None = None
 
 
 class ToolWindowRunner(Protocol):
@@ -93,12 +128,11 @@ def windows_between(cron: str, tz_name: str | None, first: datetime, now: dateti
     return out
 
 
-@dataclass(frozen=True)
-class FiredWindow:
+class FiredWindow(Record):
     """A window this claim fired (and the missed ones it covered)."""
 
     schedule: str
-    scheduled_for: datetime
+    scheduled_for: Timestamp
     skipped_windows: int
     session_id: uuid.UUID | None
     tool: str | None = None  # tool mode: the tool called (no session)
@@ -116,27 +150,21 @@ class Scheduler:
 
     # ---- reading ---------------------------------------------------------
 
-    async def list_schedules(self) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(f"SELECT {_COLUMNS} FROM schedules ORDER BY name")
-        return [dict(r) for r in rows]
+    async def list_schedules(self) -> list[Schedule]:
+        return Schedule.from_rows(await self.pool.fetch(Q["list"]))
 
-    async def get(self, name: str) -> dict[str, Any]:
-        row = await self.pool.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1", name)
+    async def get(self, name: str) -> Schedule:
+        row = await self.pool.fetchrow(Q["get"], name)
         if row is None:
-            raise NotFoundError(f"no schedule named '{name}'")
-        return dict(row)
+            raise NotFoundError(f"no schedule named '{name}'", argument="name")
+        return Schedule.from_row(row)
 
     async def next_due_at(self) -> datetime | None:
-        value: datetime | None = await self.pool.fetchval("SELECT min(next_run_at) FROM schedules WHERE enabled")
+        value: datetime | None = await self.pool.fetchval(Q["next_due_at"])
         return value
 
-    async def runs(self, name: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
-            "SELECT * FROM schedule_runs WHERE $1::text IS NULL OR schedule_name = $1 ORDER BY scheduled_for DESC LIMIT $2",
-            name,
-            limit,
-        )
-        return [dict(r) for r in rows]
+    async def runs(self, name: str | None = None, limit: int = 100) -> list[ScheduleRun]:
+        return ScheduleRun.from_rows(await self.pool.fetch(Q["runs"], name, limit))
 
     # ---- writing ---------------------------------------------------------
 
@@ -147,7 +175,7 @@ class Scheduler:
         now = now or utcnow()
         report: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "unchanged": []}
         async with self.pool.acquire() as conn, conn.transaction():
-            existing = {r["name"]: r for r in await conn.fetch(f"SELECT {_COLUMNS} FROM schedules FOR UPDATE")}
+            existing = {r["name"]: r for r in await conn.fetch(Q["lock_all"])}
             for s in schedules:
                 old = existing.get(s.name)
                 kind = self._sync_kind(old, s)
@@ -156,8 +184,8 @@ class Scheduler:
                     await self._upsert(conn, s, old, now)
             wanted = {s.name for s in schedules}
             for name, row in existing.items():
-                if row["source"] == "config" and name not in wanted:
-                    await conn.execute("DELETE FROM schedules WHERE name = $1", name)
+                if row["source"] == ScheduleSource.CONFIG and name not in wanted:
+                    await conn.execute(Q["delete_config"], name)
                     report["removed"].append(name)
         return report
 
@@ -165,11 +193,11 @@ class Scheduler:
     def _sync_kind(old: asyncpg.Record | None, s: ScheduleConfig) -> str:
         if old is None:
             return "added"
-        same = old["source"] == "config" and all(old[k] == v for k, v in _spec_values(s).items())
+        same = old["source"] == ScheduleSource.CONFIG and all(old[k] == v for k, v in _spec_values(s).items())
         return "unchanged" if same else "changed"
 
     async def _upsert(self, conn: Conn, s: ScheduleConfig, old: asyncpg.Record | None, now: datetime) -> None:
-        if old is not None and old["source"] == "runtime":
+        if old is not None and old["source"] == ScheduleSource.RUNTIME:
             log.warning("schedule.config_replaces_runtime", schedule=s.name)
         spec = _spec_values(s)
         keep_next = (
@@ -180,43 +208,25 @@ class Scheduler:
         )
         # A one-shot that already fired keeps next_run_at NULL: a restart does not fire it again.
         next_run = old["next_run_at"] if keep_next and old is not None else first_run(s, now)
-        await conn.execute(
-            """
-            INSERT INTO schedules (name, cron, run_at, prompt, tool, args, timezone, source, misfire, enabled,
-                                   next_run_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, 'config', $8, $9, $10)
-            ON CONFLICT (name) DO UPDATE SET cron = $2, run_at = $3, prompt = $4, tool = $5, args = $6,
-                timezone = $7, source = 'config', misfire = $8, enabled = $9, next_run_at = $10, updated_at = now()
-            """,
-            s.name,
-            *spec.values(),
-            next_run,
-        )
+        await conn.execute(Q["upsert_config"], s.name, *spec.values(), next_run)
 
-    async def create(self, s: ScheduleConfig, now: datetime | None = None) -> dict[str, Any]:
-        """Add a runtime schedule and return its row; ValueError when the name is taken."""
+    async def create(self, s: ScheduleConfig, now: datetime | None = None) -> Schedule:
+        """Add a runtime schedule and return it; ConflictError when the name is taken."""
         try:
             row = await self.pool.fetchrow(
-                f"""
-                INSERT INTO schedules (name, cron, run_at, prompt, tool, args, timezone, misfire, enabled,
-                                       next_run_at, source)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'runtime') RETURNING {_COLUMNS}
-                """,
-                s.name,
-                *_spec_values(s).values(),
-                first_run(s, now or utcnow()),
+                Q["create"], s.name, *_spec_values(s).values(), first_run(s, now or utcnow())
             )
         except asyncpg.UniqueViolationError:
-            raise ValueError(f"a schedule named '{s.name}' already exists") from None
+            raise ConflictError(f"a schedule named '{s.name}' already exists", argument="name") from None
         assert row is not None
-        return dict(row)
+        return Schedule.from_row(row)
 
-    async def update(self, name: str, changes: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    async def update(self, name: str, changes: dict[str, Any], now: datetime | None = None) -> Schedule:
         """Change fields of a schedule; a new cron, zone or re-enabling recomputes the next window."""
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1 FOR UPDATE", name)
+            row = await conn.fetchrow(Q["lock_one"], name)
             if row is None:
-                raise NotFoundError(f"no schedule named '{name}'")
+                raise NotFoundError(f"no schedule named '{name}'", argument="name")
             current = {k: row[k] for k in _SPEC}
             current["at"] = current.pop("run_at")
             merged = ScheduleConfig.model_validate({"name": name, **current, **changes})
@@ -224,24 +234,15 @@ class Scheduler:
                 merged.enabled and not row["enabled"]
             )
             next_run = first_run(merged, now or utcnow()) if recompute else row["next_run_at"]
-            new = await conn.fetchrow(
-                f"""
-                UPDATE schedules SET cron = $2, run_at = $3, prompt = $4, tool = $5, args = $6, timezone = $7,
-                    misfire = $8, enabled = $9, next_run_at = $10, updated_at = now()
-                WHERE name = $1 RETURNING {_COLUMNS}
-                """,
-                name,
-                *_spec_values(merged).values(),
-                next_run,
-            )
+            new = await conn.fetchrow(Q["update"], name, *_spec_values(merged).values(), next_run)
         assert new is not None
-        return dict(new)
+        return Schedule.from_row(new)
 
-    async def delete(self, name: str) -> dict[str, Any]:
-        row = await self.pool.fetchrow(f"DELETE FROM schedules WHERE name = $1 RETURNING {_COLUMNS}", name)
+    async def delete(self, name: str) -> Schedule:
+        row = await self.pool.fetchrow(Q["delete"], name)
         if row is None:
-            raise NotFoundError(f"no schedule named '{name}'")
-        return dict(row)
+            raise NotFoundError(f"no schedule named '{name}'", argument="name")
+        return Schedule.from_row(row)
 
     # ---- firing ----------------------------------------------------------
 
@@ -250,11 +251,7 @@ class Scheduler:
         now = now or utcnow()
         fired: list[FiredWindow] = []
         async with self.pool.acquire() as conn, conn.transaction():
-            due = await conn.fetch(
-                f"""SELECT {_COLUMNS} FROM schedules WHERE enabled AND next_run_at <= $1
-                    ORDER BY next_run_at FOR UPDATE SKIP LOCKED""",
-                now,
-            )
+            due = await conn.fetch(Q["lock_due"], now)
             for row in due:
                 fired.extend(await self._claim_schedule(conn, row, now))
         if self.tool_runner is not None:
@@ -276,7 +273,7 @@ class Scheduler:
         )
         policy: MisfirePolicy = row["misfire"]
         # coalesce: one run named by the first missed window covers them all.
-        batches = [[w] for w in windows] if policy == "all" else [windows]
+        batches = [[w] for w in windows] if policy == MisfirePolicy.ALL else [windows]
         if len(batches) > MAX_WINDOWS_PER_CLAIM:
             batches = [
                 *batches[: MAX_WINDOWS_PER_CLAIM - 1],
@@ -290,7 +287,7 @@ class Scheduler:
                     if window:
                         fired.append(window)
                 await conn.execute(
-                    "UPDATE schedules SET next_run_at = $2, last_run_at = $3 WHERE name = $1",
+                    Q["advance"],
                     row["name"],
                     None if one_shot else next_after(row["cron"], row["timezone"], max(now, windows[-1])),
                     windows[-1],
@@ -303,30 +300,27 @@ class Scheduler:
     async def _fire_window(self, conn: Conn, row: asyncpg.Record, batch: list[datetime]) -> FiredWindow | None:
         tool = row["tool"]
         inserted = await conn.fetchval(
-            """INSERT INTO schedule_runs (schedule_name, scheduled_for, skipped_windows, skipped_until, tool_status)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING true""",
+            Q["claim_window"],
             row["name"],
             batch[0],
             len(batch) - 1,
             batch[-1] if len(batch) > 1 else None,
-            "queued" if tool is not None else None,
+            ToolRunStatus.QUEUED if tool is not None else None,
         )
         if not inserted:  # someone else fired this window already
             return None
         if tool is not None:  # tool mode: queued in the run row, run once the claim commits
-            return FiredWindow(row["name"], batch[0], len(batch) - 1, None, tool)
+            return FiredWindow(schedule=row["name"], scheduled_for=batch[0], skipped_windows=len(batch) - 1,
+                               session_id=None, tool=tool)  # fmt: skip
         session_id = None
         if self.dispatcher is not None:
             context = {"scheduled_for": batch[0].isoformat(), "missed_windows": len(batch) - 1}
-            request = DispatchRequest("schedule", row["prompt"], schedule_name=row["name"], context=context)
+            request = DispatchRequest(TriggerSource.SCHEDULE, row["prompt"], schedule_name=row["name"], context=context)
             session_id = await self.dispatcher.dispatch(conn, request)
-            await conn.execute(
-                "UPDATE schedule_runs SET session_id = $3 WHERE schedule_name = $1 AND scheduled_for = $2",
-                row["name"],
-                batch[0],
-                session_id,
-            )
-        return FiredWindow(row["name"], batch[0], len(batch) - 1, session_id)
+            await conn.execute(Q["link_session"], row["name"], batch[0], session_id)
+        return FiredWindow(
+            schedule=row["name"], scheduled_for=batch[0], skipped_windows=len(batch) - 1, session_id=session_id
+        )
 
 
 def _spec_values(s: ScheduleConfig) -> dict[str, Any]:

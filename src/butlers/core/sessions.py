@@ -9,38 +9,82 @@ change to a finished row (trigger in migrations/0003_sessions.sql).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
-from typing import Any, get_args
+from typing import Any
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+from pydantic import Field
 
-from butlers.core.dispatch import DispatchRequest, TriggerSource
+from butlers.core import sql
+from butlers.core.dispatch import DispatchRequest
+from butlers.core.records import Record, Timestamp
+from butlers.statuses import FINISHED_SESSION, SessionStatus, TriggerSource
 
 QUEUE_CHANNEL = "butlers_session_queued"
-ACTIVE = ("queued", "running")
-FINISHED = ("succeeded", "failed", "interrupted", "cancelled", "timed_out")
-STATUSES = (*ACTIVE, *FINISHED)
-SOURCES: tuple[str, ...] = get_args(TriggerSource)
+Q = sql.load("sessions")
 
 # A plain connection or one borrowed from a pool (the scheduler passes either).
 Conn = asyncpg.Connection | PoolConnectionProxy
 
-_LIST_COLUMNS = (
-    "id, trigger_source, schedule_name, status, queued_at, started_at, finished_at, duration_ms, "
-    "left(prompt, 200) AS prompt, left(result, 200) AS result, left(error, 500) AS error, "
-    "num_turns, cost_usd, model"
-)
+
+class SessionSummary(Record):
+    """A session as `sessions_list` shows it: long texts cut (prompt 200, result 200, error 500 characters)."""
+
+    id: uuid.UUID
+    trigger_source: TriggerSource
+    schedule_name: str | None
+    status: SessionStatus
+    queued_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
+    duration_ms: int | None
+    prompt: str
+    result: str | None
+    error: str | None
+    num_turns: int | None
+    cost_usd: float | None
+    model: str | None
+
+
+class Session(SessionSummary):
+    """The full record of one session: its context, every tool call, tokens, cost and trace."""
+
+    context: dict[str, Any] | None
+    idempotency_key: str | None
+    tool_calls: list[dict[str, Any]]
+    input_tokens: int | None
+    output_tokens: int | None
+    cache_read_tokens: int | None
+    cache_creation_tokens: int | None
+    agent_session_id: str | None
+    trace_id: str | None
+    owner: uuid.UUID | None = None
+    # What caused the session (W3C traceparent): the spawner links its trace; never shown to clients.
+    parent_traceparent: str | None = Field(default=None, exclude=True)
+
+
+class Triggered(Record):
+    """A queued (or found) session: its id and status, and whether this call created it."""
+
+    session_id: uuid.UUID
+    status: SessionStatus
+    created: bool = Field(description="False when the idempotency key named an existing session.")
+
+
+class FinishedTrigger(Session):
+    """A trigger waited for: the session's final record, its id again as `session_id`, and `created`."""
+
+    session_id: uuid.UUID
+    created: bool
 
 
 @dataclass
 class Outcome:
     """What a finished session produced, as the agent reported it."""
 
-    status: str
+    status: SessionStatus
     result: str | None = None
     error: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
@@ -52,30 +96,6 @@ class Outcome:
     cost_usd: float | None = None
     model: str | None = None
     agent_session_id: str | None = None
-
-
-def to_json(record: asyncpg.Record | Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A row, if there is one, as plain JSON values."""
-    return None if record is None else jsonable(record)
-
-
-def jsonable(record: asyncpg.Record | Mapping[str, Any]) -> dict[str, Any]:
-    """A row as plain JSON values (ids and times as strings, cost as float)."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, uuid.UUID):
-            value = str(value)
-        elif isinstance(value, datetime):
-            value = value.isoformat()
-        elif isinstance(value, Decimal):
-            value = float(value)
-        out[key] = value
-    return out
-
-
-def to_json_list(records: Iterable[asyncpg.Record | Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows as plain JSON values."""
-    return [jsonable(row) for row in records]
 
 
 class SessionLog:
@@ -92,128 +112,63 @@ class SessionLog:
         The same idempotency key returns the existing session. The NOTIFY is
         delivered at commit, so a worker never wakes before the row is visible.
         """
+        r = request
         row = await conn.fetchrow(
-            """INSERT INTO sessions (trigger_source, schedule_name, prompt, context, idempotency_key,
-                                     parent_traceparent)
-               VALUES ($1, $2, $3, $4, $5, $6)
-               ON CONFLICT (idempotency_key) DO NOTHING RETURNING id""",
-            request.trigger_source,
-            request.schedule_name,
-            request.prompt,
-            request.context,
-            request.idempotency_key,
-            parent_traceparent,
+            Q["enqueue"], r.trigger_source, r.schedule_name, r.prompt, r.context, r.idempotency_key, parent_traceparent
         )
         if row is None:
-            existing = await conn.fetchval(
-                "SELECT id FROM sessions WHERE idempotency_key = $1", request.idempotency_key
-            )
-            return existing, False
-        await conn.execute("SELECT pg_notify($1, $2)", QUEUE_CHANNEL, str(row["id"]))
+            return await conn.fetchval(Q["id_by_key"], request.idempotency_key), False
+        await conn.execute(Q["notify_queued"], QUEUE_CHANNEL, str(row["id"]))
         return row["id"], True
 
-    async def claim_next(self, owner: uuid.UUID) -> asyncpg.Record | None:
+    async def claim_next(self, owner: uuid.UUID) -> Session | None:
         """Mark the oldest queued session running under `owner` (a daemon instance); None: queue empty."""
-        return await self.pool.fetchrow(
-            """UPDATE sessions SET status = 'running', started_at = now(), owner = $1
-               WHERE id = (SELECT id FROM sessions WHERE status = 'queued'
-                           ORDER BY queued_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
-               RETURNING *""",
-            owner,
-        )
+        row = await self.pool.fetchrow(Q["claim_next"], owner)
+        return None if row is None else Session.from_row(row)
 
     async def set_trace_id(self, session_id: uuid.UUID, trace_id: str) -> None:
-        await self.pool.execute(
-            "UPDATE sessions SET trace_id = $2 WHERE id = $1 AND status = 'running'", session_id, trace_id
-        )
+        await self.pool.execute(Q["set_trace_id"], session_id, trace_id)
 
     async def record_tool_calls(self, session_id: uuid.UUID, calls: list[dict[str, Any]]) -> None:
         """Keep the running row's tool calls current, so a crash still leaves them."""
-        await self.pool.execute(
-            "UPDATE sessions SET tool_calls = $2 WHERE id = $1 AND status = 'running'", session_id, calls
-        )
+        await self.pool.execute(Q["record_tool_calls"], session_id, calls)
 
     async def finish(self, session_id: uuid.UUID, outcome: Outcome) -> bool:
         """Write the final record once; False when the session had already finished."""
-        if outcome.status not in FINISHED:
+        if outcome.status not in FINISHED_SESSION:
             raise ValueError(f"not a final status: {outcome.status}")
+        o = outcome
         done = await self.pool.fetchval(
-            """UPDATE sessions SET status = $2, finished_at = now(),
-                   duration_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::integer,
-                   result = $3, error = $4, tool_calls = $5, num_turns = $6, input_tokens = $7,
-                   output_tokens = $8, cache_read_tokens = $9, cache_creation_tokens = $10,
-                   cost_usd = $11, model = $12, agent_session_id = $13
-               WHERE id = $1 AND status IN ('queued', 'running') RETURNING true""",
-            session_id,
-            outcome.status,
-            outcome.result,
-            outcome.error,
-            outcome.tool_calls,
-            outcome.num_turns,
-            outcome.input_tokens,
-            outcome.output_tokens,
-            outcome.cache_read_tokens,
-            outcome.cache_creation_tokens,
-            outcome.cost_usd,
-            outcome.model,
-            outcome.agent_session_id,
-        )
+            Q["finish"], session_id, o.status, o.result, o.error, o.tool_calls, o.num_turns, o.input_tokens,
+            o.output_tokens, o.cache_read_tokens, o.cache_creation_tokens, o.cost_usd, o.model, o.agent_session_id,
+        )  # fmt: skip
         return bool(done)
 
     async def cancel_queued(self, session_id: uuid.UUID) -> bool:
         """Cancel a session that has not started; False if it is not queued."""
-        done = await self.pool.fetchval(
-            """UPDATE sessions SET status = 'cancelled', finished_at = now(), duration_ms = 0,
-                   error = 'cancelled before it started'
-               WHERE id = $1 AND status = 'queued' RETURNING true""",
-            session_id,
-        )
-        return bool(done)
+        return bool(await self.pool.fetchval(Q["cancel_queued"], session_id))
 
     async def mark_interrupted(self, reason: str, session_ids: list[uuid.UUID] | None = None) -> int:
         """Running sessions (all, or those listed) → interrupted with `reason`."""
-        result = await self.pool.execute(
-            """UPDATE sessions SET status = 'interrupted', finished_at = now(), error = $1,
-                   duration_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::integer
-               WHERE status = 'running' AND ($2::uuid[] IS NULL OR id = ANY($2::uuid[]))""",
-            reason,
-            session_ids,
-        )
+        result = await self.pool.execute(Q["mark_interrupted"], reason, session_ids)
         return int(result.split()[-1])
 
     async def spent_since(self, since: datetime) -> float:
         """Total cost of sessions finished since `since` (the daily budget's meter)."""
-        spent = await self.pool.fetchval(
-            "SELECT coalesce(sum(cost_usd), 0) FROM sessions WHERE finished_at >= $1", since
-        )
-        return float(spent)
+        return float(await self.pool.fetchval(Q["spent_since"], since))
 
-    async def get(self, session_id: uuid.UUID) -> dict[str, Any] | None:
-        row = await self.pool.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
-        result = to_json(row)
-        if result is not None:
-            result.pop("parent_traceparent", None)
-        return result
+    async def get(self, session_id: uuid.UUID) -> Session | None:
+        row = await self.pool.fetchrow(Q["get"], session_id)
+        return None if row is None else Session.from_row(row)
 
     async def list(
         self,
         *,
-        status: str | None = None,
-        source: str | None = None,
+        status: SessionStatus | None = None,
+        source: TriggerSource | None = None,
         since: datetime | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> list[dict[str, Any]]:
+    ) -> list[SessionSummary]:
         """Newest first; long texts cut (the full record is `get`)."""
-        rows = await self.pool.fetch(
-            f"""SELECT {_LIST_COLUMNS} FROM sessions
-                WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR trigger_source = $2)
-                  AND ($3::timestamptz IS NULL OR queued_at >= $3)
-                ORDER BY queued_at DESC, id DESC LIMIT $4 OFFSET $5""",
-            status,
-            source,
-            since,
-            limit,
-            offset,
-        )
-        return to_json_list(rows)
+        return SessionSummary.from_rows(await self.pool.fetch(Q["list"], status, source, since, limit, offset))

@@ -18,7 +18,7 @@ import contextlib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import anyio
 import asyncpg
@@ -31,8 +31,9 @@ from butlers.core import agent_env
 from butlers.core.agent_run import AgentRunner, RunHandle, current_traceparent
 from butlers.core.dispatch import DispatchRequest, TriggerSource
 from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
-from butlers.core.sessions import FINISHED, QUEUE_CHANNEL, Conn, Outcome, SessionLog
+from butlers.core.sessions import QUEUE_CHANNEL, Conn, FinishedTrigger, Outcome, Session, SessionLog, Triggered
 from butlers.errors import NotFoundError
+from butlers.statuses import SessionStatus
 
 __all__ = ["DB_ERRORS", "Spawner", "current_traceparent"]
 
@@ -181,14 +182,45 @@ class Spawner:
         session_id, _ = await self.sessions.enqueue(conn, request, parent_traceparent=current_traceparent())
         return session_id
 
+    @overload
+    async def trigger(
+        self,
+        prompt: str,
+        context: dict[str, Any] | None = ...,
+        idempotency_key: str | None = ...,
+        wait: Literal[False] = ...,
+        trigger_source: TriggerSource = ...,
+    ) -> Triggered: ...
+
+    @overload
+    async def trigger(
+        self,
+        prompt: str,
+        context: dict[str, Any] | None = ...,
+        idempotency_key: str | None = ...,
+        *,
+        wait: Literal[True],
+        trigger_source: TriggerSource = ...,
+    ) -> FinishedTrigger: ...
+
+    @overload
+    async def trigger(
+        self,
+        prompt: str,
+        context: dict[str, Any] | None = ...,
+        idempotency_key: str | None = ...,
+        wait: bool = ...,
+        trigger_source: TriggerSource = ...,
+    ) -> Triggered | FinishedTrigger: ...
+
     async def trigger(
         self,
         prompt: str,
         context: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
         wait: bool = False,
-        trigger_source: TriggerSource = "trigger_tool",
-    ) -> dict[str, Any]:
+        trigger_source: TriggerSource = TriggerSource.TRIGGER_TOOL,
+    ) -> Triggered | FinishedTrigger:
         """Queue a session (or find the one with this idempotency key); with `wait`, its final record."""
         request = DispatchRequest(trigger_source, prompt, context=context, idempotency_key=idempotency_key)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -197,14 +229,14 @@ class Spawner:
         # The waiter exists before the next await, so the end cannot be missed.
         done = self._waiter(session_id) if wait else None
         record = await self._get(session_id)
-        if done is not None and record["status"] not in FINISHED:
+        if done is not None and not record.status.finished:
             await done.wait()
             record = await self._get(session_id)
         if wait:
-            return {**record, "session_id": record["id"], "created": created}
-        return {"session_id": record["id"], "status": record["status"], "created": created}
+            return FinishedTrigger(**dict(record), session_id=record.id, created=created)
+        return Triggered(session_id=record.id, status=record.status, created=created)
 
-    async def cancel(self, session_id: uuid.UUID) -> dict[str, Any]:
+    async def cancel(self, session_id: uuid.UUID) -> Session:
         """Cancel a queued or running session; a finished one is left as it is.
 
         A cancel can land while the worker is claiming: the row is already
@@ -221,7 +253,7 @@ class Spawner:
                 await self._claim_idle.wait()
             run = self._runs.get(session_id)
         if run is not None:
-            run.stop("cancelled")
+            run.stop(SessionStatus.CANCELLED)
             with anyio.move_on_after(SHUTDOWN_GRACE_S * 2):
                 await run.done.wait()
         return await self._get(session_id)
@@ -271,20 +303,20 @@ class Spawner:
                 row = await self.sessions.claim_next(self.instances.me.id)
                 if row is None:
                     return
-                self._runs[row["id"]] = RunHandle()
+                self._runs[row.id] = RunHandle()
             finally:
                 idle.set()
             tg.start_soon(self._run_session, row)
 
-    async def _run_session(self, row: asyncpg.Record) -> None:
-        session_id: uuid.UUID = row["id"]
+    async def _run_session(self, row: Session) -> None:
+        session_id = row.id
         run = self._runs[session_id]
         try:
             try:
                 outcome = await self.runner.run(row, run)
             except Exception as exc:  # a bug or a lost database must not take the worker down
                 log.exception("session crashed", butler=self.name, session=str(session_id))
-                outcome = Outcome("failed", error=f"internal error: {type(exc).__name__}: {exc}")
+                outcome = Outcome(SessionStatus.FAILED, error=f"internal error: {type(exc).__name__}: {exc}")
             # Bounded: _record_finish retries for FINISH_RETRY_S; a hung connection must not outlive that.
             with anyio.CancelScope(shield=True), anyio.move_on_after(FINISH_RETRY_S + SHUTDOWN_GRACE_S):
                 await self._record_finish(session_id, outcome)
@@ -335,8 +367,8 @@ class Spawner:
         if event is not None:
             event.set()
 
-    async def _get(self, session_id: uuid.UUID) -> dict[str, Any]:
+    async def _get(self, session_id: uuid.UUID) -> Session:
         record = await self.sessions.get(session_id)
         if record is None:
-            raise NotFoundError(f"butler {self.name}: no session {session_id}")
+            raise NotFoundError(f"no session {session_id}", argument="session_id")
         return record

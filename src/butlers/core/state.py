@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel
 
-_RETURN = "RETURNING key, value, version, updated_at"
+from butlers.core import sql
+from butlers.core.records import Record, Timestamp
+from butlers.errors import StateConflict
 
+__all__ = ["StateConflict", "StateEntry", "StateStore"]
 
-class StateConflict(Exception):
-    """A compare-and-set found another version than expected; nothing was written."""
-
-    def __init__(self, key: str, current_version: int | None) -> None:
-        self.key = key
-        self.current_version = current_version
-        now = f"is at version {current_version}" if current_version is not None else "does not exist"
-        super().__init__(f"key '{key}' {now}")
+Q = sql.load("state")
 
 
-class StateEntry(BaseModel):
+class StateEntry(Record):
     key: str
     value: Any
     version: int
-    updated_at: datetime
+    updated_at: Timestamp
 
 
 class StateStore:
@@ -36,44 +30,33 @@ class StateStore:
         self.pool = pool
 
     async def get(self, key: str) -> StateEntry | None:
-        row = await self.pool.fetchrow("SELECT key, value, version, updated_at FROM state WHERE key = $1", key)
-        return StateEntry(**dict(row)) if row else None
+        row = await self.pool.fetchrow(Q["get"], key)
+        return StateEntry.from_row(row) if row else None
 
     async def set(
         self, key: str, value: Any, *, expected_version: int | None = None, must_not_exist: bool = False
     ) -> StateEntry:
         """Store `value`; with `expected_version` or `must_not_exist`, only if the key is as expected.
 
-        The value goes in as JSON text: asyncpg would send Python None as SQL
-        NULL, and JSON `null` is a value like any other.
+        Raises StateConflict (naming the argument that did not hold) when it is not.
         """
         text = json.dumps(value)
         if must_not_exist:
-            sql = f"INSERT INTO state (key, value) VALUES ($1, $2::text::jsonb) ON CONFLICT (key) DO NOTHING {_RETURN}"
-            row = await self.pool.fetchrow(sql, key, text)
+            row = await self.pool.fetchrow(Q["insert_new"], key, text)
         elif expected_version is not None:
-            sql = f"""UPDATE state SET value = $2::text::jsonb, version = version + 1, updated_at = now()
-                      WHERE key = $1 AND version = $3 {_RETURN}"""
-            row = await self.pool.fetchrow(sql, key, text, expected_version)
+            row = await self.pool.fetchrow(Q["update_at_version"], key, text, expected_version)
         else:
-            sql = f"""INSERT INTO state (key, value) VALUES ($1, $2::text::jsonb)
-                      ON CONFLICT (key) DO UPDATE
-                         SET value = EXCLUDED.value, version = state.version + 1, updated_at = now() {_RETURN}"""
-            row = await self.pool.fetchrow(sql, key, text)
+            row = await self.pool.fetchrow(Q["upsert"], key, text)
         if row is None:
-            raise StateConflict(key, await self.pool.fetchval("SELECT version FROM state WHERE key = $1", key))
-        return StateEntry(**dict(row))
+            argument = "must_not_exist" if must_not_exist else "expected_version"
+            raise StateConflict(key, await self.pool.fetchval(Q["version"], key), argument=argument)
+        return StateEntry.from_row(row)
 
     async def delete(self, key: str) -> bool:
-        status = await self.pool.execute("DELETE FROM state WHERE key = $1", key)
+        status = await self.pool.execute(Q["delete"], key)
         return status.endswith(" 1")
 
     async def list_prefix(self, prefix: str = "", limit: int = 100) -> list[StateEntry]:
         # LIKE with the prefix's own wildcards escaped, so "a_" means "a_" literally.
         pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = await self.pool.fetch(
-            "SELECT key, value, version, updated_at FROM state WHERE key LIKE $1 ORDER BY key LIMIT $2",
-            pattern,
-            limit,
-        )
-        return [StateEntry(**dict(r)) for r in rows]
+        return StateEntry.from_rows(await self.pool.fetch(Q["list_prefix"], pattern, limit))

@@ -26,6 +26,8 @@ from fastmcp import FastMCP
 from fastmcp.exceptions import ToolError
 from jsonschema import Draft202012Validator
 
+from butlers.statuses import ToolRunStatus
+
 log = structlog.get_logger(__name__)
 
 # Calls a tool of the butler by name with JSON arguments; returns its result as JSON data.
@@ -75,17 +77,17 @@ class ToolRunner:
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             log.warning("schedule.tool_failed", butler=self.butler, schedule=row["schedule_name"], error=error)
-            await self._finish(row, "failed", None, error)
+            await self._finish(row, ToolRunStatus.FAILED, None, error)
             return
         except BaseException:
             # Bounded: a lost database must not hang the shutdown; the run then stays unfinished.
             with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                await self._finish(row, "interrupted", None, "cancelled while the tool ran")
+                await self._finish(row, ToolRunStatus.INTERRUPTED, None, "cancelled while the tool ran")
             raise
         log.info("schedule.tool_ran", butler=self.butler, schedule=row["schedule_name"], tool=tool)
-        await self._finish(row, "succeeded", result, None)
+        await self._finish(row, ToolRunStatus.SUCCEEDED, result, None)
 
-    async def _finish(self, row: asyncpg.Record, status: str, result: Any, error: str | None) -> None:
+    async def _finish(self, row: asyncpg.Record, status: ToolRunStatus, result: Any, error: str | None) -> None:
         await self.pool.execute(
             """UPDATE schedule_runs SET tool_status = $3, result = $4, error = $5, finished_at = now()
                WHERE schedule_name = $1 AND scheduled_for = $2""",

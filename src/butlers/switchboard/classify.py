@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from butlers.core import agent_env
-from butlers.switchboard.store import Usage
+from butlers.switchboard.store import ClassifyVia, Usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -142,7 +142,9 @@ class Classifier:
         elapsed = int((time.perf_counter() - started) * 1000)
         usage = answer.get("usage") or {}
         tokens_in, tokens_out = usage.get("input_tokens"), usage.get("output_tokens")
-        figures = Usage(tokens_in, tokens_out, price(self.model, tokens_in, tokens_out), elapsed, "messages_api")
+        figures = Usage(
+            tokens_in, tokens_out, price(self.model, tokens_in, tokens_out), elapsed, ClassifyVia.MESSAGES_API
+        )
         reply = "".join(b.get("text", "") for b in answer.get("content", []) if b.get("type") == "text")
         return self.result(reply, figures)
 

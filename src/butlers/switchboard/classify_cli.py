@@ -14,7 +14,7 @@ import anyio
 from claude_agent_sdk import AssistantMessage, ClaudeAgentOptions, ResultMessage, TextBlock, query
 
 from butlers.core import agent_env
-from butlers.switchboard.store import Usage
+from butlers.switchboard.store import ClassifyVia, Usage
 
 if TYPE_CHECKING:
     from butlers.switchboard.classify import Classification, Classifier
@@ -57,5 +57,5 @@ async def classify_with_claude_code(classifier: Classifier, system: str, prompt:
         return Classification(failure="down", detail=f"Claude Code classification failed: {detail}")
     usage = result.usage or {}
     figures = Usage(usage.get("input_tokens"), usage.get("output_tokens"), result.total_cost_usd,
-                    int((time.perf_counter() - started) * 1000), "claude_code")  # fmt: skip
+                    int((time.perf_counter() - started) * 1000), ClassifyVia.CLAUDE_CODE)  # fmt: skip
     return classifier.result(reply or result.result or "", figures)

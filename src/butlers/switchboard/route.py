@@ -19,8 +19,10 @@ from opentelemetry import trace
 
 from butlers.auth import Role, may_call
 from butlers.core.dispatch import DispatchRequest
+from butlers.core.sessions import FinishedTrigger, Triggered
 from butlers.core.tool_errors import bad_argument
 from butlers.http_guard import current_caller
+from butlers.statuses import TriggerSource
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -75,11 +77,11 @@ async def queue_session(
     *,
     wait: bool = False,
     idempotency_key: str | None = None,
-) -> dict[str, Any]:
+) -> Triggered | FinishedTrigger:
     """Queue a session on `target` with trigger source `route` (with `wait`: its final record)."""
     with tracer.start_as_current_span(f"route_prompt {target.name}", attributes={"butler": target.name}):
         return await target.spawner.trigger(
-            prompt, context=context, idempotency_key=idempotency_key, wait=wait, trigger_source="route"
+            prompt, context=context, idempotency_key=idempotency_key, wait=wait, trigger_source=TriggerSource.ROUTE
         )
 
 

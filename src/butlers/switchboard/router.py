@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from butlers.core.dispatch import Conn, DispatchRefused, DispatchRequest
-from butlers.core.sessions import FINISHED
+from butlers.statuses import InboundStatus, SessionStatus, TriggerSource
 from butlers.switchboard.config import SwitchboardConfig
 from butlers.switchboard.decide import Decider
 from butlers.switchboard.route import enqueue
@@ -111,7 +111,9 @@ class Router:
                 raise DispatchRefused("failed", f"part {part.part} of {len(parts)}: {why}")
             key = f"switchboard:{row['id']}:{part.attempt}:{part.part}"
             context = session_context(row, part, len(parts))
-            request = DispatchRequest("route", session_prompt(row, part), context=context, idempotency_key=key)
+            request = DispatchRequest(
+                TriggerSource.ROUTE, session_prompt(row, part), context=context, idempotency_key=key
+            )
             session_id = await enqueue(target, request)
             await RoutingLog.mark_queued(conn, part.id, session_id)
             placed.append(session_id)
@@ -138,11 +140,11 @@ class Router:
             record = await target.spawner.sessions.get(part.session_id)
             if record is None:
                 failures.append(f"{part.butler}: session {part.session_id} not found")
-            elif record["status"] not in FINISHED:
+            elif not record.status.finished:
                 return 0
-            elif record["status"] != "succeeded":
-                failures.append(f"{part.butler}: session {record['status']}: {record.get('error') or '-'}")
-        status, error = ("failed", "; ".join(failures)) if failures else ("handled", None)
+            elif record.status is not SessionStatus.SUCCEEDED:
+                failures.append(f"{part.butler}: session {record.status}: {record.error or '-'}")
+        status, error = (InboundStatus.FAILED, "; ".join(failures)) if failures else (InboundStatus.HANDLED, None)
         done = await self.pool.fetchval(
             """UPDATE inbound_messages SET status = $2, error = $3, finished_at = now()
                 WHERE id = $1 AND status = 'dispatched' RETURNING id""",

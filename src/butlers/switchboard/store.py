@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from butlers.core.dispatch import Conn
-from butlers.core.sessions import jsonable
+from butlers.core.records import jsonable
 
 MAX_LIST = 500
 
@@ -33,6 +33,13 @@ class PartStatus(StrEnum):
     FAILED = "failed"
 
 
+class ClassifyVia(StrEnum):
+    """How a model classification ran (mirrored by the SQL CHECK on routing_log.classify_via)."""
+
+    MESSAGES_API = "messages_api"
+    CLAUDE_CODE = "claude_code"
+
+
 @dataclass(frozen=True)
 class Usage:
     """What one classification cost."""
@@ -41,7 +48,7 @@ class Usage:
     output_tokens: int | None = None
     cost_usd: float | None = None
     elapsed_ms: int | None = None
-    via: str | None = None  # 'messages_api' or 'claude_code'
+    via: ClassifyVia | None = None
 
 
 @dataclass(frozen=True)

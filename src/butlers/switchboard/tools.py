@@ -11,11 +11,14 @@ from fastmcp.tools.base import ToolResult
 from pydantic import BaseModel, Field
 
 from butlers.config import NAME_PATTERN
-from butlers.core.inbound import MAX_LIST, STATUSES, InboundLog, InboundMessage
+from butlers.core.inbound import MAX_LIST, InboundLog, InboundMessage, InboundRecord
+from butlers.core.session_tools import TriggerAnswer
+from butlers.core.tool_edge import add_tools
 from butlers.core.tool_errors import bad_argument, parse_uuid
+from butlers.statuses import InboundStatus
 from butlers.switchboard.route import call_tool, queue_session, serving
 from butlers.switchboard.router import Router
-from butlers.switchboard.store import PartRow
+from butlers.switchboard.store import PartRow, PartStatus, ReasonKind
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -25,7 +28,13 @@ if TYPE_CHECKING:
 MAX_MESSAGE = 100_000
 
 ButlerName = Annotated[str, Field(pattern=NAME_PATTERN, description="A hosted butler's name (see list_butlers).")]
-InboundId = Annotated[str, Field(description="The id of a message of the switchboard (inbound_list, dispatch).")]
+InboundId = Annotated[
+    str,
+    Field(
+        description="The id of a message of the switchboard (inbound_list, dispatch).",
+        json_schema_extra={"format": "uuid"},
+    ),
+]
 
 
 class ButlerInfo(BaseModel):
@@ -44,23 +53,31 @@ class RoutedPart(BaseModel):
     part: int
     butler: str
     text: str
-    reason_kind: str
+    reason_kind: ReasonKind
     reason: str
-    status: str
+    status: PartStatus
     session_id: str | None
     error: str | None
 
 
 class Dispatched(BaseModel):
     inbound_id: str
-    status: str = Field(description="The message's status: dispatched, handled, failed, ignored or received.")
+    status: InboundStatus
     error: str | None
     parts: list[RoutedPart]
 
 
+class InboundList(BaseModel):
+    messages: list[InboundRecord]
+
+
+class InboundDetail(InboundRecord):
+    routing: list[dict[str, Any]] = Field(description="Every routing decision about it: each attempt, each part.")
+
+
 def _part(p: PartRow) -> RoutedPart:
-    return RoutedPart(attempt=p.attempt, part=p.part, butler=p.butler, text=p.text, reason_kind=p.kind.value,
-                      reason=p.reason, status=p.status.value, session_id=str(p.session_id) if p.session_id else None,
+    return RoutedPart(attempt=p.attempt, part=p.part, butler=p.butler, text=p.text, reason_kind=p.kind,
+                      reason=p.reason, status=p.status, session_id=str(p.session_id) if p.session_id else None,
                       error=p.error)  # fmt: skip
 
 
@@ -98,9 +115,11 @@ class SwitchboardTools:
         prompt: Annotated[str, Field(min_length=1, max_length=MAX_MESSAGE, description="What its agent is asked.")],
         context: Annotated[dict[str, Any] | None, Field(description="JSON context given to the session.")] = None,
         wait: Annotated[bool, Field(description="Wait for the session to end and return its record.")] = False,
-    ) -> dict[str, Any]:
+    ) -> TriggerAnswer:
         """Queue a session on another butler (trigger source 'route'); with wait, its final record."""
-        return await queue_session(serving(self.fleet, "route_prompt", butler), prompt, context, wait=wait)
+        return TriggerAnswer.of(
+            await queue_session(serving(self.fleet, "route_prompt", butler), prompt, context, wait=wait)
+        )
 
     async def dispatch(
         self,
@@ -131,22 +150,20 @@ class SwitchboardTools:
 
     async def inbound_list(
         self,
-        status: Annotated[str | None, Field(description=f"Only this status: {', '.join(STATUSES)}.")] = None,
+        status: Annotated[InboundStatus | None, Field(description="Only messages in this status.")] = None,
         channel: Annotated[str | None, Field(description="Only this channel (telegram, email, mcp...).")] = None,
         limit: Annotated[int, Field(ge=1, le=MAX_LIST, description="At most this many, newest first.")] = 50,
-    ) -> dict[str, Any]:
+    ) -> InboundList:
         """Messages the switchboard received, newest first, with their status and error."""
-        if status is not None and status not in STATUSES:
-            raise bad_argument("inbound_list", "status", f"{status!r} is not one of {', '.join(STATUSES)}")
-        return {"messages": await self.inbound.list(channel=channel, status=status, limit=limit)}
+        return InboundList(messages=await self.inbound.list(channel=channel, status=status, limit=limit))
 
-    async def inbound_get(self, inbound_id: InboundId) -> dict[str, Any]:
+    async def inbound_get(self, inbound_id: InboundId) -> InboundDetail:
         """One message with every routing decision made about it (each attempt, each part)."""
         mid = parse_uuid("inbound_get", "inbound_id", inbound_id, "a message")
         row = await self.inbound.get(mid)
         if row is None:
             raise bad_argument("inbound_get", "inbound_id", f"no inbound message {inbound_id}")
-        return {**row, "routing": await self.router.routing.for_message(mid)}
+        return InboundDetail(**row.model_dump(), routing=await self.router.routing.for_message(mid))
 
     async def inbound_retry(self, inbound_id: InboundId) -> Dispatched:
         """Dispatch a failed message again (rules and classification anew)."""
@@ -155,20 +172,17 @@ class SwitchboardTools:
         if row is None:
             raise bad_argument("inbound_retry", "inbound_id", f"no inbound message {inbound_id}")
         if not await self.inbound.retry(mid):
-            raise bad_argument(
-                "inbound_retry", "inbound_id", f"message is {row['status']}; only a failed one is retried"
-            )
+            raise bad_argument("inbound_retry", "inbound_id", f"message is {row.status}; only a failed one is retried")
         return await self._report(mid)
 
     async def _report(self, inbound_id: uuid.UUID) -> Dispatched:
         row = await self.inbound.get(inbound_id)
         assert row is not None
         parts = await self.router.routing.latest_parts(inbound_id)
-        return Dispatched(inbound_id=str(inbound_id), status=row["status"], error=row["error"],
+        return Dispatched(inbound_id=str(inbound_id), status=row.status, error=row.error,
                           parts=[_part(p) for p in parts])  # fmt: skip
 
 
 def register_tools(mcp: FastMCP, tools: SwitchboardTools) -> None:
-    for fn in (tools.list_butlers, tools.route, tools.route_prompt, tools.dispatch, tools.reroute,
-               tools.inbound_list, tools.inbound_get, tools.inbound_retry):  # fmt: skip
-        mcp.tool(fn, name=fn.__name__)
+    add_tools(mcp, [tools.list_butlers, tools.route, tools.route_prompt, tools.dispatch, tools.reroute,
+                    tools.inbound_list, tools.inbound_get, tools.inbound_retry])  # fmt: skip

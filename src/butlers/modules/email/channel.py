@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
+from enum import StrEnum
 from typing import Any
 
 import aiosmtplib
@@ -22,6 +23,13 @@ from butlers.modules.email.config import EmailConfig
 from butlers.modules.email.smtp import SmtpError, send_message
 
 MAX_BODY = 1_000_000
+
+
+class SentKind(StrEnum):
+    """email_sent.kind (mirrored by its CHECK): a new message or a reply."""
+
+    SEND = "send"
+    REPLY = "reply"
 
 
 def new_message(sender: str, to: list[str], subject: str, body: str, cc: list[str] | None = None) -> EmailMessage:
@@ -58,7 +66,7 @@ async def send_mail(
         "INSERT INTO email_sent (message_id, kind, from_addr, to_addrs, cc_addrs, subject, in_reply_to)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7)",
         str(msg["Message-ID"]),
-        "reply" if args.get("in_reply_to") else "send",
+        SentKind.REPLY if args.get("in_reply_to") else SentKind.SEND,
         sender,
         to,
         cc,

@@ -5,28 +5,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 import asyncpg
 
-from butlers.core.sessions import jsonable
+from butlers.core.records import jsonable
+from butlers.statuses import HeldReason, NotificationStatus
 
 MAX_LIST = 500
 
 
-class Status(StrEnum):
-    """Mirrors the CHECK of notifications.status."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    HELD = "held"
-
-
-class HeldReason(StrEnum):
-    APPROVAL = "approval"
-    QUIET_HOURS = "quiet_hours"
+# The delivery status (kept importable here under the module's own short name).
+Status = NotificationStatus
 
 
 @dataclass(frozen=True)

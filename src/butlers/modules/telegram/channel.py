@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, timedelta
+from enum import StrEnum
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,15 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, Ne
 from butlers.core.channels import DeliveryError, Outgoing
 
 MAX_TEXT = 4096  # Telegram's limit for one message
+
+
+class MessageDirection(StrEnum):
+    """telegram_messages.direction (mirrored by its CHECK): received ('in') or sent by the bot ('out')."""
+
+    IN = "in"
+    OUT = "out"
+
+
 _COLUMNS = "direction, chat_id, message_id, sender, username, text, sent_at, inbound_id"
 
 
@@ -29,8 +39,9 @@ async def send_and_record(
     """Send a text message (as a reply when `reply_to_message_id` is given) and log it as 'out'."""
     sent = await bot.send_message(chat_id=chat_id, text=text, reply_to_message_id=reply_to_message_id)
     await pool.execute(
-        f"INSERT INTO telegram_messages ({_COLUMNS}) VALUES ('out', $1, $2, $3, NULL, $4, $5, NULL)"
+        f"INSERT INTO telegram_messages ({_COLUMNS}) VALUES ($1, $2, $3, $4, NULL, $5, $6, NULL)"
         " ON CONFLICT (chat_id, message_id) DO NOTHING",
+        MessageDirection.OUT,
         sent.chat.id,
         sent.message_id,
         "bot",
