@@ -19,7 +19,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 
 from butlers.testing.ports import free_port
-from butlers.testing.system_packages import ensure_command
+from support.system_packages import ensure_command
 
 BUTLERD = str(Path(sys.executable).parent / "butlerd")
 BUTLERCTL = str(Path(sys.executable).parent / "butlerctl")
