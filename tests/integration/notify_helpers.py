@@ -28,7 +28,7 @@ TOKEN = "777:notify-standin"
 OWNER_EMAIL = "owner@example.test"
 
 
-async def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+async def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
     """Check `condition` (sync or async) until it gives something truthy; fail naming `what`."""
     try:
         with anyio.fail_after(timeout):

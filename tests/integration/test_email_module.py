@@ -32,7 +32,7 @@ PASSWORD = "s3cret"
 CREDS = {"SOURCE_EMAIL": USER, "SOURCE_EMAIL_PASSWORD": PASSWORD}
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+async def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll `condition` (sync or async) until it gives something truthy; fail naming `what` after `timeout` s."""
     try:
         with anyio.fail_after(timeout):
