@@ -115,7 +115,7 @@ async def daemon(settings: Settings, fleet: Fleet) -> AsyncIterator[Daemon]:
     assert not errors, errors
     supervisor = Supervisor(settings, configs, errors)
     async with anyio.create_task_group() as tg:
-        with anyio.fail_after(60):
+        with anyio.fail_after(180):
             await tg.start(supervisor.run)
         assert not supervisor.failures, supervisor.failures
         try:
