@@ -1,4 +1,4 @@
-"""Shared fixtures: one embedded PostgreSQL per test session, a fresh database per test."""
+"""Shared fixtures: one embedded PostgreSQL per test session (per xdist worker), a fresh database per test."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def pg() -> Iterator[TestPostgres]:
     # Not under pytest's basetemp: pytest prunes old basetemps, which would pull
     # the data folder from under a server that another pytest run still uses.
     folder = Path(tempfile.mkdtemp(prefix="butlers-test-pg-"))
-    server = TestPostgres(folder / "data")
+    # Not durable (no fsync): every test drops its database, a checkpoint that fsync makes slow.
+    server = TestPostgres(folder / "data", durable=False)
     yield server
     server.stop()
     shutil.rmtree(folder, ignore_errors=True)

@@ -23,7 +23,7 @@ REPO = "octo/app"
 SECRET = "a-webhook-secret-of-some-length"
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
     """Check `condition` until it holds; fail after `timeout` seconds, naming what was awaited."""
     try:
         with anyio.fail_after(timeout):

@@ -28,7 +28,7 @@ TOKEN = "777:notify-standin"
 OWNER_EMAIL = "owner@example.test"
 
 
-async def wait_for(condition: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+async def wait_for(condition: Callable[[], Any], what: str, timeout: float = 60.0) -> Any:
     """Check `condition` (sync or async) until it gives something truthy; fail naming `what`."""
     try:
         with anyio.fail_after(timeout):
@@ -115,7 +115,7 @@ async def daemon(settings: Settings, fleet: Fleet) -> AsyncIterator[Daemon]:
     assert not errors, errors
     supervisor = Supervisor(settings, configs, errors)
     async with anyio.create_task_group() as tg:
-        with anyio.fail_after(60):
+        with anyio.fail_after(180):
             await tg.start(supervisor.run)
         assert not supervisor.failures, supervisor.failures
         try:

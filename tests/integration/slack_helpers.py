@@ -23,7 +23,7 @@ GENERAL, RANDOM = "C0GENERAL", "C0RANDOM"
 ALICE, BOB, MALLORY = "U0ALICE", "U0BOB", "U0MALLORY"
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 15.0) -> None:
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
     """Check `condition` until it holds; fail after `timeout` seconds, naming what was awaited."""
     try:
         with anyio.fail_after(timeout):

@@ -87,7 +87,7 @@ async def running_butler(
 
 
 async def wait_status(
-    pool: asyncpg.Pool, session_id: str | uuid.UUID, statuses: set[str], within: float = 20
+    pool: asyncpg.Pool, session_id: str | uuid.UUID, statuses: set[str], within: float = 60
 ) -> dict[str, Any]:
     with anyio.fail_after(within):
         while True:

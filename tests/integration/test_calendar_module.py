@@ -1,4 +1,4 @@
-"""The calendar module against a real CalDAV server (Radicale, started per test), through an MCP client."""
+"""The calendar module against a real CalDAV server (Radicale, one per module, a fresh calendar per test), through an MCP client."""
 
 from __future__ import annotations
 
@@ -53,15 +53,24 @@ END:VCALENDAR
 """
 
 
-@pytest.fixture
-def radicale(tmp_path: Path) -> Iterator[RadicaleServer]:
-    server = RadicaleServer(tmp_path / "radicale", username=USER, password=PASSWORD)
+@pytest.fixture(scope="module")
+def radicale_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RadicaleServer]:
+    # One server for the module (starting Radicale costs seconds); each test gets a fresh calendar.
+    server = RadicaleServer(tmp_path_factory.mktemp("radicale"), username=USER, password=PASSWORD)
     server.start()
-    cast(Any, caldav.DAVClient)(url=server.url, username=USER, password=PASSWORD).principal().make_calendar(
-        name="Personal"
-    )
     yield server
     server.stop()
+
+
+@pytest.fixture
+def radicale(radicale_server: RadicaleServer) -> RadicaleServer:
+    """The module's server, running, with one empty calendar "Personal" and no other."""
+    radicale_server.start()  # a no-op unless a failed "server down" test left it stopped
+    principal = cast(Any, caldav.DAVClient)(url=radicale_server.url, username=USER, password=PASSWORD).principal()
+    for calendar in principal.calendars():
+        calendar.delete()
+    principal.make_calendar(name="Personal")
+    return radicale_server
 
 
 def dav_calendar(server: RadicaleServer) -> Any:

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from butlers.testing.system_packages import ensure_command
+from support.system_packages import ensure_command
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = ["compose.yaml", "compose.external-db.yaml"]

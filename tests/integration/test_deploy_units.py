@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from butlers.testing.system_packages import ensure_command
+from support.system_packages import ensure_command
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"

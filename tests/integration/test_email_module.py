@@ -25,13 +25,14 @@ from butlers.modules.base import ModuleContext
 from butlers.modules.email import EmailConfig, EmailModule
 from butlers.testing.mail_servers import TestDovecot, TestSmtpServer, make_certificate
 from butlers.testing.module_contract import check_module_contract
+from support.system_packages import ensure_mail_programs
 
 USER = "me@example.test"
 PASSWORD = "s3cret"
 CREDS = {"SOURCE_EMAIL": USER, "SOURCE_EMAIL_PASSWORD": PASSWORD}
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+async def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
     """Poll `condition` (sync or async) until it gives something truthy; fail naming `what` after `timeout` s."""
     try:
         with anyio.fail_after(timeout):
@@ -48,6 +49,7 @@ async def wait_for(condition: Callable[[], Any], timeout: float = 15.0, what: st
 
 @pytest.fixture
 def dovecot() -> Iterator[TestDovecot]:
+    ensure_mail_programs()
     folder = Path(tempfile.mkdtemp(prefix="butlers-dovecot-"))
     server = TestDovecot(folder / "imap", user=USER, password=PASSWORD)
     server.start()
@@ -405,6 +407,7 @@ async def test_approval_gate_holds_outbound_mail_until_approved(
 async def test_tls_and_starttls_with_verified_certificates(
     security: str, migrated: None, pool: asyncpg.Pool, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    ensure_mail_programs()
     folder = Path(tempfile.mkdtemp(prefix="butlers-dovecot-tls-"))
     cert = make_certificate(folder / "cert")
     imap = TestDovecot(folder / "imap", user=USER, password=PASSWORD, certificate=cert)

@@ -13,6 +13,7 @@ from notify_helpers import OWNER_EMAIL, daemon, notify_table, settings_for, wait
 
 from butlers.db import ServerAddress
 from butlers.testing.mail_servers import TestDovecot, TestSmtpServer
+from support.system_packages import ensure_mail_programs
 
 ACCOUNT = "butler@example.test"
 PASSWORD = "s3cret"
@@ -22,6 +23,7 @@ PASSWORD = "s3cret"
 def mail_servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestDovecot, TestSmtpServer]]:
     monkeypatch.setenv("SOURCE_EMAIL", ACCOUNT)
     monkeypatch.setenv("SOURCE_EMAIL_PASSWORD", PASSWORD)
+    ensure_mail_programs()
     folder = Path(tempfile.mkdtemp(prefix="butlers-notify-mail-"))
     imap = TestDovecot(folder / "imap", user=ACCOUNT, password=PASSWORD)
     smtp = TestSmtpServer(user=ACCOUNT, password=PASSWORD)

@@ -13,7 +13,7 @@ from test_daemon import Daemon, call, wait_answering
 from butlers.testing.model_api import ModelApiStandIn, Text, ToolUse, Turn
 from butlers.testing.otlp_receiver import otlp_receiver
 from butlers.testing.ports import free_port
-from butlers.testing.system_packages import ensure_command
+from support.system_packages import ensure_command
 
 REPO = Path(__file__).resolve().parents[2]
 # The daemon tests' fixtures, shared.

@@ -185,7 +185,7 @@ async def test_killed_daemon_leaves_interrupted_and_queued_runs_after_restart(
         args = [sys.executable, str(script), pg_address.dsn(database), api.base_url, str(tmp_path)]
         env = {**os.environ, "PYTHONPATH": str(script.parent)}
         async with await anyio.open_process(args, env=env) as daemon:
-            await api.wait_hanging(within_s=30)
+            await api.wait_hanging(within_s=60)
             [cli] = [p for p in children(daemon.pid) if "claude" in Path(f"/proc/{p}/cmdline").read_text()]
             daemon.kill()  # SIGKILL: no cleanup runs
             await daemon.wait()

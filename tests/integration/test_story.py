@@ -41,6 +41,7 @@ from butlers.testing.asgi import serve_asgi
 from butlers.testing.mail_servers import TestDovecot, TestSmtpServer
 from butlers.testing.model_api import ModelApiStandIn, classification_answer
 from butlers.testing.telegram_api import TelegramBotAPI
+from support.system_packages import ensure_mail_programs
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +132,7 @@ async def test_a_telegram_message_split_in_two_is_answered_twice_in_the_same_cha
 
 @pytest.fixture
 def mail_servers() -> Iterator[tuple[TestDovecot, TestSmtpServer]]:
+    ensure_mail_programs()
     folder = Path(tempfile.mkdtemp(prefix="butlers-story-mail-"))
     imap = TestDovecot(folder / "imap", user=ACCOUNT, password=PASSWORD)
     smtp = TestSmtpServer(user=ACCOUNT, password=PASSWORD)

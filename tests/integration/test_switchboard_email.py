@@ -20,6 +20,7 @@ from butlers.supervisor import Supervisor
 from butlers.testing.mail_servers import TestDovecot, TestSmtpServer
 from butlers.testing.model_api import ModelApiStandIn
 from butlers.testing.ports import free_port
+from support.system_packages import ensure_mail_programs
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +30,7 @@ OWNER = "owner@example.test"
 
 @pytest.fixture
 def mail_servers() -> Iterator[tuple[TestDovecot, TestSmtpServer]]:
+    ensure_mail_programs()
     folder = Path(tempfile.mkdtemp(prefix="butlers-dovecot-"))
     dovecot = TestDovecot(folder / "imap", user=USER, password=PASSWORD)
     smtp = TestSmtpServer(user=USER, password=PASSWORD)

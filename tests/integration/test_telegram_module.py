@@ -33,7 +33,7 @@ ALICE_CHAT = 1001
 SECRET = "s3cret_token-for-tests"
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 10.0) -> None:
+async def wait_until(condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 60.0) -> None:
     """Check `condition` until it holds; fail after `timeout` seconds, naming what was awaited."""
     try:
         with anyio.fail_after(timeout):

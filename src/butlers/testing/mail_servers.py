@@ -13,8 +13,9 @@
     ... smtp.messages   # every message accepted, with envelope and parsed headers
     smtp.stop()
 
-Dovecot comes from Debian's `dovecot-imapd` package (installed on first use, see
-`butlers.testing.system_packages`; `.ci/run` installs it too); it runs in the
+Dovecot comes from Debian's `dovecot-imapd` package and the certificate from `openssl`: both must
+be on PATH (this repo's tests install them when missing, see `tests/support/system_packages.py`;
+this package never installs anything itself). Dovecot runs in the
 foreground (`dovecot -F`) with a generated config: one passwd-file user, plaintext login
 allowed (tests only), maildir storage in the temp folder.
 """
@@ -27,6 +28,7 @@ import email.policy
 import imaplib
 import os
 import pwd
+import shutil
 import signal
 import socket
 import ssl
@@ -44,7 +46,14 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from butlers.testing.ports import free_port
-from butlers.testing.system_packages import ensure_command
+
+
+def _require(command: str, apt_package: str) -> str:
+    """The path of `command`, or a clear error naming the Debian package to install."""
+    found = shutil.which(command)
+    if found is None:
+        raise RuntimeError(f"'{command}' is not on PATH: install the Debian package '{apt_package}'")
+    return found
 
 
 def _port_open(port: int) -> bool:
@@ -60,7 +69,7 @@ def make_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]
 
     Point SSL_CERT_FILE at cert.pem and Python's default TLS context trusts it.
     """
-    openssl = ensure_command("openssl", "openssl")
+    openssl = _require("openssl", "openssl")
     folder.mkdir(parents=True, exist_ok=True)
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
@@ -109,7 +118,7 @@ class TestDovecot:
         self.tls_port = free_port() if certificate else 0
         self.host = "127.0.0.1"
         self._proc: subprocess.Popen[bytes] | None = None
-        self._binary = ensure_command("dovecot", "dovecot-imapd")
+        self._binary = _require("dovecot", "dovecot-imapd")
         self._conf = self._write_config()
 
     def _write_config(self) -> Path:

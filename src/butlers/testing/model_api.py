@@ -184,13 +184,15 @@ class ModelApiStandIn:
             return system
         return "\n".join(b.get("text", "") for b in system)
 
-    async def wait_for_requests(self, n: int, within_s: float = 10.0) -> None:
+    # The bounds below cover starting the Claude Code CLI (a Node.js program) on a busy machine:
+    # seconds when quiet, tens of seconds with the test suite's workers sharing two cores.
+    async def wait_for_requests(self, n: int, within_s: float = 60.0) -> None:
         """Wait (bounded) until at least `n` model requests have arrived."""
         with anyio.fail_after(within_s):
             while len(self.requests) < n:
                 await self._changed.wait()
 
-    async def wait_hanging(self, within_s: float = 10.0) -> None:
+    async def wait_hanging(self, within_s: float = 60.0) -> None:
         """Wait (bounded) until a request is being held by a Hang turn."""
         with anyio.fail_after(within_s):
             await self._hang_started.wait()

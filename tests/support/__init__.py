@@ -1,0 +1,1 @@
+"""The tests' own support code (not part of the installed package)."""
