@@ -182,6 +182,8 @@ class Butler:
         self.inbound = InboundLog(self._pool, self.dispatcher, self.name)
         self.approvals = ApprovalGate(self._pool, self.name)
         await self.approvals.recover_at_startup()
+        # What a daemon that is gone left (issue 10): a live daemon's liveness check takes it over, once.
+        self.spawner.instances.takeovers += [self.approvals.take_over, self.inbound.take_over]
         self._contexts = {m.name: self._make_context(m) for m in self.modules}
         for module in self.modules:
             await module.on_startup(self._contexts[module.name])
