@@ -33,7 +33,7 @@ def agent_processes(daemon: Daemon) -> list[psutil.Process]:
 
 async def wait_stopped(processes: list[psutil.Process], within: float) -> None:
     with anyio.fail_after(within):
-        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes):
+        while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes):  # noqa: ASYNC110 - processes, bounded
             await anyio.sleep(0.05)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from domain_helpers import live_butler
 from fastmcp import Client, FastMCP
+from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
 
 from butlers.butler import Butler
@@ -17,6 +19,7 @@ from butlers.config import load_butler_config
 from butlers.core.state import StateConflict, StateStore
 from butlers.db import ServerAddress, create_pool
 from butlers.settings import Settings
+from butlers.testing.postgres import TestPostgres
 
 CLIENTS = 50
 INCREMENTS = 20
@@ -73,6 +76,50 @@ async def test_fifty_racing_clients_count_exactly_one_thousand(pg_address: Serve
     assert final is not None
     assert final.value == CLIENTS * INCREMENTS
     assert final.version == CLIENTS * INCREMENTS + 1
+    assert conflicts > 0  # the clients really raced
+
+
+@pytest.fixture
+def served(pg: TestPostgres, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A butler serving MCP over HTTP on its own event loop: (url, operator token)."""
+    with live_butler(pg, tmp_path / "butlers.d" / "counter", "counter", "") as live:
+        yield live.url, (tmp_path / "butlers.d" / "data" / "operator-token").read_text().strip()
+
+
+@pytest.mark.timeout(900)  # 2,000+ calls over HTTP; minutes on a loaded machine
+async def test_fifty_racing_mcp_clients_over_http_count_exactly_one_thousand(served: tuple[str, str]) -> None:
+    url, token = served
+    conflicts = 0
+
+    async def increment(client: Client[Any]) -> None:
+        nonlocal conflicts
+        backoff = 0.02
+        while True:
+            got = await call(client, "state_get", key="counter")
+            try:
+                await call(client, "state_set", key="counter", value=got["value"] + 1, expected_version=got["version"])
+                return
+            except ToolError as exc:
+                assert "state_set: argument 'expected_version'" in str(exc) and "conflict" in str(exc), exc
+                conflicts += 1
+                await anyio.sleep(random.uniform(0, backoff))  # exponential backoff, full jitter
+                backoff = min(backoff * 2, 2.0)
+
+    async def racer() -> None:
+        transport = StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"})
+        async with Client(transport, timeout=60) as client:
+            for _ in range(INCREMENTS):
+                await increment(client)
+
+    async with Client(StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"})) as client:
+        await call(client, "state_set", key="counter", value=0, must_not_exist=True)
+        with anyio.fail_after(840):
+            async with anyio.create_task_group() as tg:
+                for _ in range(CLIENTS):
+                    tg.start_soon(racer)
+        final = await call(client, "state_get", key="counter")
+    assert final["value"] == CLIENTS * INCREMENTS
+    assert final["version"] == CLIENTS * INCREMENTS + 1
     assert conflicts > 0  # the clients really raced
 
 
