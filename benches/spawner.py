@@ -62,7 +62,7 @@ async def overhead(spawner: Spawner, n: int) -> tuple[list[float], list[float]]:
     so that machine noise hits both alike."""
     bare, spawned = [], []
     for _ in range(n):
-        options = spawner._options(None, None, lambda _line: None)
+        options = spawner.runner.options(None, None, lambda _line: None, {})
         t = time.perf_counter()
         async for _ in query(prompt=PROMPT, options=options):
             pass

@@ -82,7 +82,7 @@ async def bare_starts(supervisor: Supervisor, story: Story, model: ModelApiStand
     model.push(*[agent_turn] * k)  # no inbound id in this prompt: the agent answers with text at once
 
     async def one(role: str) -> None:
-        options = supervisor.butlers[story.names[role]].spawner._options(None, None, lambda _line: None)
+        options = supervisor.butlers[story.names[role]].spawner.runner.options(None, None, lambda _line: None, {})
         async for _ in query(prompt="Say ok.", options=options):
             pass
 

@@ -22,6 +22,7 @@ import structlog
 from fastmcp import FastMCP
 
 from butlers.auth import SessionCredentials, check_bind, load_operator_token
+from butlers.compat import index_tool_schemas
 from butlers.config import ButlerConfig
 from butlers.core.approval_tools import register_approval_tools
 from butlers.core.approvals import ApprovalGate
@@ -262,8 +263,7 @@ class Butler:
         CPU under load (docs/benchmarks.md). A butler's tool set is fixed once
         started, so the index cannot go stale.
         """
-        schemas = {tool.name: tool.parameters for tool in await mcp.list_tools()}
-        mcp._mcp_server.get_tool_input_schema = schemas.get
+        index_tool_schemas(mcp, {tool.name: tool.parameters for tool in await mcp.list_tools()})
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start, serve until `request_stop`, then drain and shut down (also when cancelled)."""

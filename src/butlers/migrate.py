@@ -16,6 +16,7 @@ import asyncpg
 from yoyo import read_migrations
 from yoyo.connections import get_backend_class, parse_uri
 
+from butlers.compat import own_yoyo_tables
 from butlers.db import ServerAddress
 from butlers.errors import MigrationError
 
@@ -43,8 +44,7 @@ def _backend(uri: str, owner: str) -> Any:
     """
     backend = get_backend_class(parse_uri(uri).scheme)(parse_uri(uri), tracking_table(owner))
     if owner != "core":
-        backend.log_table = f"_yoyo_log_{owner}"
-        backend.version_table = f"_yoyo_version_{owner}"
+        own_yoyo_tables(backend, owner)
     backend.init_database()
     return backend
 

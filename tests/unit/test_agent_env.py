@@ -11,7 +11,7 @@ from claude_agent_sdk import ResultMessage
 from butlers.butler import check_credentials
 from butlers.config import AgentConfig, ButlerConfig, EnvConfig
 from butlers.core import agent_env
-from butlers.core.spawner import _result_error
+from butlers.core.agent_run import result_error as _result_error
 from butlers.modules.base import EmptyConfig, Module
 
 

@@ -78,9 +78,10 @@ class ApprovalGate:
             raise ValueError("ApprovalGate.register: action must be a non-empty name")
         self._executors[action] = run
 
-    async def guard(self, action: str, args: dict[str, Any], *, require: bool, summary: str) -> dict[str, Any]:
+    async def run_or_hold(self, action: str, args: dict[str, Any], *, require: bool, summary: str) -> dict[str, Any]:
         """Run `action` now (require=False), or store it for approval and say so (require=True).
 
+        The one call a module's gated tool makes: every ModuleContext has a gate.
         `args` must be JSON data: a stored action's executor gets them back from JSONB.
         """
         executor = self._executor(action)
@@ -97,6 +98,8 @@ class ApprovalGate:
         )
         log.info("approval.pending", butler=self.butler, action=action, approval_id=str(approval_id))
         return {"status": "pending_approval", "approval_id": str(approval_id), "summary": summary}
+
+    guard = run_or_hold  # the former name, kept for callers outside the modules
 
     async def approve(self, approval_id: uuid.UUID, decider: Decider = IN_PROCESS) -> dict[str, Any]:
         """Run a pending action once and record its outcome; any other state: the record as it is.

@@ -1,4 +1,8 @@
-"""The spawner: runs a butler's queued sessions as locked-down Claude Code sessions.
+"""The spawner: the queue worker that runs a butler's queued sessions as locked-down Claude Code sessions.
+
+This module claims, bounds concurrency, drains, cancels and wakes waiters;
+one session's run (CLI options, recorder, budget refusal, deadline) is
+`agent_run.AgentRunner`.
 
 Each session's CLI gets this butler's MCP endpoint as its only MCP server,
 only this butler's tools (built-ins disallowed, permission mode ``dontAsk`` so
@@ -12,10 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,178 +24,25 @@ import anyio
 import asyncpg
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
-from claude_agent_sdk import (
-    AssistantMessage,
-    ClaudeAgentOptions,
-    ResultMessage,
-    SystemMessage,
-    ToolResultBlock,
-    ToolUseBlock,
-    UserMessage,
-    query,
-)
-from claude_agent_sdk._internal.transport.subprocess_cli import SubprocessCLITransport
-from opentelemetry import propagate, trace
 
 from butlers.auth import SessionCredentials
 from butlers.config import ButlerConfig
 from butlers.core import agent_env
-from butlers.core.agent_credentials import session_mcp_config
+from butlers.core.agent_run import AgentRunner, RunHandle, current_traceparent
 from butlers.core.cancels import CANCEL_CHANNEL, CancelRequests, session_id_of
 from butlers.core.dispatch import DispatchRequest, TriggerSource
 from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
 from butlers.core.sessions import FINISHED, QUEUE_CHANNEL, Conn, Outcome, SessionLog
 from butlers.errors import NotFoundError
 
+__all__ = ["DB_ERRORS", "Spawner", "current_traceparent"]
+
 log = structlog.get_logger(__name__)
-tracer = trace.get_tracer("butlers.spawner")
 
 POLL_S = 30.0  # fallback wake-up in case a NOTIFY is lost (listener connection dropped)
 SHUTDOWN_GRACE_S = 5.0
 FINISH_RETRY_S = 60.0  # how long a session's final record waits for a lost database
 DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
-
-
-class _Transport(SubprocessCLITransport):
-    """The SDK's transport, plus a way to kill the CLI at once (timeout, cancel).
-
-    The SDK's own close() waits up to 5 s for a graceful exit, then 5 s more
-    after SIGTERM; a hung session must stop now.
-    """
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    killed = False
-
-    def kill(self) -> None:
-        # Remembered: a stop that lands while the CLI is still starting kills it once it exists.
-        self.killed = True
-        process = self._process
-        if process is not None and process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-
-    async def connect(self) -> None:
-        await super().connect()
-        if self.killed:
-            self.kill()
-
-    async def close(self) -> None:
-        if self.killed:
-            self.kill()  # no 5 s grace for a process we stopped
-        await super().close()
-
-
-@dataclass
-class _Run:
-    """A session this worker is running."""
-
-    scope: anyio.CancelScope = field(default_factory=anyio.CancelScope)
-    transport: _Transport | None = None
-    stopped_as: str | None = None  # 'cancelled' or 'timed_out' once stopped
-    done: anyio.Event = field(default_factory=anyio.Event)
-
-    def stop(self, status: str) -> None:
-        if self.stopped_as is None:
-            self.stopped_as = status
-        if self.transport is not None:
-            self.transport.kill()
-        self.scope.cancel()
-
-
-class _Recorder:
-    """Turns the SDK's message stream into the session record."""
-
-    def __init__(self) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self._by_id: dict[str, dict[str, Any]] = {}
-        self.model: str | None = None
-        self.agent_session_id: str | None = None
-        self.result: ResultMessage | None = None
-
-    def add(self, message: Any) -> bool:
-        """Take one message; True when the tool calls changed."""
-        if isinstance(message, SystemMessage) and message.subtype == "init":
-            self.model = message.data.get("model") or self.model
-            self.agent_session_id = message.data.get("session_id")
-        elif isinstance(message, AssistantMessage):
-            if message.model and not message.model.startswith("<"):  # '<synthetic>' marks CLI-made errors
-                self.model = message.model
-            return any([self._tool_use(b) for b in message.content if isinstance(b, ToolUseBlock)])
-        elif isinstance(message, UserMessage) and isinstance(message.content, list):
-            return any([self._tool_result(b) for b in message.content if isinstance(b, ToolResultBlock)])
-        elif isinstance(message, ResultMessage):
-            self.result = message
-            self.agent_session_id = message.session_id or self.agent_session_id
-        return False
-
-    def _tool_use(self, block: ToolUseBlock) -> bool:
-        call = {"id": block.id, "tool": block.name, "arguments": block.input}
-        self._by_id[block.id] = call
-        self.calls.append(call)
-        return True
-
-    def _tool_result(self, block: ToolResultBlock) -> bool:
-        call = self._by_id.get(block.tool_use_id)
-        if call is None:
-            return False
-        call["error" if block.is_error else "result"] = _text(block.content)
-        return True
-
-    def outcome(self, failure: str | None) -> Outcome:
-        r = self.result
-        if r is None:
-            return Outcome("failed", error=failure or "Claude Code ended without a result", tool_calls=self.calls,
-                           model=self.model, agent_session_id=self.agent_session_id)  # fmt: skip
-        usage = r.usage or {}
-        error = _result_error(r)
-        return Outcome(
-            status="failed" if error else "succeeded",
-            result=r.result,
-            error=error,
-            tool_calls=self.calls,
-            num_turns=r.num_turns,
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
-            cache_read_tokens=usage.get("cache_read_input_tokens"),
-            cache_creation_tokens=usage.get("cache_creation_input_tokens"),
-            cost_usd=r.total_cost_usd,
-            model=self.model,
-            agent_session_id=self.agent_session_id,
-        )
-
-
-def _result_error(r: ResultMessage) -> str | None:
-    # An API error still ends as subtype 'success' with is_error set.
-    if not r.is_error and r.subtype == "success":
-        return None
-    if r.subtype == "error_max_budget_usd":
-        return "stopped: the butler's daily budget was reached during the session"
-    if r.subtype == "error_max_turns":
-        return f"stopped: max turns reached ({r.num_turns})"
-    detail = "; ".join(r.errors or []) or r.result or r.subtype
-    status = f" (HTTP {r.api_error_status})" if r.api_error_status else ""
-    return f"agent error{status}: {detail}"
-
-
-def _text(content: str | list[dict[str, Any]] | None) -> str:
-    if content is None or isinstance(content, str):
-        return content or ""
-    return "\n".join(str(b.get("text", b)) for b in content)
-
-
-def current_traceparent() -> str | None:
-    """The W3C traceparent of the active span (what caused the work), if any."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier.get("traceparent")
-
-
-def start_of_today() -> datetime:
-    now = datetime.now().astimezone()
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 class Spawner:
@@ -228,11 +76,17 @@ class Spawner:
         self.instances = InstanceRegistry(pool, name)
         self.cancels = CancelRequests(pool)
         self.home = agent_env.agent_home(data_dir, name)
-        self._launchers = self.home.parent / "bin"
-        self._cli_path = cli_path
-        # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
-        self._session_credentials = session_credentials
-        self._runs: dict[uuid.UUID, _Run] = {}
+        self.runner = AgentRunner(
+            name,
+            config,
+            self.sessions,
+            mcp_url,
+            self.home,
+            self.credentials,
+            cli_path=cli_path,
+            session_credentials=session_credentials,
+        )
+        self._runs: dict[uuid.UUID, RunHandle] = {}
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
         self._draining = False
@@ -285,8 +139,7 @@ class Spawner:
                     # cleanup in each session task (which would wait 5 s
                     # for a graceful exit) ends at once.
                     for active in self._runs.values():
-                        if active.transport is not None:
-                            active.transport.kill()
+                        active.kill()
         finally:
             # A clean stop: this daemon's sessions are finished or interrupted by now.
             with anyio.CancelScope(shield=True), anyio.move_on_after(2), contextlib.suppress(*DB_ERRORS):
@@ -440,7 +293,7 @@ class Spawner:
                 row = await self.sessions.claim_next(self.instances.me.id)
                 if row is None:
                     return
-                self._runs[row["id"]] = run = _Run()
+                self._runs[row["id"]] = run = RunHandle()
                 if row["id"] in self._early_cancels:
                     run.stop("cancelled")
             finally:
@@ -453,19 +306,19 @@ class Spawner:
         run = self._runs[session_id]
         try:
             try:
-                outcome = await self._traced(row, run)
+                outcome = await self.runner.run(row, run)
             except Exception as exc:  # a bug or a lost database must not take the worker down
                 log.exception("session crashed", butler=self.name, session=str(session_id))
                 outcome = Outcome("failed", error=f"internal error: {type(exc).__name__}: {exc}")
-            with anyio.CancelScope(shield=True):
+            # Bounded: _record_finish retries for FINISH_RETRY_S; a hung connection must not outlive that.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(FINISH_RETRY_S + SHUTDOWN_GRACE_S):
                 await self._record_finish(session_id, outcome)
             log.info("session finished", butler=self.name, session=str(session_id), status=outcome.status,
                      cost_usd=outcome.cost_usd, error=outcome.error)  # fmt: skip
         except anyio.get_cancelled_exc_class():
             # The butler is shutting down: leave a truthful record, bounded.
             with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_GRACE_S):
-                if run.transport is not None:
-                    run.transport.kill()
+                run.kill()
                 with contextlib.suppress(*DB_ERRORS):  # database gone too: the next start marks it
                     await self.sessions.mark_interrupted(
                         "interrupted: the butler shut down during the session", [session_id]
@@ -497,108 +350,6 @@ class Spawner:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _traced(self, row: asyncpg.Record, run: _Run) -> Outcome:
-        parent = propagate.extract({"traceparent": row["parent_traceparent"]}) if row["parent_traceparent"] else None
-        attributes = {"butler": self.name, "session.id": str(row["id"]), "trigger_source": row["trigger_source"]}
-        with tracer.start_as_current_span(f"session {self.name}", context=parent, attributes=attributes) as span:
-            ctx = span.get_span_context()
-            if ctx.is_valid:
-                await self.sessions.set_trace_id(row["id"], format(ctx.trace_id, "032x"))
-            log.info("session started", butler=self.name, session=str(row["id"]))  # carries the trace id
-            outcome = await self._execute(row, run, current_traceparent())
-            span.set_attribute("session.status", outcome.status)
-            return outcome
-
-    async def _execute(self, row: asyncpg.Record, run: _Run, traceparent: str | None) -> Outcome:
-        refusal, remaining = await self._refusal()
-        if refusal is not None:
-            return Outcome("failed", error=refusal)
-        recorder = _Recorder()
-        failure: str | None = None
-        with run.scope:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._deadline, run)
-                failure = await self._converse(row, run, recorder, traceparent, remaining)
-                tg.cancel_scope.cancel()
-        if run.stopped_as == "timed_out":
-            timeout = self.config.agent.timeout_s
-            return _stopped(recorder, "timed_out", f"timed out after {timeout:g} s; the agent was killed")
-        if run.stopped_as == "cancelled":
-            return _stopped(recorder, "cancelled", "cancelled while running; the agent was killed")
-        return recorder.outcome(failure)
-
-    async def _deadline(self, run: _Run) -> None:
-        await anyio.sleep(self.config.agent.timeout_s)
-        run.stop("timed_out")
-
-    async def _refusal(self) -> tuple[str | None, float | None]:
-        """A reason not to start (no credential, budget spent), and the budget left."""
-        if not agent_env.has_model_credential(self.credentials):
-            names = " or ".join(agent_env.MODEL_CREDENTIALS)
-            return f"refused: no model credential; set {names} in the daemon's environment", None
-        budget = self.config.agent.daily_budget_usd
-        if budget is None:
-            return None, None
-        day = start_of_today()
-        spent = await self.sessions.spent_since(day)
-        if spent >= budget:
-            until = (day + timedelta(days=1)).isoformat()
-            return (
-                f"refused: daily budget of ${budget:.2f} reached (${spent:.4f} spent today); new sessions run after {until}",
-                None,
-            )
-        return None, budget - spent
-
-    async def _converse(
-        self, row: asyncpg.Record, run: _Run, recorder: _Recorder, traceparent: str | None, budget: float | None
-    ) -> str | None:
-        """Run the CLI over the message stream; returns a failure reason if it broke without a result."""
-        stderr: deque[str] = deque(maxlen=20)
-        private = self.home.parent / "run"
-        with session_mcp_config(
-            private, self.name, self.mcp_url, str(row["id"]), self._session_credentials, traceparent
-        ) as mcp:
-            options = self._options(traceparent, budget, stderr.append, mcp)
-            prompt = _prompt(row)
-            run.transport = _Transport(prompt, options)
-            try:
-                async for message in query(prompt=prompt, options=options, transport=run.transport):
-                    if recorder.add(message):
-                        await self.sessions.record_tool_calls(row["id"], recorder.calls)
-            except Exception as exc:  # the SDK raises after an error result, or when the CLI dies
-                if recorder.result is None:
-                    tail = " | ".join(stderr)
-                    return f"Claude Code failed: {exc}" + (f" (stderr: {tail})" if tail else "")
-        return None
-
-    def _options(
-        self,
-        traceparent: str | None,
-        budget: float | None,
-        on_stderr: Callable[[str], None],
-        mcp_servers: Path | dict[str, Any],
-    ) -> ClaudeAgentOptions:
-        env = agent_env.child_env(self.credentials, self.home, traceparent)
-        cli = self._cli_path or agent_env.bundled_cli()
-        return ClaudeAgentOptions(
-            tools=[],
-            allowed_tools=agent_env.allowed_tools(self.name),
-            disallowed_tools=agent_env.disallowed_tools(self.name, routes="switchboard" in self.config.modules),
-            permission_mode="dontAsk",
-            mcp_servers=mcp_servers,
-            strict_mcp_config=True,
-            setting_sources=[],
-            system_prompt=self.config.system_prompt or f"You are the {self.name} butler. {self.config.description}",
-            cwd=str(self.config.directory),
-            cli_path=str(agent_env.launcher(self._launchers, env, cli)),
-            env=env,
-            model=self.config.agent.model,
-            max_turns=self.config.agent.max_turns,
-            max_budget_usd=budget,
-            verbatim_prompts=True,  # a prompt's @path must never make the CLI read a file
-            stderr=on_stderr,
-        )
-
     # -- waiting ------------------------------------------------------------
 
     def _waiter(self, session_id: uuid.UUID) -> anyio.Event:
@@ -614,17 +365,3 @@ class Spawner:
         if record is None:
             raise NotFoundError(f"butler {self.name}: no session {session_id}")
         return record
-
-
-def _stopped(recorder: _Recorder, status: str, error: str) -> Outcome:
-    outcome = recorder.outcome(None)
-    outcome.status, outcome.error = status, error
-    return outcome
-
-
-def _prompt(row: asyncpg.Record) -> str:
-    if not row["context"]:
-        return str(row["prompt"])
-    import json
-
-    return f"{row['prompt']}\n\nContext (JSON):\n{json.dumps(row['context'], indent=2, default=str)}"

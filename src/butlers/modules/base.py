@@ -23,10 +23,11 @@ import asyncpg
 import structlog
 from pydantic import BaseModel, ConfigDict
 
+from butlers.core.approvals import ApprovalGate
+
 if TYPE_CHECKING:
     from fastmcp import FastMCP
 
-    from butlers.core.approvals import ApprovalGate
     from butlers.core.channels import ChannelRegistry
     from butlers.core.dispatch import Dispatcher
     from butlers.core.inbound import InboundLog
@@ -76,13 +77,18 @@ class ModuleContext:
     # Shared mechanisms for channel modules (issue 5): inbound messages are stored
     # before anything acts on them; outbound actions can require approval.
     inbound: InboundLog | None = None
-    approvals: ApprovalGate | None = None
+    # Always a gate: the butler's, or (a module run alone, as in its tests) one of its own on the same pool.
+    approvals: ApprovalGate = None  # type: ignore[assignment]  # filled in __post_init__
     # How a module reaches the user (reminders, digests); None until the butler has `notify`.
     notify: Notifier | None = None
     # Outbound channels of this butler: channel modules (telegram, email) register themselves here.
     channels: ChannelRegistry | None = None
     # Every butler of the daemon by name (Butler.fleet, live): the switchboard routes through it.
     fleet: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.approvals is None:
+            self.approvals = ApprovalGate(self.pool, self.butler)
 
 
 class Module(ABC):

@@ -62,9 +62,8 @@ class GithubTools:
             "github_issue_create",
         ):
             mcp.tool(getattr(self, name), name=name)
-        if self.ctx.approvals is not None:
-            self.ctx.approvals.register("github_comment", self.run_comment)
-            self.ctx.approvals.register("github_issue_create", self.run_issue_create)
+        self.ctx.approvals.register("github_comment", self.run_comment)
+        self.ctx.approvals.register("github_issue_create", self.run_issue_create)
 
     @asynccontextmanager
     async def _api(self, tool: str) -> AsyncIterator[Any]:
@@ -238,13 +237,9 @@ class GithubTools:
         return rec.PendingApproval(**result) if result["status"] == "pending_approval" else rec.Created(**result)
 
     async def _guard(self, tool: str, args: dict[str, Any], summary: str) -> dict[str, Any]:
-        require = tool in self.config.require_approval
-        run = self.run_comment if tool == "github_comment" else self.run_issue_create
-        if self.ctx.approvals is None:
-            if require:
-                raise ToolError(f"{tool}: requires approval, but this butler has no approval gate")
-            return await run(args)
-        return await self.ctx.approvals.guard(tool, args, require=require, summary=summary)
+        return await self.ctx.approvals.run_or_hold(
+            tool, args, require=tool in self.config.require_approval, summary=summary
+        )
 
     async def run_comment(self, args: dict[str, Any]) -> dict[str, Any]:
         """The executor of github_comment (now, or once approved)."""

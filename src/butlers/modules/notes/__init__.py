@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import asyncpg
-from fastmcp.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from butlers.errors import ToolInputError
+from butlers.core.tool_errors import bad_argument
 from butlers.modules.base import Module, ModuleContext
 
 if TYPE_CHECKING:
@@ -40,11 +39,6 @@ class NotesConfig(BaseModel):
     max_body_chars: int = Field(default=20000, ge=1, le=1_000_000, description="Longest body notes_add accepts.")
 
 
-def _refuse(tool: str, argument: str, message: str) -> ToolError:
-    # ToolError is what FastMCP turns into an MCP tool error; the text follows ToolInputError's shape.
-    return ToolError(str(ToolInputError(tool, argument, message)))
-
-
 def _row(record: asyncpg.Record) -> dict[str, Any]:
     note = dict(record)
     note["created_at"] = note["created_at"].isoformat()
@@ -55,18 +49,18 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
 def _clean_title(tool: str, title: str) -> str:
     title = title.strip()
     if not title:
-        raise _refuse(tool, "title", "must not be empty")
+        raise bad_argument(tool, "title", "must not be empty")
     if len(title) > MAX_TITLE:
-        raise _refuse(tool, "title", f"is {len(title)} characters long; at most {MAX_TITLE} allowed")
+        raise bad_argument(tool, "title", f"is {len(title)} characters long; at most {MAX_TITLE} allowed")
     return title
 
 
 def _clean_tag(tool: str, argument: str, tag: str) -> str:
     tag = tag.strip().lower()  # tags compare case-insensitively: "Groceries" finds "groceries"
     if not tag:
-        raise _refuse(tool, argument, "a tag must not be empty")
+        raise bad_argument(tool, argument, "a tag must not be empty")
     if len(tag) > MAX_TAG:
-        raise _refuse(tool, argument, f"tag '{tag[:20]}...' is longer than {MAX_TAG} characters")
+        raise bad_argument(tool, argument, f"tag '{tag[:20]}...' is longer than {MAX_TAG} characters")
     return tag
 
 
@@ -74,18 +68,18 @@ def _clean_tags(tool: str, tags: list[str] | None) -> list[str]:
     if not tags:
         return []
     if len(tags) > MAX_TAGS:
-        raise _refuse(tool, "tags", f"{len(tags)} tags given; at most {MAX_TAGS} allowed")
+        raise bad_argument(tool, "tags", f"{len(tags)} tags given; at most {MAX_TAGS} allowed")
     return list(dict.fromkeys(_clean_tag(tool, "tags", t) for t in tags))
 
 
 def _check_limit(tool: str, limit: int) -> None:
     if not 1 <= limit <= MAX_LIMIT:
-        raise _refuse(tool, "limit", f"must be between 1 and {MAX_LIMIT}, got {limit}")
+        raise bad_argument(tool, "limit", f"must be between 1 and {MAX_LIMIT}, got {limit}")
 
 
 def _check_id(tool: str, note_id: int) -> None:
     if note_id < 1:
-        raise _refuse(tool, "id", f"must be a positive note id, got {note_id}")
+        raise bad_argument(tool, "id", f"must be a positive note id, got {note_id}")
 
 
 def _like_pattern(text: str) -> str:
@@ -111,7 +105,7 @@ class NotesModule(Module):
             """Store a new note. Tags are lower-cased; returns the note with its id."""
             clean_title = _clean_title("notes_add", title)
             if len(body) > max_body:
-                raise _refuse("notes_add", "body", f"is {len(body)} characters long; at most {max_body} allowed")
+                raise bad_argument("notes_add", "body", f"is {len(body)} characters long; at most {max_body} allowed")
             clean_tags = _clean_tags("notes_add", tags)
             record = await pool.fetchrow(
                 f"INSERT INTO notes (title, body, tags) VALUES ($1, $2, $3) RETURNING {_COLUMNS}",
@@ -141,16 +135,16 @@ class NotesModule(Module):
             _check_id("notes_get", id)
             record = await pool.fetchrow(f"SELECT {_COLUMNS} FROM notes WHERE id = $1", id)
             if record is None:
-                raise _refuse("notes_get", "id", f"no note with id {id}")
+                raise bad_argument("notes_get", "id", f"no note with id {id}")
             return _row(record)
 
         async def notes_search(query: str, limit: Limit = 20) -> list[dict[str, Any]]:
             """Notes whose title or body contains `query` (case-insensitive), newest first."""
             text = query.strip()
             if not text:
-                raise _refuse("notes_search", "query", "must not be empty")
+                raise bad_argument("notes_search", "query", "must not be empty")
             if len(text) > MAX_TITLE:
-                raise _refuse("notes_search", "query", f"is longer than {MAX_TITLE} characters")
+                raise bad_argument("notes_search", "query", f"is longer than {MAX_TITLE} characters")
             _check_limit("notes_search", limit)
             records = await pool.fetch(
                 f"SELECT {_COLUMNS} FROM notes WHERE title ILIKE $1 OR body ILIKE $1 ORDER BY id DESC LIMIT $2",
@@ -164,7 +158,7 @@ class NotesModule(Module):
             _check_id("notes_delete", id)
             deleted = await pool.fetchval("DELETE FROM notes WHERE id = $1 RETURNING id", id)
             if deleted is None:
-                raise _refuse("notes_delete", "id", f"no note with id {id}")
+                raise bad_argument("notes_delete", "id", f"no note with id {id}")
             return {"deleted": deleted}
 
         for tool in (notes_add, notes_list, notes_get, notes_search, notes_delete):

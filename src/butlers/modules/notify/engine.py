@@ -55,7 +55,7 @@ class NotifyEngine:
         config: NotifyConfig,
         pool: asyncpg.Pool,
         channels: ChannelRegistry,
-        approvals: ApprovalGate | None,
+        approvals: ApprovalGate,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.config = config
@@ -66,8 +66,7 @@ class NotifyEngine:
         self.approvals = approvals
         self.clock = clock  # replaceable: tests move time through quiet hours
         self._in_flight: set[uuid.UUID] = set()
-        if approvals is not None:
-            approvals.register(APPROVAL_ACTION, self._deliver_approved)
+        approvals.register(APPROVAL_ACTION, self._deliver_approved)
 
     # -- asking -----------------------------------------------------------------------------------
 
@@ -165,13 +164,8 @@ class NotifyEngine:
         return Status.PENDING, None, None
 
     async def _ask_approval(self, record: Notification) -> None:
-        if self.approvals is None:
-            await self.store.note_error(
-                record.id, "held for approval, but this butler has no approval gate", final=False
-            )
-            return
         preview = record.message if len(record.message) <= 200 else record.message[:200] + "..."
-        answer = await self.approvals.guard(
+        answer = await self.approvals.run_or_hold(
             APPROVAL_ACTION,
             {"notification_id": str(record.id)},
             require=True,

@@ -102,9 +102,8 @@ class SlackTools:
             "slack_react": self._run_react,
             "slack_upload": self._run_upload,
         }
-        if ctx.approvals is not None:
-            for action, run in self.executors.items():
-                ctx.approvals.register(action, run)
+        for action, run in self.executors.items():
+            ctx.approvals.register(action, run)
 
     def register(self, mcp: FastMCP) -> None:
         for tool in (
@@ -242,12 +241,8 @@ class SlackTools:
     # -- executors (run now, or once approved) ----------------------------------------------------
 
     async def _guard(self, action: str, args: dict[str, Any], summary: str) -> Outcome:
-        require = action in self.require
-        if self.ctx.approvals is None:
-            if require:
-                raise ToolError(f"{action}: requires approval, but this butler has no approval gate")
-            return Outcome.model_validate(await self.executors[action](args))
-        return Outcome.model_validate(await self.ctx.approvals.guard(action, args, require=require, summary=summary))
+        answer = await self.ctx.approvals.run_or_hold(action, args, require=action in self.require, summary=summary)
+        return Outcome.model_validate(answer)
 
     async def _run_send(self, args: dict[str, Any]) -> dict[str, Any]:
         return await self._post("slack_send", args)

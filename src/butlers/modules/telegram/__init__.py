@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import anyio
 import anyio.abc
 import asyncpg
-from fastmcp.exceptions import ToolError
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -32,7 +31,8 @@ from telegram import Bot, Message, Update
 from telegram.request import HTTPXRequest
 
 from butlers.core.inbound import InboundMessage
-from butlers.errors import ModuleError, ToolInputError
+from butlers.core.tool_errors import bad_argument
+from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.telegram.channel import MAX_TEXT, TelegramChannel, send_and_record
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
@@ -53,10 +53,6 @@ ChatArg = Annotated[
     int | str,
     Field(description="A chat id (e.g. 123456789 or -1001234567890) or an allowed @username."),
 ]
-
-
-def _refuse(tool: str, argument: str, message: str) -> ToolError:
-    return ToolError(str(ToolInputError(tool, argument, message)))
 
 
 def _row(record: asyncpg.Record) -> dict[str, Any]:
@@ -278,23 +274,20 @@ class TelegramModule(Module):
             sent = await send_and_record(self._require_bot(), ctx.pool, int(args["chat_id"]), str(args["text"]))
             return {"status": "sent", "chat_id": sent.chat.id, "message_id": sent.message_id}
 
-        if ctx.approvals is not None:
-            ctx.approvals.register("telegram_send", run_send)
+        ctx.approvals.register("telegram_send", run_send)
 
         async def telegram_send(chat: ChatArg, text: str) -> dict[str, Any]:
             """Send a text message to an allowed Telegram chat (a chat id, or the @username of an allowed user who has written to the bot). Returns the sent message's id, or {"status": "pending_approval", "approval_id": ...} when sending needs the user's approval."""
             if not text.strip():
-                raise _refuse("telegram_send", "text", "must not be empty")
+                raise bad_argument("telegram_send", "text", "must not be empty")
             if len(text) > MAX_TEXT:
-                raise _refuse("telegram_send", "text", f"is {len(text)} characters long; Telegram allows {MAX_TEXT}")
+                raise bad_argument(
+                    "telegram_send", "text", f"is {len(text)} characters long; Telegram allows {MAX_TEXT}"
+                )
             chat_id, label = await self._resolve_chat(ctx, "telegram_send", chat)
             args = {"chat_id": chat_id, "text": text}
-            if ctx.approvals is None:
-                if require_send:
-                    raise ToolError("telegram_send: requires approval, but this butler has no approval gate")
-                return await run_send(args)
             preview = text if len(text) <= 200 else text[:200] + "..."
-            return await ctx.approvals.guard(
+            return await ctx.approvals.run_or_hold(
                 "telegram_send", args, require=require_send, summary=f"Send a Telegram message to {label}: {preview}"
             )
 
@@ -306,7 +299,7 @@ class TelegramModule(Module):
         ) -> list[dict[str, Any]]:
             """Recent Telegram messages, newest first: those received from allowed chats (direction 'in') and those the bot sent ('out')."""
             if not 1 <= limit <= MAX_RECENT:
-                raise _refuse("telegram_recent", "limit", f"must be between 1 and {MAX_RECENT}, got {limit}")
+                raise bad_argument("telegram_recent", "limit", f"must be between 1 and {MAX_RECENT}, got {limit}")
             chat_id = None
             if chat is not None and str(chat).strip():
                 chat_id, _ = await self._resolve_chat(ctx, "telegram_recent", chat)
@@ -357,20 +350,20 @@ class TelegramModule(Module):
                 "SELECT true FROM telegram_messages WHERE chat_id = $1 AND direction = 'in' LIMIT 1", chat_id
             )
             if not known:
-                raise _refuse(tool, "chat", f"chat {chat_id} is not on the allow-list (allowed_chat_ids)")
+                raise bad_argument(tool, "chat", f"chat {chat_id} is not on the allow-list (allowed_chat_ids)")
             return chat_id, f"chat {chat_id}"
         name = text.removeprefix("@").lower()
         if not name:
-            raise _refuse(tool, "chat", "must be a chat id or an @username")
+            raise bad_argument(tool, "chat", "must be a chat id or an @username")
         if name not in self.config.allowed_usernames:
-            raise _refuse(tool, "chat", f"@{name} is not on the allow-list (allowed_usernames)")
+            raise bad_argument(tool, "chat", f"@{name} is not on the allow-list (allowed_usernames)")
         found = await ctx.pool.fetchval(
             "SELECT chat_id FROM telegram_messages WHERE username = $1 AND direction = 'in' AND chat_id > 0"
             " ORDER BY sent_at DESC, id DESC LIMIT 1",
             name,
         )
         if found is None:
-            raise _refuse(
+            raise bad_argument(
                 tool,
                 "chat",
                 f"@{name} has not written to the bot yet; a bot can only message users who started a chat"
