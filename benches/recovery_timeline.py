@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from common import make_workspace, start_and_wait, stop_daemon
+from common import generated_workspace, start_and_wait, stop_daemon
 from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
@@ -29,9 +29,9 @@ STEPS = ("database.down", "database.restarting", "database.restarted", "database
 
 
 def loaded_postmaster_rounds(rounds: int, writers: int) -> list[dict[str, float]]:
-    ws = make_workspace("butlers-bench-failure-load-")
+    ws = generated_workspace(1, "butlers-bench-failure-load-")  # one butler: the server's restart is the subject
     log = ws.root / "daemon.log"
-    proc, _ = start_and_wait(ws, log)
+    proc, _ = start_and_wait(ws, log, deadline_s=300)
     try:
         token = (ws.data_dir / "operator-token").read_text().strip()
         url = next(iter(ws.urls.values()))

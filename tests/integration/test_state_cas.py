@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import random
+import secrets
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from domain_helpers import live_butler
 from fastmcp import Client, FastMCP
 from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
+from test_daemon import Daemon, wait_answering
 
 from butlers.butler import Butler
 from butlers.config import load_butler_config
 from butlers.core.state import StateConflict, StateStore
-from butlers.db import ServerAddress, create_pool
+from butlers.db import ServerAddress, create_pool, database_name
 from butlers.settings import Settings
+from butlers.testing.ports import free_port
 from butlers.testing.postgres import TestPostgres
 
 CLIENTS = 50
@@ -80,10 +83,23 @@ async def test_fifty_racing_clients_count_exactly_one_thousand(pg_address: Serve
 
 
 @pytest.fixture
-def served(pg: TestPostgres, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A butler serving MCP over HTTP on its own event loop: (url, operator token)."""
-    with live_butler(pg, tmp_path / "butlers.d" / "counter", "counter", "") as live:
-        yield live.url, (tmp_path / "butlers.d" / "data" / "operator-token").read_text().strip()
+def served(tmp_path: Path, pg: TestPostgres, pg_address: ServerAddress) -> Iterator[tuple[str, str]]:
+    """A `butlerd serve` process on the suite's PostgreSQL (its own CPU, apart from the 50 clients)."""
+    name, port, token = f"counter{uuid.uuid4().hex[:8]}", free_port(), secrets.token_urlsafe(24)
+    (tmp_path / "butlers.d" / name).mkdir(parents=True)
+    (tmp_path / "butlers.d" / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\nport = {port}\n')
+    env = {"POSTGRES_HOST": pg_address.host, "POSTGRES_PORT": str(pg_address.port), "POSTGRES_USER": pg_address.user,
+           "POSTGRES_PASSWORD": pg_address.password, "BUTLERS_TOKEN": token}  # fmt: skip
+    daemon = Daemon(tmp_path / "butlers.d", tmp_path / "data", tmp_path / "daemon.log", env)
+    try:
+        anyio.run(wait_answering, port, daemon)
+        yield f"http://127.0.0.1:{port}/mcp", token
+        assert daemon.stop() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+        pg.drop_database(database_name(name))
 
 
 @pytest.mark.timeout(900)  # 2,000+ calls over HTTP; minutes on a loaded machine
