@@ -46,17 +46,21 @@ async def _rounds(data: Path, url: str, token: str, log: Path, rounds: int, writ
     stop = anyio.Event()
 
     async def writer(n: int) -> None:
-        transport = StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"})
-        async with Client(transport, timeout=30) as client:
-            i = 0
-            while not stop.is_set():
-                i += 1
-                try:
-                    await client.call_tool("state_set", {"key": f"load-{n}-{i}", "value": i})
-                except ToolError:
-                    await anyio.sleep(0.02)  # refused while down: pace the retry
-                    continue
-                acked.append(time.time())
+        i = 0
+        while not stop.is_set():
+            transport = StreamableHttpTransport(url, headers={"Authorization": f"Bearer {token}"})
+            try:
+                async with Client(transport, timeout=30) as client:
+                    while not stop.is_set():
+                        i += 1
+                        try:
+                            await client.call_tool("state_set", {"key": f"load-{n}-{i}", "value": i})
+                        except ToolError:
+                            await anyio.sleep(0.02)  # refused while down: pace the retry
+                            continue
+                        acked.append(time.time())
+            except Exception:  # the MCP session broke under the outage: a new client
+                await anyio.sleep(0.1)
 
     out = []
     async with anyio.create_task_group() as tg:
@@ -69,6 +73,7 @@ async def _rounds(data: Path, url: str, token: str, log: Path, rounds: int, writ
             os.kill(int((data / "postgres" / "postmaster.pid").read_text().split()[0]), signal.SIGKILL)
             await _until(lambda k=killed: "database.up" in _steps(log, k), limit=120)
             steps = _steps(log, killed)
+            print(f"  round: {_redo(data)}", flush=True)
             down = killed + steps["database.down"]  # a write acknowledged before this may predate the kill
             await _until(lambda d=down: any(t > d for t in acked), limit=60)
             first_write = min(t for t in acked if t > down) - killed
@@ -99,6 +104,13 @@ def _steps(log: Path, since: float) -> dict[str, float]:
         if ts >= since and name in STEPS and name not in out:
             out[name] = ts - since
     return out
+
+
+def _redo(data: Path) -> str:
+    """PostgreSQL's own account of its last crash recovery (from the embedded server's log)."""
+    lines = [line for line in (data / "postgres" / "log").read_text(errors="replace").splitlines()
+             if "redo done" in line or "ready to accept" in line or "automatic recovery" in line]  # fmt: skip
+    return " | ".join(line[:160] for line in lines[-3:]) or "no recovery lines in the server log"
 
 
 def show_timeline(rounds: list[dict[str, float]]) -> None:
