@@ -64,12 +64,11 @@ async def test_a_cancel_answered_by_one_daemon_stops_the_session_the_other_runs(
             **api.env(),
         }
         running: dict[str, Daemon] = {}
-        for label in ("a", "b"):
+        for label in ("a", "b"):  # one after the other: the first creates the database
             root = butler_folder(tmp_path / label / "butlers.d", name, ports[label])
             running[label] = Daemon(root, tmp_path / label / "data", tmp_path / f"{label}.log", env)
             daemons.append(running[label])
-        for label, daemon in running.items():
-            await wait_answering(ports[label], daemon)
+            await wait_answering(ports[label], running[label])
         conn = await asyncpg.connect(pg_address.dsn(database_name(name)))
         try:
             # The fast path: the owner hears the NOTIFY and kills its CLI at once.
