@@ -2,10 +2,15 @@
 
     uv run python benches/failure_recovery.py             # 3 rounds per failure, 200 cancels
     uv run python benches/failure_recovery.py --rounds 1 --cancels 50
+    uv run python benches/failure_recovery.py --only load --rounds 3 --writers 8
 
 Figures:
 - postmaster killed (SIGKILL): from the kill to `status` showing the database
   down (notice), and to it showing it up again (recover: the daemon restarted it);
+- the same under a write load (`--writers` MCP clients calling `state_set` in a loop), with
+  where the time goes from the daemon's own log: kill -> `database.down` -> restart begun ->
+  restart done (`pg_ctl -w start`, crash recovery) -> `database.up`, and the first write
+  acknowledged after the kill;
 - server restarted (the postmaster stopped cleanly, SIGINT = fast shutdown): the same;
 - half-open connection (a proxy that stops forwarding, closing nothing): from the
   stall to `down`, and from resuming to `up`;
@@ -33,6 +38,7 @@ from typing import Any
 import anyio
 from common import make_workspace, start_and_wait, stop_daemon
 from fastmcp import Client
+from recovery_timeline import loaded_postmaster_rounds, show_timeline
 
 from butlers.config import AgentConfig, ButlerConfig, EnvConfig, discover
 from butlers.core.spawner import Spawner
@@ -172,7 +178,13 @@ def lat_ms(v: float) -> str:
     return f"{v * 1000:.1f} ms"
 
 
-def main(rounds: int, cancels: int) -> None:
+def main(rounds: int, cancels: int, writers: int, only: str | None) -> None:
+    if only in (None, "load"):
+        timelines = loaded_postmaster_rounds(rounds, writers)
+        show(f"SIGKILL under load ({writers} writers)", [(t["notice"], t["recover"]) for t in timelines])
+        show_timeline(timelines)
+    if only == "load":
+        return
     show("postmaster killed (SIGKILL)", postmaster_rounds(rounds, signal.SIGKILL))
     show("server restarted (SIGINT, fast stop)", postmaster_rounds(rounds, signal.SIGINT))
     anyio.run(in_process, rounds, cancels)
@@ -182,5 +194,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="failures of each kind")
     parser.add_argument("--cancels", type=int, default=200, help="cancel races")
+    parser.add_argument("--writers", type=int, default=8, help="MCP clients writing during the kill (load rounds)")
+    parser.add_argument("--only", choices=["load"], help="only the kill under a write load")
     args = parser.parse_args()
-    main(args.rounds, args.cancels)
+    main(args.rounds, args.cancels, args.writers, args.only)

@@ -360,6 +360,10 @@ class Butler:
             self.spawner.database_lost()
 
     async def tick(self) -> list[FiredWindow]:
+        if self.health is not None and self.health.down:
+            # Claimed now, a window's tool call would meet the "database unavailable" guard and fail;
+            # left due, it is claimed when the server is back (`database_changed` wakes the heartbeat).
+            return []
         return await self.scheduler.claim_due()
 
     async def next_due_at(self) -> datetime | None:

@@ -113,8 +113,11 @@ class EmbeddedPostgres:
             raise DatabaseError("the embedded PostgreSQL was never started")
 
         def start_again() -> None:
-            with server._lock:  # pgserver's own inter-process lock around starting and stopping
-                server.ensure_postgres_running()
+            # Not under pgserver's `_lock`: that is one lock file for every pgserver user of the
+            # machine, so a restart waited on other processes' server starts and stops (seconds
+            # to tens of seconds on a busy host). This data folder's server is only ever started
+            # by this daemon, and only from the health task, one restart at a time.
+            server.ensure_postgres_running()
 
         await anyio.to_thread.run_sync(start_again)
 

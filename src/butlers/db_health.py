@@ -116,7 +116,8 @@ class DatabaseHealth:
                     await self._set(DatabaseState.UP, None)
                 else:
                     await self._set(DatabaseState.DOWN, problem)
-                    await self._maybe_restart()
+                    if await self._maybe_restart():
+                        continue  # `pg_ctl -w` returned with the server ready: up at once, not a probe later
                 await anyio.sleep(self.interval_s)
         finally:
             if self._conn is not None:
@@ -159,12 +160,15 @@ class DatabaseHealth:
             except Exception:
                 log.exception("database.listener_failed")
 
-    async def _maybe_restart(self) -> None:
-        """Restart the embedded server if its postmaster is gone, no faster than the backoff allows."""
+    async def _maybe_restart(self) -> bool:
+        """Restart the embedded server if its postmaster is gone, no faster than the backoff allows.
+
+        True when it was restarted.
+        """
         if not self.server.restartable or time.monotonic() < self._next_restart:
-            return
+            return False
         if await anyio.to_thread.run_sync(self.server.postmaster_running):
-            return  # running but not answering: a restart would not help; keep probing
+            return False  # running but not answering: a restart would not help; keep probing
         attempt = self._restart_attempt
         delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
         self._restart_attempt += 1
@@ -175,9 +179,10 @@ class DatabaseHealth:
         except Exception as exc:
             self._next_restart = time.monotonic() + delay
             log.error("database.restart_failed", attempt=attempt + 1, error=describe(exc), retry_in_s=delay)
-            return
+            return False
         self.restarts += 1
         log.info("database.restarted", attempt=attempt + 1, took_s=round(time.monotonic() - started, 3))
+        return True
 
 
 class ToolGuard(Middleware):

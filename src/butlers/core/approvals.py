@@ -8,8 +8,10 @@ user then approves (it runs, exactly once) or rejects it (nothing runs).
 Exactly once: `approve` moves the row pending → running under a row lock and
 commits before the executor runs, so a second approval (concurrent or later)
 finds it no longer pending and only reads the recorded outcome. A crash while
-running leaves `running`; `recover_at_startup` marks it failed (outcome
-unknown) rather than ever running it a second time.
+running leaves `running`; it is marked failed (outcome unknown) rather than
+ever run a second time - but only once its owner (the daemon instance running
+it, migrations/0009) is gone: at the next start, or by another live daemon's
+liveness check (`take_over`). Another daemon's live action is never touched.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import structlog
 from pydantic import Field
 
 from butlers.core import sql
+from butlers.core.instances import owner_gone, this_instance
 from butlers.core.records import Record, Timestamp
 from butlers.errors import NotFoundError, UnknownActionError
 from butlers.statuses import ApprovalStatus
@@ -78,9 +81,10 @@ def _plain(value: Any, *, strict: bool = False) -> Any:
 class ApprovalGate:
     """One butler's `approvals` table and the executors of its gated actions."""
 
-    def __init__(self, pool: asyncpg.Pool, butler: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, butler: str, owner: uuid.UUID | None = None) -> None:
         self.pool = pool
         self.butler = butler
+        self.owner = owner or this_instance().id  # the daemon instance that runs what this gate approves
         self._executors: dict[str, Executor] = {}
         # Approvals running in this process: a concurrent second approve waits for the outcome.
         self._running: dict[uuid.UUID, anyio.Event] = {}
@@ -154,8 +158,22 @@ class ApprovalGate:
         return None if row is None else Approval.from_row(row)
 
     async def recover_at_startup(self) -> int:
-        """Actions left `running` by a stopped process → failed: they may or may not have happened, never re-run."""
-        status = await self.pool.execute(Q["recover_running"])
+        """Actions left `running` by a daemon that is gone → failed: they may or may not have happened, never re-run.
+
+        Actions another live daemon on this database runs are left alone.
+        """
+        return await self.take_over("found running at startup")
+
+    async def take_over(self, found: str = "found by a later check") -> int:
+        """Mark the running actions of dead owners failed (outcome unknown); called after each liveness reap."""
+        status = await self.pool.execute(
+            f"""UPDATE approvals SET status = 'failed', finished_at = now(),
+                      error = 'interrupted: the daemon running this action stopped (' || $2
+                              || '); it may or may not have happened'
+               WHERE status = 'running' AND {owner_gone("owner")}""",
+            self.owner,
+            found,
+        )
         count = int(status.split()[-1])
         if count:
             log.warning("approval.interrupted", butler=self.butler, count=count)
@@ -186,7 +204,7 @@ class ApprovalGate:
                     self._executor(row.action, "; it stays pending")  # still pending if nothing can run it
                     # Before the commit releases the lock, so a concurrent approve here waits for the outcome.
                     self._running[approval_id] = done
-                    await conn.execute(Q["start"], approval_id, decider.by, decider.via)
+                    await conn.execute(Q["start"], approval_id, decider.by, decider.via, self.owner)
             except BaseException:
                 if self._running.get(approval_id) is done:
                     del self._running[approval_id]

@@ -26,6 +26,7 @@ import structlog
 
 from butlers.core import sql
 from butlers.core.dispatch import Conn, Dispatcher, DispatchRefused, DispatchRequest
+from butlers.core.instances import owner_gone, this_instance
 from butlers.core.records import Record, Timestamp
 from butlers.statuses import InboundStatus, TriggerSource
 
@@ -108,10 +109,13 @@ def _quoted(value: str) -> str:
 class InboundLog:
     """One butler's `inbound_messages` table and its hand-off to a dispatcher."""
 
-    def __init__(self, pool: asyncpg.Pool, dispatcher: Dispatcher | None, butler: str) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, dispatcher: Dispatcher | None, butler: str, owner: uuid.UUID | None = None
+    ) -> None:
         self.pool = pool
         self.dispatcher = dispatcher
         self.butler = butler
+        self.owner = owner or this_instance().id  # the daemon instance storing (and handing off) messages
 
     async def receive(self, msg: InboundMessage) -> tuple[uuid.UUID, bool]:
         """Store `msg` (once per channel and external id), then hand it off: (id, newly stored).
@@ -139,6 +143,24 @@ class InboundLog:
             handed += await self._try_hand_off(row["id"])
         if handed:
             log.info("inbound.redelivered", butler=self.butler, count=handed)
+        return handed
+
+    async def take_over(self) -> int:
+        """Hand off the `received` messages of a daemon that is gone (called after each liveness reap).
+
+        Whichever live daemon gets there first hands each one off; the row lock in
+        `_hand_off` makes that exactly once.
+        """
+        ids = await self.pool.fetch(
+            f"""SELECT id FROM inbound_messages WHERE status = 'received' AND {owner_gone("owner")}
+                ORDER BY stored_at, id""",
+            self.owner,
+        )
+        handed = 0
+        for row in ids:
+            handed += await self._try_hand_off(row["id"])
+        if handed:
+            log.warning("inbound.taken_over", butler=self.butler, count=handed)
         return handed
 
     async def list(
@@ -175,6 +197,7 @@ class InboundLog:
             msg.text,
             msg.metadata,
             msg.received_at,
+            self.owner,
         )
         if row is not None:
             return row["id"], True

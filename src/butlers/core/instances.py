@@ -18,6 +18,7 @@ import functools
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import asyncpg
@@ -28,6 +29,14 @@ log = structlog.get_logger(__name__)
 
 BEAT_INTERVAL_S = 5.0
 DEAD_AFTER_S = 30.0  # no heartbeat for this long: a daemon on another host counts as gone
+
+
+def owner_gone(column: str, me: str = "$1") -> str:
+    """SQL: the daemon in `column` is not `me` and has no liveness row (gone, reaped, or none recorded)."""
+    return (
+        f"({column} IS DISTINCT FROM {me}::uuid AND ({column} IS NULL OR NOT EXISTS "
+        f"(SELECT 1 FROM daemon_instances d WHERE d.id = {column})))"
+    )
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,9 @@ class InstanceRegistry:
         self.pool = pool
         self.butler = butler
         self.me = instance or this_instance()
+        # Other work a dead owner leaves (approvals, inbound messages): each is called after every
+        # reap, once the dead owners' rows are gone, and takes over what it finds, once.
+        self.takeovers: list[Callable[[], Awaitable[int]]] = []
 
     async def register(self) -> None:
         """Write (or refresh) this daemon's row."""
@@ -111,4 +123,6 @@ class InstanceRegistry:
             log.warning(
                 "sessions.interrupted_dead_owner", butler=self.butler, count=count, owners=[str(d) for d in dead]
             )
+        for take_over in self.takeovers:
+            count += await take_over()
         return count

@@ -70,12 +70,15 @@ async def build_services(
     await tool_runner.recover_at_startup()
     approvals = ApprovalGate(pool, name)
     await approvals.recover_at_startup()
+    inbound = InboundLog(pool, spawner, name)
+    # What a daemon that is gone left (issue 10): a live daemon's liveness check takes it over, once.
+    spawner.instances.takeovers += [approvals.take_over, inbound.take_over]
     return ButlerServices(
         state=StateStore(pool),
         spawner=spawner,
         tool_runner=tool_runner,
         scheduler=Scheduler(pool, spawner, tool_runner),
-        inbound=InboundLog(pool, spawner, name),
+        inbound=inbound,
         approvals=approvals,
     )
 

@@ -29,6 +29,7 @@ from butlers.auth import SessionCredentials
 from butlers.config import ButlerConfig
 from butlers.core import agent_env
 from butlers.core.agent_run import AgentRunner, RunHandle, current_traceparent
+from butlers.core.cancels import CANCEL_CHANNEL, CancelRequests, session_id_of
 from butlers.core.dispatch import DispatchRequest, TriggerSource
 from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
 from butlers.core.sessions import QUEUE_CHANNEL, Conn, FinishedTrigger, Outcome, Session, SessionLog, Triggered
@@ -74,6 +75,7 @@ class Spawner:
         self.credentials = {**agent_env.model_settings(model_env), **credentials}
         self.sessions = SessionLog(pool)
         self.instances = InstanceRegistry(pool, name)
+        self.cancels = CancelRequests(pool)
         self.home = agent_env.agent_home(data_dir, name)
         self.runner = AgentRunner(
             name,
@@ -91,6 +93,7 @@ class Spawner:
         self._draining = False
         self._listener: Any = None  # the LISTEN connection, while held
         self._claim_idle: anyio.Event | None = None  # unset while a claim is in flight
+        self._early_cancels: set[uuid.UUID] = set()  # cancels announced while a claim was in flight
 
     # -- public API ---------------------------------------------------------
 
@@ -109,6 +112,8 @@ class Spawner:
                 await self.instances.register()
                 if await self.instances.reap():
                     self._poke()
+                for session_id in await self.cancels.requested_for(self.instances.me.id):
+                    self._cancel_requested(session_id)  # a cancel notification this daemon missed
             except DB_ERRORS as exc:  # the database is away: the health monitor reports it
                 log.warning("liveness beat failed", butler=self.name, error=str(exc))
             await anyio.sleep(BEAT_INTERVAL_S)
@@ -151,6 +156,7 @@ class Spawner:
                     self._listener = conn
                     conn.add_termination_listener(lambda *_, lost=lost: lost.set())
                     await conn.add_listener(QUEUE_CHANNEL, self._on_notify)
+                    await conn.add_listener(CANCEL_CHANNEL, self._on_cancel_notify)
                     if not reported:
                         reported = True
                         task_status.started()
@@ -161,6 +167,7 @@ class Spawner:
                         self._listener = None
                         with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(Exception):
                             await conn.remove_listener(QUEUE_CHANNEL, self._on_notify)
+                            await conn.remove_listener(CANCEL_CHANNEL, self._on_cancel_notify)
             except DB_ERRORS as exc:
                 log.warning("queue listener lost; retrying", butler=self.name, error=str(exc))
                 if not reported:
@@ -256,6 +263,8 @@ class Spawner:
             run.stop(SessionStatus.CANCELLED)
             with anyio.move_on_after(SHUTDOWN_GRACE_S * 2):
                 await run.done.wait()
+        elif await self.cancels.request(session_id):  # running under another daemon: its owner stops it
+            await self.cancels.wait_finished(session_id, SHUTDOWN_GRACE_S * 2)
         return await self._get(session_id)
 
     async def drain(self) -> None:
@@ -275,6 +284,19 @@ class Spawner:
 
     def _on_notify(self, *_: object) -> None:
         self._poke()
+
+    def _on_cancel_notify(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
+        session_id = session_id_of(str(payload))
+        if session_id is not None:
+            self._cancel_requested(session_id)
+
+    def _cancel_requested(self, session_id: uuid.UUID) -> None:
+        """Another daemon asked to cancel `session_id`: stop it if it runs here (or is being claimed)."""
+        run = self._runs.get(session_id)
+        if run is not None:
+            run.stop("cancelled")
+        elif self._claim_idle is not None and not self._claim_idle.is_set():
+            self._early_cancels.add(session_id)  # `_claim` looks once the run is registered
 
     def _poke(self) -> None:
         if self._wake is not None:
@@ -303,8 +325,11 @@ class Spawner:
                 row = await self.sessions.claim_next(self.instances.me.id)
                 if row is None:
                     return
-                self._runs[row.id] = RunHandle()
+                self._runs[row.id] = run = RunHandle()
+                if row.id in self._early_cancels:
+                    run.stop(SessionStatus.CANCELLED)
             finally:
+                self._early_cancels.clear()
                 idle.set()
             tg.start_soon(self._run_session, row)
 

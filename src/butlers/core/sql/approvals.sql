@@ -15,16 +15,12 @@ SELECT * FROM approvals WHERE ($1::text IS NULL OR status = $1)
 -- name: get
 SELECT * FROM approvals WHERE id = $1
 
--- name: recover_running
-UPDATE approvals SET status = 'failed', finished_at = now(),
-       error = 'interrupted: the butler stopped while this action ran; it may or may not have happened'
- WHERE status = 'running'
-
 -- name: lock
 SELECT * FROM approvals WHERE id = $1 FOR UPDATE
 
 -- name: start
-UPDATE approvals SET status = 'running', decided_at = now(), decided_by = $2, decided_via = $3 WHERE id = $1
+UPDATE approvals SET status = 'running', decided_at = now(), decided_by = $2, decided_via = $3, owner = $4
+ WHERE id = $1
 
 -- name: finish
 UPDATE approvals SET status = $2, result = $3, error = $4, finished_at = now()

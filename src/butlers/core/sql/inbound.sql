@@ -2,8 +2,8 @@
 
 -- name: store
 -- Its own committed statement: the message is durable before any hand-off starts.
-INSERT INTO inbound_messages (channel, external_id, sender, subject, text, metadata, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO inbound_messages (channel, external_id, sender, subject, text, metadata, received_at, owner)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (channel, external_id) DO NOTHING RETURNING id
 
 -- name: id_of
