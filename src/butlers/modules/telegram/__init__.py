@@ -1,7 +1,8 @@
 """The `telegram` module: a Telegram bot for the butler, through python-telegram-bot.
 
 Messages from chats on the allow-list become inbound messages (stored, then handed to the
-butler); messages from any other chat are ignored and counted. Updates arrive by long polling
+butler); messages from any other chat are recorded as `ignored` inbound messages (never handed
+to anyone) and counted. Updates arrive by long polling
 (the module's `serve`, run in the butler's task group) or by webhook (a route on the butler's HTTP port, the secret
 token header checked). Tools: `telegram_send` (through the approval gate) and `telegram_recent`.
 
@@ -31,11 +32,11 @@ from starlette.responses import JSONResponse, Response
 from telegram import Bot, Message, Update
 from telegram.request import HTTPXRequest
 
-from butlers.core.inbound import InboundMessage
 from butlers.errors import ModuleError, ToolInputError
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.telegram.channel import MAX_TEXT, TelegramChannel, send_and_record
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
+from butlers.modules.telegram.incoming import inbound_message, username_of
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -64,15 +65,6 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
     row["sent_at"] = row["sent_at"].isoformat()
     row["inbound_id"] = str(row["inbound_id"]) if row["inbound_id"] else None
     return row
-
-
-def _sender(message: Message) -> str:
-    user = message.from_user
-    if user is None:
-        return message.chat.title or str(message.chat.id)
-    if user.username:
-        return f"@{user.username}"
-    return f"{user.full_name} (id {user.id})"
 
 
 class TelegramModule(Module):
@@ -210,34 +202,17 @@ class TelegramModule(Module):
         message = update.message
         if message is None:
             return "skipped"
+        msg = inbound_message(update, message)
         if not self.is_allowed(message):
             self._count_ignored(ctx, message)
+            if ctx.inbound is not None:  # kept as `ignored` (never dispatched): the user sees who wrote
+                why = f"chat {message.chat.id} is not on the allow-list (allowed_chat_ids, allowed_usernames)"
+                await ctx.inbound.record_ignored(msg, why)
             return "ignored"
-        user = message.from_user
-        username = user.username.lower() if user is not None and user.username else None
-        text = message.text or message.caption or ""
-        received_at = message.date if message.date.tzinfo else message.date.replace(tzinfo=UTC)
         inbound_id = None
         created = True
         if ctx.inbound is not None:
-            inbound_id, created = await ctx.inbound.receive(
-                InboundMessage(
-                    channel="telegram",
-                    external_id=f"{message.chat.id}:{message.message_id}",
-                    sender=_sender(message),
-                    text=text,
-                    received_at=received_at,
-                    metadata={
-                        "chat_id": message.chat.id,
-                        "chat_type": message.chat.type,
-                        "chat_title": message.chat.title,
-                        "message_id": message.message_id,
-                        "update_id": update.update_id,
-                        "user_id": user.id if user is not None else None,
-                        "username": username,
-                    },
-                )
-            )
+            inbound_id, created = await ctx.inbound.receive(msg)
         else:
             ctx.log.warning("telegram.no_inbound_log", chat_id=message.chat.id)
         await ctx.pool.execute(
@@ -245,10 +220,10 @@ class TelegramModule(Module):
             " ON CONFLICT (chat_id, message_id) DO NOTHING",
             message.chat.id,
             message.message_id,
-            _sender(message),
-            username,
-            text,
-            received_at,
+            msg.sender,
+            username_of(message),
+            msg.text,
+            msg.received_at,
             inbound_id,
         )
         if not created:
