@@ -23,6 +23,7 @@ from fastmcp import FastMCP
 
 from butlers.auth import SessionCredentials, check_bind, load_operator_token
 from butlers.config import ButlerConfig
+from butlers.core.approval_prompts import prompt_owner
 from butlers.core.approval_tools import register_approval_tools
 from butlers.core.approvals import ApprovalGate
 from butlers.core.channels import ChannelRegistry
@@ -181,6 +182,7 @@ class Butler:
         self.scheduler = Scheduler(self._pool, self.dispatcher, self.tool_runner)
         self.inbound = InboundLog(self._pool, self.dispatcher, self.name)
         self.approvals = ApprovalGate(self._pool, self.name)
+        self.approvals.on_held = prompt_owner(self)  # the owner's Approve / Reject buttons, if a channel has them
         await self.approvals.recover_at_startup()
         self._contexts = {m.name: self._make_context(m) for m in self.modules}
         for module in self.modules:

@@ -24,6 +24,7 @@ import anyio
 import asyncpg
 import structlog
 
+from butlers.core.approval_prompts import HeldAction, OnHeld
 from butlers.core.sessions import to_json, to_json_list
 from butlers.errors import NotFoundError
 
@@ -64,6 +65,8 @@ class ApprovalGate:
         self._executors: dict[str, Executor] = {}
         # Approvals running in this process: a concurrent second approve waits for the outcome.
         self._running: dict[uuid.UUID, anyio.Event] = {}
+        # Called once an action is held: the butler asks the owner on their own channel (approval_prompts.py).
+        self.on_held: OnHeld | None = None
 
     def register(self, action: str, run: Executor) -> None:
         """Name `run` as the executor of `action` (the tool's name, e.g. "email_send").
@@ -92,6 +95,8 @@ class ApprovalGate:
             "INSERT INTO approvals (action, args, summary) VALUES ($1, $2, $3) RETURNING id", action, stored, summary
         )
         log.info("approval.pending", butler=self.butler, action=action, approval_id=str(approval_id))
+        if self.on_held is not None:
+            await self.on_held(HeldAction(self.butler, approval_id, action, summary))
         return {"status": "pending_approval", "approval_id": str(approval_id), "summary": summary}
 
     async def approve(self, approval_id: uuid.UUID, decider: Decider = IN_PROCESS) -> dict[str, Any]:

@@ -32,11 +32,13 @@ from starlette.responses import JSONResponse, Response
 from telegram import Bot, Message, Update
 from telegram.request import HTTPXRequest
 
+from butlers.core.approvals import ApprovalGate
 from butlers.errors import ModuleError, ToolInputError
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.telegram.channel import MAX_TEXT, TelegramChannel, send_and_record
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
 from butlers.modules.telegram.incoming import inbound_message, username_of
+from butlers.modules.telegram.owner_approvals import OwnerApprovals
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -46,7 +48,7 @@ __all__ = ["OUTBOUND_TOOLS", "TOKEN_ENV", "TelegramConfig", "TelegramModule", "W
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_RECENT = 200
 MAX_IGNORED_CHATS = 20  # how many ignored chats health() remembers (to help fill the allow-list)
-ALLOWED_UPDATES = ["message"]
+ALLOWED_UPDATES = ["message", "callback_query"]  # callback_query: the owner's Approve / Reject presses
 HEALTH_TIMEOUT_S = 5.0
 _COLUMNS = "direction, chat_id, message_id, sender, username, text, sent_at, inbound_id"
 
@@ -65,6 +67,13 @@ def _row(record: asyncpg.Record) -> dict[str, Any]:
     row["sent_at"] = row["sent_at"].isoformat()
     row["inbound_id"] = str(row["inbound_id"]) if row["inbound_id"] else None
     return row
+
+
+def _gate(ctx: ModuleContext, butler: str) -> ApprovalGate | None:
+    """The approval gate of `butler` (this one, or another of the daemon)."""
+    if butler == ctx.butler:
+        return ctx.approvals
+    return getattr(ctx.fleet.get(butler), "approvals", None)
 
 
 class TelegramModule(Module):
@@ -86,6 +95,7 @@ class TelegramModule(Module):
         self.ignored = 0  # messages from chats not on the allow-list
         self.ignored_chats: dict[int, dict[str, Any]] = {}
         self.webhook_set = False
+        self._owner: OwnerApprovals | None = None  # with owner_chat_id: held actions are offered there
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -101,6 +111,14 @@ class TelegramModule(Module):
             await request.initialize()
         if ctx.channels is not None:  # the notify engine (on this butler) delivers through the bot too
             ctx.channels.register(TelegramChannel(self._require_bot, ctx.pool))
+        owner, user = self.config.owner_chat_id, self.config.deciding_user_id
+        if owner is not None and user is not None:
+            self._owner = OwnerApprovals(self._require_bot, ctx.pool, owner, user, lambda b: _gate(ctx, b))
+
+    @property
+    def approval_prompter(self) -> OwnerApprovals | None:
+        """Found by every butler's approval gate (core/approval_prompts.py) while the bot runs."""
+        return self._owner if self._bot is not None else None
 
     async def serve(
         self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -121,6 +139,7 @@ class TelegramModule(Module):
             await request.shutdown()
         self._requests = []
         self._bot = None
+        self._owner = None
 
     def _make_bot(self, token: str) -> Bot:
         # Separate connection pools: a getUpdates held open for 30 s never delays a sendMessage.
@@ -198,7 +217,10 @@ class TelegramModule(Module):
         return chat.type == "private" and username is not None and username.lower() in names
 
     async def handle_update(self, ctx: ModuleContext, update: Update) -> str:
-        """Record one update: 'received', 'duplicate', 'ignored' (not allowed) or 'skipped' (not a message)."""
+        """Record one update: 'received', 'duplicate', 'ignored' (not allowed) or 'skipped' (not a message);
+        a button press: OwnerApprovals.answer's outcome."""
+        if update.callback_query is not None:  # a press on a button: only the owner's Approve / Reject exist
+            return await self._owner.answer(update.callback_query) if self._owner is not None else "skipped"
         message = update.message
         if message is None:
             return "skipped"
