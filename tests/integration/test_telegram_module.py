@@ -253,12 +253,12 @@ async def test_webhook_accepts_updates_with_the_secret_and_refuses_others(
             async with running(pool, pg_address, database, data_dir, config) as bot:
                 late.app = bot.mcp.http_app(path="/mcp")
 
-                async def webhook_set() -> bool:
-                    return standin.webhook_url == f"{butler_url}/telegram/hook"
+                async def webhook_set() -> bool:  # the module marks it once setWebhook's answer is back
+                    return standin.webhook_url == f"{butler_url}/telegram/hook" and bot.module.webhook_set
 
                 await wait_until(webhook_set, "setWebhook called at startup")
                 assert standin.webhook_secret == SECRET
-                assert bot.module.webhook_set
+                assert standin.webhook_allowed_updates == ["message", "callback_query"]
 
                 # Telegram (the stand-in) posts the update with the secret header: accepted and recorded.
                 standin.enqueue_message(ALICE_CHAT, "via webhook")

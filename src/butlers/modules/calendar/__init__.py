@@ -39,6 +39,7 @@ from butlers.modules.calendar.events import (
     parse_range,
     parse_rrule,
     parse_work_hours,
+    text_problem,
     zone,
 )
 
@@ -66,14 +67,13 @@ def _text(tool: str, argument: str, value: str | None, limit: int, *, required: 
     text = value.strip()
     if required and not text:
         raise _refuse(tool, argument, "must not be empty")
-    if len(text) > limit:
-        raise _refuse(tool, argument, f"is {len(text)} characters long; at most {limit} allowed")
+    if (problem := text_problem(text, limit)) is not None:
+        raise _refuse(tool, argument, problem)
     return text
 
 
 def _uid(tool: str, uid: str) -> str:
-    text = _text(tool, "uid", uid, MAX_UID, required=True)
-    assert text is not None
+    text = _text(tool, "uid", uid, MAX_UID, required=True) or ""  # never None: uid is required
     if any(c in text for c in "\r\n/"):
         raise _refuse(tool, "uid", "must not contain line breaks or '/'")
     return text
