@@ -25,6 +25,7 @@ from butlers.auth import SessionCredentials, check_bind, load_operator_token
 from butlers.butler_status import database_health, module_health, schedule_summaries
 from butlers.compat import index_tool_schemas
 from butlers.config import ButlerConfig
+from butlers.core.approval_prompts import prompt_owner
 from butlers.core.approval_tools import register_approval_tools
 from butlers.core.channels import ChannelRegistry
 from butlers.core.dispatch import Dispatcher
@@ -148,6 +149,7 @@ class Butler:
         self.state, self.spawner, self.scheduler = services.state, services.spawner, services.scheduler
         self.inbound, self.approvals, self.tool_runner = services.inbound, services.approvals, services.tool_runner
         self.dispatcher = services.spawner
+        self.approvals.on_held = prompt_owner(self)  # the owner's Approve / Reject buttons, if a channel has them
         self._contexts = {m.name: self._make_context(m) for m in self.modules}
         for module in self.modules:
             await module.on_startup(self._contexts[module.name])

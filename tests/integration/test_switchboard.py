@@ -225,7 +225,14 @@ async def test_the_same_telegram_update_twice_is_dispatched_once(fleet: Fleet) -
     await wait_until(confirmed, "every update confirmed")
     listed = data(await fleet.call("switchboard", "inbound_list", {"channel": "telegram", "limit": 500}))["messages"]
     mine = [m for m in listed if m["external_id"] == f"{OWNER_CHAT}:{update['message']['message_id']}"]
-    assert len(mine) == 1 and not [m for m in listed if m["sender"] == "@stranger"]
+    assert len(mine) == 1
+    [stranger] = [m for m in listed if m["sender"] == "@stranger"]  # recorded, ignored, never dispatched
+    assert (stranger["status"], stranger["session_id"]) == ("ignored", None)
+    assert "chat 999 is not on the allow-list" in stranger["error"]
+    assert data(await fleet.call("switchboard", "inbound_get", {"inbound_id": stranger["id"]}))["routing"] == []
+    argv = ["inbound", "list", "--status", "ignored", "--json", "--dir", str(fleet.supervisor.settings.dir)]
+    shown = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(butlerctl, argv))
+    assert shown.exit_code == 0 and stranger["id"] in [m["id"] for m in json.loads(shown.output)["messages"]]
     row = await wait_finished(fleet, mine[0]["id"])
     assert len(row["routing"]) == 1 and row["routing"][0]["reason"] == "rule 'weight'"
     pool = await fleet.pool("health")
@@ -259,6 +266,39 @@ async def test_a_failed_session_fails_the_message_which_a_retry_and_a_reroute_se
     )
     missing = await fleet.call("switchboard", "reroute", {"inbound_id": str(uuid.uuid4()), "butler": "general"})
     assert "argument 'inbound_id'" in error_text(missing)
+
+
+async def test_a_split_message_retried_reruns_only_the_part_that_failed(fleet: Fleet) -> None:
+    def health_fails(body: dict[str, Any]) -> Any:  # whichever session asks first: only health's turn fails
+        return ApiError(500, message="health overloaded") if "walked 5 km" in json.dumps(body) else Text("Noted.")
+
+    fleet.model.push(health_fails, health_fails)
+    fleet.model.push_classification(
+        classification_answer(("health", "walked 5 km today"), ("relationship", "Tom moved to Lyon"))
+    )
+    first = data(await fleet.call("switchboard", "dispatch", {"message": "walked 5 km today; Tom moved to Lyon"}))
+    mid = first["inbound_id"]
+    failed = await wait_finished(fleet, mid, status="failed")
+    assert failed["error"].startswith("health: session failed") and "relationship" not in failed["error"]
+    classifications = len(fleet.model.classifications)
+
+    retried = data(await fleet.call("switchboard", "inbound_retry", {"inbound_id": mid}))
+    assert [(p["attempt"], p["part"], p["butler"], p["reason_kind"]) for p in retried["parts"]] == [
+        (2, 0, "health", "model")
+    ]
+    assert "walked 5 km" in retried["parts"][0]["text"] and "retried" in retried["parts"][0]["reason"]
+    assert len(fleet.model.classifications) == classifications  # the decision is kept, not made again
+    finished = await wait_finished(fleet, mid)
+    assert [(r["attempt"], r["butler"]) for r in finished["routing"]] == [
+        (1, "health"), (1, "relationship"), (2, "health")
+    ]  # fmt: skip
+    # The relationship part, which had succeeded, was queued once; health twice (the failure, the retry).
+    for butler, sessions in (("relationship", 1), ("health", 2)):
+        pool = await fleet.pool(butler)
+        count = await pool.fetchval("SELECT count(*) FROM sessions WHERE context->'origin'->>'inbound_id' = $1", mid)
+        assert count == sessions, butler
+    again = error_text(await fleet.call("switchboard", "inbound_retry", {"inbound_id": mid}))
+    assert "only a failed one is retried" in again
 
 
 async def test_route_prompt_waits_for_the_session_and_returns_its_record(fleet: Fleet) -> None:

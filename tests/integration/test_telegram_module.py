@@ -148,11 +148,16 @@ async def test_a_chat_not_on_the_allow_list_is_ignored_and_counted(
         standin.enqueue_message(ALICE_CHAT, "hi from alice")
 
         async def two_inbound() -> bool:
-            return len(await bot.inbound()) == 2
+            return len([r for r in await bot.inbound() if r["status"] != "ignored"]) == 2
 
         await wait_until(two_inbound, "the two allowed messages stored")
         # Updates are handled in order, so the stranger's (queued first) was seen by now.
-        assert sorted(r["text"] for r in await bot.inbound()) == ["hi from alice", "hi from bob"]
+        rows = await bot.inbound()
+        assert sorted(r["text"] for r in rows if r["status"] != "ignored") == ["hi from alice", "hi from bob"]
+        # The stranger's message is kept, marked ignored with why, and never handed to anyone.
+        [kept] = [r for r in rows if r["status"] == "ignored"]
+        assert (kept["sender"], kept["text"], kept["session_id"]) == ("@mallory", "let me in", None)
+        assert "chat 666 is not on the allow-list" in kept["error"]
         assert bot.module.ignored == 1
         health = await bot.module.health()
         assert health["ok"] is True, health
@@ -248,12 +253,12 @@ async def test_webhook_accepts_updates_with_the_secret_and_refuses_others(
             async with running(pool, pg_address, database, data_dir, config) as bot:
                 late.app = bot.mcp.http_app(path="/mcp")
 
-                async def webhook_set() -> bool:
-                    return standin.webhook_url == f"{butler_url}/telegram/hook"
+                async def webhook_set() -> bool:  # the module marks it once setWebhook's answer is back
+                    return standin.webhook_url == f"{butler_url}/telegram/hook" and bot.module.webhook_set
 
                 await wait_until(webhook_set, "setWebhook called at startup")
                 assert standin.webhook_secret == SECRET
-                assert bot.module.webhook_set
+                assert standin.webhook_allowed_updates == ["message", "callback_query"]
 
                 # Telegram (the stand-in) posts the update with the secret header: accepted and recorded.
                 standin.enqueue_message(ALICE_CHAT, "via webhook")

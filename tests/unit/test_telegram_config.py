@@ -112,3 +112,30 @@ async def test_serving_before_startup_fails_before_it_reports_started(tmp_path: 
     with pytest.raises(ModuleError, match="on_startup has not run"):
         await module.serve(ctx, task_status=Status())
     assert started == []
+
+
+def test_owner_settings_name_the_key_and_default_the_deciding_user_to_the_chat(tmp_path: Path) -> None:
+    assert TelegramConfig(owner_chat_id=4711).deciding_user_id == 4711  # a private chat's id is its user's
+    assert TelegramConfig(owner_chat_id=-100123, owner_user_id=4711).deciding_user_id == 4711
+    assert TelegramConfig().deciding_user_id is None
+    [group] = errors(tmp_path, "owner_chat_id = -100123")
+    assert "modules.telegram" in group and "give owner_user_id" in group
+    [alone] = errors(tmp_path, "owner_user_id = 4711")
+    assert "owner_user_id needs owner_chat_id" in alone
+
+
+def test_a_button_press_is_parsed_only_in_the_form_the_module_writes() -> None:
+    import uuid
+
+    from butlers.core.approval_prompts import HeldAction
+    from butlers.modules.telegram.owner_approvals import keyboard, parse_press
+
+    held = HeldAction("general", uuid.uuid4(), "email_send", "Mail ann: hi")
+    [[approve, reject]] = keyboard(held, "n" * 24).inline_keyboard
+    assert approve.callback_data is not None and len(str(approve.callback_data).encode()) <= 64
+    press = parse_press(str(approve.callback_data))
+    assert press is not None and press.approve and press.approval_id == held.approval_id and press.nonce == "n" * 24
+    assert parse_press(str(reject.callback_data)) is not None and not parse_press(str(reject.callback_data)).approve  # type: ignore[union-attr]
+    for forged in (None, "", "a:" + held.approval_id.hex, f"x:{held.approval_id.hex}:{'n' * 24}",
+                   f"a:{held.approval_id.hex}:short", f"a:{held.approval_id.hex}:{'n' * 24}:extra"):  # fmt: skip
+        assert parse_press(forged) is None

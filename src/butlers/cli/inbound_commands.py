@@ -115,7 +115,7 @@ def inbound_retry(
     directory: DirOption = None,
     host: HostOption = None,
 ) -> None:
-    """Dispatch a failed message again (rules and classification anew). Exit 1 unless it was dispatched."""
+    """Dispatch a failed message again: only the parts that failed (anew if none succeeded). Exit 1 unless dispatched."""
     address, port = butler_address(directory, switchboard, host)
     mid = _resolve(address, port, inbound_id)
     record = answer_dict("inbound_retry", call(address, port, "inbound_retry", {"inbound_id": mid}))

@@ -28,6 +28,7 @@ import structlog
 from pydantic import Field
 
 from butlers.core import sql
+from butlers.core.approval_prompts import HeldAction, OnHeld
 from butlers.core.instances import owner_gone, this_instance
 from butlers.core.records import Record, Timestamp
 from butlers.errors import NotFoundError, UnknownActionError
@@ -88,6 +89,8 @@ class ApprovalGate:
         self._executors: dict[str, Executor] = {}
         # Approvals running in this process: a concurrent second approve waits for the outcome.
         self._running: dict[uuid.UUID, anyio.Event] = {}
+        # Called once an action is held: the butler asks the owner on their own channel (approval_prompts.py).
+        self.on_held: OnHeld | None = None
 
     def register(self, action: str, run: Executor) -> None:
         """Name `run` as the executor of `action` (the tool's name, e.g. "email_send").
@@ -115,6 +118,8 @@ class ApprovalGate:
             raise ValueError(f"{action}: arguments must be a JSON object")
         approval_id = await self.pool.fetchval(Q["hold"], action, stored, summary)
         log.info("approval.pending", butler=self.butler, action=action, approval_id=str(approval_id))
+        if self.on_held is not None:
+            await self.on_held(HeldAction(self.butler, approval_id, action, summary))
         return {"status": "pending_approval", "approval_id": str(approval_id), "summary": summary}
 
     guard = run_or_hold  # the former name, kept for callers outside the modules

@@ -135,6 +135,34 @@ class InboundLog:
         await self._try_hand_off(inbound_id)
         return inbound_id, created
 
+    async def record_ignored(self, msg: InboundMessage, reason: str) -> tuple[uuid.UUID, bool]:
+        """Store a message that must not be acted on (a sender off the allow-list) as `ignored`, with why.
+
+        Never handed off; kept so the user sees who wrote (`butlerctl inbound list --status ignored`).
+        Delivered twice, it is stored once: (id, newly stored).
+        """
+        row = await self.pool.fetchrow(
+            """INSERT INTO inbound_messages (channel, external_id, sender, subject, text, metadata, received_at,
+                                             status, error, finished_at)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'ignored', $8, now())
+               ON CONFLICT (channel, external_id) DO NOTHING RETURNING id""",
+            msg.channel,
+            msg.external_id,
+            msg.sender,
+            msg.subject,
+            msg.text,
+            msg.metadata,
+            msg.received_at,
+            reason,
+        )
+        if row is not None:
+            log.info("inbound.ignored", butler=self.butler, channel=msg.channel, inbound_id=str(row["id"]))
+            return row["id"], True
+        existing = await self.pool.fetchval(
+            "SELECT id FROM inbound_messages WHERE channel = $1 AND external_id = $2", msg.channel, msg.external_id
+        )
+        return existing, False
+
     async def redeliver_pending(self) -> int:
         """Hand off every message still `received` (stored, never handed off); returns how many were."""
         ids = await self.pool.fetch(Q["pending_ids"])

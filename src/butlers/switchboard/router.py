@@ -84,11 +84,41 @@ class Router:
         parts = await self.routing.open_attempt(conn, inbound_id)
         if parts:
             log.info("switchboard.replay_decision", inbound_id=str(inbound_id), attempt=parts[0].attempt)
+        elif retry := await self._unfinished_parts(inbound_id):
+            parts = await self.routing.record_retry(origin_of(row), retry)  # a retry: only what failed runs
         else:
             self._check_sender(row["channel"], row["sender"])
             decision = await self.decider.decide(origin_of(row))
             parts = await self.routing.record(origin_of(row), decision)
         return await self.place(conn, row, parts)
+
+    async def _unfinished_parts(self, inbound_id: uuid.UUID) -> list[PartRow]:
+        """On a retry, the parts of the last decision no attempt since has carried out (each as last tried).
+
+        Empty when none of them succeeded (or on a first dispatch): then the message is decided anew.
+        A part whose session succeeded never runs again, so a split message's retry queues nothing twice.
+        """
+        history = await self.routing.history(inbound_id)
+        last: dict[int, PartRow] = {}
+        succeeded: set[int] = set()
+        for attempt in sorted({p.attempt for p in history}, reverse=True):
+            rows = [p for p in history if p.attempt == attempt]
+            for p in rows:
+                last.setdefault(p.part, p)
+                if p.part not in succeeded and await self._succeeded(p):
+                    succeeded.add(p.part)
+            if len(rows) == rows[0].total:
+                break  # the whole decision the later attempts retried parts of
+        if not succeeded:
+            return []
+        return [p for n, p in sorted(last.items()) if n not in succeeded]
+
+    async def _succeeded(self, part: PartRow) -> bool:
+        target = self.fleet.get(part.butler)
+        if part.status != PartStatus.QUEUED or part.session_id is None or target is None or target.phase != "serving":
+            return False
+        record = await target.spawner.sessions.get(part.session_id)
+        return record is not None and record["status"] == "succeeded"
 
     def _check_sender(self, channel: str, sender: str) -> None:
         listed = self.config.allowed_senders.get(channel)

@@ -91,11 +91,12 @@ class PartRow:
     status: PartStatus
     session_id: uuid.UUID | None
     error: str | None
+    total: int = 1  # how many parts the decision it belongs to has
 
 
 def _part_row(r: asyncpg.Record) -> PartRow:
     return PartRow(r["id"], r["attempt"], r["part"], r["butler"], r["part_text"], ReasonKind(r["reason_kind"]),
-                   r["reason"], PartStatus(r["status"]), r["session_id"], r["error"])  # fmt: skip
+                   r["reason"], PartStatus(r["status"]), r["session_id"], r["error"], r["parts"])  # fmt: skip
 
 
 class RoutingLog:
@@ -147,6 +148,41 @@ class RoutingLog:
                 for i, p in enumerate(decision.parts)
             ]
         return [_part_row(r) for r in rows if r is not None]
+
+    async def record_retry(self, origin: Origin, parts: list[PartRow]) -> list[PartRow]:
+        """Commit a new attempt made of `parts` of an earlier decision (same butler, text, part number and
+        reason): a retry re-runs only what failed. No classification, so no usage."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            attempt = await conn.fetchval(
+                "SELECT coalesce(max(attempt), 0) + 1 FROM routing_log WHERE inbound_id = $1", origin.inbound_id
+            )
+            rows = [
+                await conn.fetchrow(
+                    """INSERT INTO routing_log (inbound_id, attempt, part, parts, message, part_text, channel, sender,
+                           butler, reason_kind, reason)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *""",
+                    origin.inbound_id,
+                    attempt,
+                    p.part,
+                    p.total,
+                    origin.text,
+                    p.text,
+                    origin.channel,
+                    origin.sender,
+                    p.butler,
+                    p.kind.value,
+                    p.reason if "(retried" in p.reason else f"{p.reason} (retried: attempt {p.attempt} failed)",
+                )
+                for p in parts
+            ]
+        return [_part_row(r) for r in rows if r is not None]
+
+    async def history(self, inbound_id: uuid.UUID) -> list[PartRow]:
+        """Every part of every attempt, newest attempt first."""
+        rows = await self.pool.fetch(
+            "SELECT * FROM routing_log WHERE inbound_id = $1 ORDER BY attempt DESC, part", inbound_id
+        )
+        return [_part_row(r) for r in rows]
 
     @staticmethod
     async def mark_queued(conn: Conn, part_id: int, session_id: uuid.UUID) -> None:

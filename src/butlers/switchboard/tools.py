@@ -166,7 +166,7 @@ class SwitchboardTools:
         return InboundDetail(**row.model_dump(), routing=await self.router.routing.for_message(mid))
 
     async def inbound_retry(self, inbound_id: InboundId) -> Dispatched:
-        """Dispatch a failed message again (rules and classification anew)."""
+        """Dispatch a failed message again: only its failed parts, or anew when no part succeeded."""
         mid = parse_uuid("inbound_retry", "inbound_id", inbound_id, "a message")
         row = await self.inbound.get(mid)
         if row is None:

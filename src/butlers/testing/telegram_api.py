@@ -16,7 +16,10 @@ form-urlencoded or multipart body, or a JSON body, as Telegram accepts them; ans
 - ``getUpdates`` with ``offset`` (updates below it are confirmed and dropped), ``limit`` and
   ``timeout`` (long polling: the request is held until an update is queued or the timeout ends);
   409 while a webhook is set, as Telegram does;
-- ``sendMessage`` (recorded in :attr:`TelegramBotAPI.sent`);
+- ``sendMessage`` (recorded in :attr:`TelegramBotAPI.sent`), with an inline keyboard in ``reply_markup``;
+- ``answerCallbackQuery``, ``editMessageText``, ``editMessageReplyMarkup`` and button presses
+  (:meth:`TelegramBotAPI.press_button`, a ``callback_query`` update): see ``telegram_buttons``;
+- ``allowed_updates`` of ``getUpdates`` is kept, as Telegram keeps it: later calls only get those kinds;
 - ``setWebhook`` / ``deleteWebhook`` / ``getWebhookInfo``.
 
 Failures on demand: :meth:`TelegramBotAPI.fail_next` makes the next calls of a method answer an
@@ -44,6 +47,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from butlers.testing.telegram_buttons import ButtonError, ButtonState, InlineKeyboards, inline_markup
+
 
 class BotAPIError(Exception):
     """Answered as ``{"ok": false, "error_code": code, "description": description}``."""
@@ -66,7 +71,7 @@ class SentMessage:
     reply_to_message_id: int | None = None
 
 
-class TelegramBotAPI:
+class TelegramBotAPI(InlineKeyboards):
     """The Bot API of one bot (one token), in memory."""
 
     def __init__(
@@ -80,6 +85,8 @@ class TelegramBotAPI:
         self.webhook_url = ""
         self.webhook_secret: str | None = None
         self.webhook_allowed_updates: list[str] | None = None
+        self.polling_allowed_updates: list[str] | None = None  # as last given to getUpdates (kept, like Telegram)
+        self.buttons = ButtonState()
         self._queue: list[dict[str, Any]] = []
         self._next_update_id = 1000
         self._next_message_id = 1
@@ -95,6 +102,9 @@ class TelegramBotAPI:
             "setwebhook": self._set_webhook,
             "deletewebhook": self._delete_webhook,
             "getwebhookinfo": self._get_webhook_info,
+            "answercallbackquery": self._answer_callback_query,
+            "editmessagetext": self._edit_message_text,
+            "editmessagereplymarkup": self._edit_message_reply_markup,
         }
 
     # -- what tests use -------------------------------------------------------------------------
@@ -196,6 +206,8 @@ class TelegramBotAPI:
             return JSONResponse({"ok": True, "result": await handler(params, request)})
         except BotAPIError as exc:
             return _error(exc)
+        except ButtonError as exc:
+            return _error(BotAPIError(exc.code, exc.description))
 
     async def _get_me(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         return {
@@ -217,6 +229,9 @@ class TelegramBotAPI:
         offset = _int(params, "offset", 0)
         limit = min(max(_int(params, "limit", 100), 1), 100)
         timeout = max(_int(params, "timeout", 0), 0)
+        allowed = params.get("allowed_updates")
+        if allowed not in (None, ""):
+            self.polling_allowed_updates = json.loads(allowed) if isinstance(allowed, str) else list(allowed)
         if offset > 0:  # confirms every update below it
             self._queue = [u for u in self._queue if u["update_id"] >= offset]
         elif offset < 0:  # -n: only the last n
@@ -237,7 +252,13 @@ class TelegramBotAPI:
                             self._arrived = anyio.Event()
                         await self._arrived.wait()
                 tg.cancel_scope.cancel()
+        self._queue = [u for u in self._queue if self._wanted(u)]  # other kinds are dropped, as on Telegram
         return self._queue[:limit]
+
+    def _wanted(self, update: dict[str, Any]) -> bool:
+        """Whether the bot asked for this kind of update (an empty or absent list: the default kinds)."""
+        wanted = self.polling_allowed_updates
+        return not wanted or any(kind in update for kind in wanted)
 
     async def _send_message(self, params: dict[str, Any], request: Request) -> dict[str, Any]:
         chat = params.get("chat_id")
@@ -254,16 +275,21 @@ class TelegramBotAPI:
             if known is None:
                 raise BotAPIError(400, "Bad Request: chat not found")
             chat_id = known
+        markup = inline_markup(params.get("reply_markup"))
         message_id = self._message_id()
         reply_to = _reply_to(params)
         self.sent.append(SentMessage(chat_id, str(text), message_id, params=dict(params), reply_to_message_id=reply_to))
-        return {
+        message: dict[str, Any] = {
             "message_id": message_id,
             "from": {"id": self.bot_id, "is_bot": True, "first_name": "Butler", "username": self.username},
             "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"},
             "date": int(time.time()),
             "text": str(text),
         }
+        if markup is not None:
+            message["reply_markup"] = markup
+        self.keep_sent(message)
+        return message
 
     async def _set_webhook(self, params: dict[str, Any], request: Request) -> bool:
         url = str(params.get("url") or "")

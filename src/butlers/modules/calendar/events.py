@@ -13,6 +13,15 @@ import recurring_ical_events
 from dateutil.rrule import rrulestr
 
 MAX_RANGE_DAYS = 366 * 2
+# Control characters are not XML text: a CalDAV request carrying one fails inside the client library.
+_CONTROL = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def text_problem(text: str, limit: int) -> str | None:
+    """What makes `text` unfit for an event (too long, or a control character), or None."""
+    if len(text) > limit:
+        return f"is {len(text)} characters long; at most {limit} allowed"
+    return "must not contain control characters" if _CONTROL.search(text) else None
 
 
 class InputError(ValueError):

@@ -34,6 +34,7 @@ from butlers.modules.calendar.events import (
     parse_range,
     parse_rrule,
     parse_work_hours,
+    text_problem,
     zone,
 )
 
@@ -54,14 +55,13 @@ def _text(tool: str, argument: str, value: str | None, limit: int, *, required: 
     text = value.strip()
     if required and not text:
         raise bad_argument(tool, argument, "must not be empty")
-    if len(text) > limit:
-        raise bad_argument(tool, argument, f"is {len(text)} characters long; at most {limit} allowed")
+    if (problem := text_problem(text, limit)) is not None:
+        raise bad_argument(tool, argument, problem)
     return text
 
 
 def _uid(tool: str, uid: str) -> str:
-    text = _text(tool, "uid", uid, MAX_UID, required=True)
-    assert text is not None
+    text = _text(tool, "uid", uid, MAX_UID, required=True) or ""  # never None: uid is required
     if any(c in text for c in "\r\n/"):
         raise bad_argument(tool, "uid", "must not contain line breaks or '/'")
     return text

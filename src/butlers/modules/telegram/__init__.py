@@ -1,7 +1,8 @@
 """The `telegram` module: a Telegram bot for the butler, through python-telegram-bot.
 
 Messages from chats on the allow-list become inbound messages (stored, then handed to the
-butler); messages from any other chat are ignored and counted. Updates arrive by long polling
+butler); messages from any other chat are recorded as `ignored` inbound messages (never handed
+to anyone) and counted. Updates arrive by long polling
 (the module's `serve`, run in the butler's task group) or by webhook (a route on the butler's HTTP port, the secret
 token header checked). Tools: `telegram_send` (through the approval gate) and `telegram_recent`.
 
@@ -28,11 +29,14 @@ from starlette.responses import JSONResponse, Response
 from telegram import Bot, Message, Update
 from telegram.request import HTTPXRequest
 
+from butlers.core.approvals import ApprovalGate
 from butlers.core.inbound import InboundMessage
-from butlers.errors import ModuleError
+from butlers.errors import ModuleError, ToolInputError
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.telegram.channel import TelegramChannel
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
+from butlers.modules.telegram.incoming import inbound_message, username_of
+from butlers.modules.telegram.owner_approvals import OwnerApprovals
 from butlers.modules.telegram.tools import COLUMNS, TelegramTools
 
 if TYPE_CHECKING:
@@ -42,17 +46,15 @@ __all__ = ["OUTBOUND_TOOLS", "TOKEN_ENV", "TelegramConfig", "TelegramModule", "W
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_IGNORED_CHATS = 20  # how many ignored chats health() remembers (to help fill the allow-list)
-ALLOWED_UPDATES = ["message"]
+ALLOWED_UPDATES = ["message", "callback_query"]  # callback_query: the owner's Approve / Reject presses
 HEALTH_TIMEOUT_S = 5.0
 
 
-def _sender(message: Message) -> str:
-    user = message.from_user
-    if user is None:
-        return message.chat.title or str(message.chat.id)
-    if user.username:
-        return f"@{user.username}"
-    return f"{user.full_name} (id {user.id})"
+def _gate(ctx: ModuleContext, butler: str) -> ApprovalGate | None:
+    """The approval gate of `butler` (this one, or another of the daemon)."""
+    if butler == ctx.butler:
+        return ctx.approvals
+    return getattr(ctx.fleet.get(butler), "approvals", None)
 
 
 class TelegramModule(Module):
@@ -74,6 +76,7 @@ class TelegramModule(Module):
         self.ignored = 0  # messages from chats not on the allow-list
         self.ignored_chats: dict[int, dict[str, Any]] = {}
         self.webhook_set = False
+        self._owner: OwnerApprovals | None = None  # with owner_chat_id: held actions are offered there
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -89,6 +92,14 @@ class TelegramModule(Module):
             await request.initialize()
         if ctx.channels is not None:  # the notify engine (on this butler) delivers through the bot too
             ctx.channels.register(TelegramChannel(self._require_bot, ctx.pool))
+        owner, user = self.config.owner_chat_id, self.config.deciding_user_id
+        if owner is not None and user is not None:
+            self._owner = OwnerApprovals(self._require_bot, ctx.pool, owner, user, lambda b: _gate(ctx, b))
+
+    @property
+    def approval_prompter(self) -> OwnerApprovals | None:
+        """Found by every butler's approval gate (core/approval_prompts.py) while the bot runs."""
+        return self._owner if self._bot is not None else None
 
     async def serve(
         self, ctx: ModuleContext, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
@@ -109,6 +120,7 @@ class TelegramModule(Module):
             await request.shutdown()
         self._requests = []
         self._bot = None
+        self._owner = None
 
     def _make_bot(self, token: str) -> Bot:
         # Separate connection pools: a getUpdates held open for 30 s never delays a sendMessage.
@@ -186,38 +198,24 @@ class TelegramModule(Module):
         return chat.type == "private" and username is not None and username.lower() in names
 
     async def handle_update(self, ctx: ModuleContext, update: Update) -> str:
-        """Record one update: 'received', 'duplicate', 'ignored' (not allowed) or 'skipped' (not a message)."""
+        """Record one update: 'received', 'duplicate', 'ignored' (not allowed) or 'skipped' (not a message);
+        a button press: OwnerApprovals.answer's outcome."""
+        if update.callback_query is not None:  # a press on a button: only the owner's Approve / Reject exist
+            return await self._owner.answer(update.callback_query) if self._owner is not None else "skipped"
         message = update.message
         if message is None:
             return "skipped"
+        msg = inbound_message(update, message)
         if not self.is_allowed(message):
             self._count_ignored(ctx, message)
+            if ctx.inbound is not None:  # kept as `ignored` (never dispatched): the user sees who wrote
+                why = f"chat {message.chat.id} is not on the allow-list (allowed_chat_ids, allowed_usernames)"
+                await ctx.inbound.record_ignored(msg, why)
             return "ignored"
-        user = message.from_user
-        username = user.username.lower() if user is not None and user.username else None
-        text = message.text or message.caption or ""
-        received_at = message.date if message.date.tzinfo else message.date.replace(tzinfo=UTC)
         inbound_id = None
         created = True
         if ctx.inbound is not None:
-            inbound_id, created = await ctx.inbound.receive(
-                InboundMessage(
-                    channel="telegram",
-                    external_id=f"{message.chat.id}:{message.message_id}",
-                    sender=_sender(message),
-                    text=text,
-                    received_at=received_at,
-                    metadata={
-                        "chat_id": message.chat.id,
-                        "chat_type": message.chat.type,
-                        "chat_title": message.chat.title,
-                        "message_id": message.message_id,
-                        "update_id": update.update_id,
-                        "user_id": user.id if user is not None else None,
-                        "username": username,
-                    },
-                )
-            )
+            inbound_id, created = await ctx.inbound.receive(msg)
         else:
             ctx.log.warning("telegram.no_inbound_log", chat_id=message.chat.id)
         await ctx.pool.execute(
@@ -225,10 +223,10 @@ class TelegramModule(Module):
             " ON CONFLICT (chat_id, message_id) DO NOTHING",
             message.chat.id,
             message.message_id,
-            _sender(message),
-            username,
-            text,
-            received_at,
+            msg.sender,
+            username_of(message),
+            msg.text,
+            msg.received_at,
             inbound_id,
         )
         if not created:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from butlers.modules.config_checks import http_url, webhook_path
 
@@ -74,6 +74,16 @@ class TelegramConfig(BaseModel):
     webhook: WebhookConfig = Field(default_factory=WebhookConfig, validate_default=True)
     require_approval: list[str] = Field(default_factory=list, description="Outbound tools that need approval.")
     poll_timeout_s: int = Field(default=30, ge=1, le=50, description="getUpdates long-polling timeout.")
+    owner_chat_id: int | None = Field(
+        default=None,
+        description="The owner's chat with the bot: every held action of the daemon is offered there with "
+        "Approve / Reject buttons (only the owner's press counts).",
+    )
+    owner_user_id: int | None = Field(
+        default=None,
+        description="The owner's Telegram user id, the only one whose press decides; default: owner_chat_id "
+        "(a private chat's id is its user's). Required when owner_chat_id is a group.",
+    )
 
     @field_validator("api_base_url")
     @classmethod
@@ -109,6 +119,21 @@ class TelegramConfig(BaseModel):
             if missing:
                 raise ValueError(f"mode = 'webhook' needs {' and '.join(f'webhook.{m}' for m in missing)}")
         return value
+
+    @model_validator(mode="after")
+    def _owner(self) -> TelegramConfig:
+        if self.owner_user_id is not None and self.owner_chat_id is None:
+            raise ValueError("owner_user_id needs owner_chat_id (the chat the buttons are sent to)")
+        if self.owner_chat_id is not None and self.owner_chat_id < 0 and self.owner_user_id is None:
+            raise ValueError("owner_chat_id is a group chat: give owner_user_id, the one user whose press decides")
+        if self.owner_user_id is not None and self.owner_user_id <= 0:
+            raise ValueError("owner_user_id must be a user id (a positive number)")
+        return self
+
+    @property
+    def deciding_user_id(self) -> int | None:
+        """The user whose press on an Approve / Reject button decides."""
+        return self.owner_user_id if self.owner_user_id is not None else self.owner_chat_id
 
     @property
     def bot_base_url(self) -> str:
