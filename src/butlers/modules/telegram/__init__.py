@@ -30,8 +30,7 @@ from telegram import Bot, Message, Update
 from telegram.request import HTTPXRequest
 
 from butlers.core.approvals import ApprovalGate
-from butlers.core.inbound import InboundMessage
-from butlers.errors import ModuleError, ToolInputError
+from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.telegram.channel import TelegramChannel
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
