@@ -9,9 +9,13 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import overview
+from butlers.dashboard.pages import approvals, overview, sessions
 
-PAGES: tuple[ModuleType, ...] = (overview,)
+PAGES: tuple[ModuleType, ...] = (
+    overview,
+    sessions,
+    approvals,
+)
 
 
 def page_routes() -> list[BaseRoute]:
