@@ -185,7 +185,7 @@ def idle_rss(dashboard: bool) -> int:
             }
 
         ws.env = env  # type: ignore[method-assign]
-        proc, _ = start_and_wait(ws, ws.root / "daemon.log")
+        proc, _ = start_and_wait(ws, ws.root / "daemon.log", deadline_s=300)
         if dashboard:
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline:
@@ -208,8 +208,10 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=30, help="timed requests per page")
     ap.add_argument("--events", type=int, default=20, help="session ends timed into the browser")
     ap.add_argument("--skip-rss", action="store_true", help="skip the idle RSS runs (two daemon starts)")
+    ap.add_argument("--rss-only", action="store_true", help="only the idle RSS runs")
     args = ap.parse_args()
-    in_process(args)
+    if not args.rss_only:
+        in_process(args)
     if not args.skip_rss:
         on, off = idle_rss(True), idle_rss(False)
         print(f"idle RSS of butlerd (2 butlers): dashboard on {on / 1024:.1f} MB, off {off / 1024:.1f} MB "
