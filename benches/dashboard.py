@@ -215,7 +215,7 @@ def main() -> int:
     if not args.skip_rss:
         on, off = idle_rss(True), idle_rss(False)
         print(f"idle RSS of butlerd (2 butlers): dashboard on {on / 1024:.1f} MB, off {off / 1024:.1f} MB "
-              f"(+{(on - off) / 1024:.1f} MB)")  # fmt: skip
+              f"({(on - off) / 1024:+.1f} MB)")  # fmt: skip
     print("(figures from a shared machine: under load)")
     return 0
 
