@@ -1,4 +1,4 @@
-"""Fixtures shared by integration test modules: one headless Chromium for the whole test session."""
+"""Fixtures shared by integration test modules: one headless Chromium per browser-test module."""
 
 from __future__ import annotations
 
@@ -10,9 +10,13 @@ import pytest
 from butlers.testing.system_packages import ensure_command
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, driven by Playwright (its own browser download is not reachable here)."""
+    """Debian's chromium, driven by Playwright (its own browser download is not reachable here).
+
+    Module-scoped, not session-scoped: while Playwright's sync API is alive its event loop counts
+    as running on the main thread, and every async test after it would fail to start its own.
+    """
     from playwright.sync_api import sync_playwright
 
     executable = ensure_command("chromium", "chromium")
