@@ -40,6 +40,7 @@ class Daemon:
     def __init__(self, root: Path, data_dir: Path, log: Path, extra_env: dict[str, str] | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
         env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_dir), "BUTLERS_LOG_FORMAT": "json"}
+        env["BUTLERS_DASHBOARD_ENABLED"] = "false"  # no dashboard on the real port 8200
         env |= extra_env or {}
         self.log = log
         self.proc = subprocess.Popen([BUTLERD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("wb"))
@@ -144,6 +145,7 @@ def test_serve_exits_1_when_no_butler_can_start(tmp_path: Path, data_home: Path)
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
     env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(data_home)}
+    env["BUTLERS_DASHBOARD_ENABLED"] = "false"  # no dashboard on the real port 8200
     done = subprocess.run([BUTLERD, "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert "no butler could start" in done.stderr and "BUTLERS_TEST_UNSET_VAR" in done.stderr

@@ -213,6 +213,7 @@ def test_a_non_loopback_bind_without_an_explicit_token_is_refused_at_start(tmp_p
     (root / "open" / "butler.toml").write_text('[butler]\nname = "open"\nport = 1\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "BUTLERS_"))}
     env |= {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(tmp_path / "data"), "BUTLERS_HOST": "0.0.0.0"}
+    env["BUTLERS_DASHBOARD_ENABLED"] = "false"  # no dashboard on the real port 8200
     done = subprocess.run([BUTLERD, "serve"], env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 1
     assert "refusing to listen on 0.0.0.0" in done.stderr

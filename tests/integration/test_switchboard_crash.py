@@ -46,6 +46,7 @@ def start(root: Path, data: Path, address: ServerAddress, model: ModelApiStandIn
             "POSTGRES_HOST": address.host, "POSTGRES_PORT": str(address.port), "POSTGRES_USER": address.user,
             "POSTGRES_PASSWORD": address.password, TOKEN_ENV: TOKEN, "CLAUDE_CODE_MAX_RETRIES": "0",
             **model.env()}  # fmt: skip
+    env["BUTLERS_DASHBOARD_ENABLED"] = "false"  # no dashboard on the real port 8200
     return subprocess.Popen([BUTLERD, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
 
 
