@@ -33,6 +33,9 @@ from butlers.core.notify_tools import context_notifier, register_notify_tools
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spawner import Spawner
+from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
+from butlers.core.schedule_run_tools import register_schedule_run_tool
+from butlers.core.spend_tools import register_spend_tools
 from butlers.core.state import StateStore
 from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
@@ -173,6 +176,7 @@ class Butler:
             self.settings.data_dir,
             self.credentials,
             session_credentials=self.session_credentials,
+            spend_ceiling=spend_ceiling_of(self),
         )
         await self.spawner.recover_at_startup()
         self.dispatcher = self.spawner
@@ -246,6 +250,8 @@ class Butler:
         register_core_tools(mcp, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)
+        register_spend_tools(mcp, self)  # spend_report (issue 13)
+        register_schedule_run_tool(mcp, self)  # schedule_run (issue 13)
         register_notify_tools(mcp, self)  # notify, remind (switchboard-notify)
         for module in self.modules:
             module.register_tools(mcp, self._contexts[module.name])
@@ -415,6 +421,7 @@ class Butler:
             "modules": {m.name: await self._module_health(m) for m in self.modules},
             "schedules": await self._schedules() if database["ok"] else None,
             "database": database,
+            "spend_ceiling": await ceiling_report(self.spawner.spend_ceiling) if database["ok"] else None,
         }
 
     async def _schedules(self) -> list[dict[str, Any]] | None:

@@ -43,6 +43,7 @@ from butlers.core.agent_credentials import session_mcp_config
 from butlers.core.dispatch import DispatchRequest, TriggerSource
 from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
 from butlers.core.sessions import FINISHED, QUEUE_CHANNEL, Conn, Outcome, SessionLog
+from butlers.core.spend_ceiling import SpendCeiling, ceiling_refusal, tighter
 from butlers.errors import NotFoundError
 
 log = structlog.get_logger(__name__)
@@ -211,6 +212,7 @@ class Spawner:
         model_env: Mapping[str, str] | None = None,
         cli_path: str | None = None,
         session_credentials: SessionCredentials | None = None,
+        spend_ceiling: SpendCeiling | None = None,
     ) -> None:
         """`credentials`: the butler's declared variables and its modules' credentials.
 
@@ -230,6 +232,7 @@ class Spawner:
         self._cli_path = cli_path
         # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
         self._session_credentials = session_credentials
+        self.spend_ceiling = spend_ceiling  # the fleet's monthly ceiling (core/spend_ceiling.py)
         self._runs: dict[uuid.UUID, _Run] = {}
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None
@@ -507,13 +510,16 @@ class Spawner:
         run.stop("timed_out")
 
     async def _refusal(self) -> tuple[str | None, float | None]:
-        """A reason not to start (no credential, budget spent), and the budget left."""
+        """A reason not to start (no credential, monthly ceiling or budget spent), and the budget left."""
         if not agent_env.has_model_credential(self.credentials):
             names = " or ".join(agent_env.MODEL_CREDENTIALS)
             return f"refused: no model credential; set {names} in the daemon's environment", None
+        refused, under_ceiling = await ceiling_refusal(self.spend_ceiling)
+        if refused is not None:
+            return refused, None
         budget = self.config.agent.daily_budget_usd
         if budget is None:
-            return None, None
+            return None, under_ceiling
         day = start_of_today()
         spent = await self.sessions.spent_since(day)
         if spent >= budget:
@@ -522,7 +528,7 @@ class Spawner:
                 f"refused: daily budget of ${budget:.2f} reached (${spent:.4f} spent today); new sessions run after {until}",
                 None,
             )
-        return None, budget - spent
+        return None, tighter(budget - spent, under_ceiling)
 
     async def _converse(
         self, row: asyncpg.Record, run: _Run, recorder: _Recorder, traceparent: str | None, budget: float | None
