@@ -30,11 +30,11 @@ from butlers.core.dispatch import Dispatcher
 from butlers.core.inbound import InboundLog
 from butlers.core.input_guard import HostileInputGuard
 from butlers.core.notify_tools import context_notifier, register_notify_tools
+from butlers.core.schedule_run_tools import register_schedule_run_tool
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spawner import Spawner
 from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
-from butlers.core.schedule_run_tools import register_schedule_run_tool
 from butlers.core.spend_tools import register_spend_tools
 from butlers.core.state import StateStore
 from butlers.core.tool_schedules import ToolRunner, call_mcp_tool, check_tool_call

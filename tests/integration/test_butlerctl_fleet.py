@@ -12,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -90,7 +89,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
     ports = {"alpha": free_port(), "beta": free_port()}
     for short, name in names.items():
         (base / "butlers.d" / name).mkdir(parents=True)
-        extra = ALPHA_EXTRA if short == "alpha" else '[butler.agent]\ndaily_budget_usd = 1.0\n'
+        extra = ALPHA_EXTRA if short == "alpha" else "[butler.agent]\ndaily_budget_usd = 1.0\n"
         toml = f'[butler]\nname = "{name}"\nport = {ports[short]}\n{extra}'
         (base / "butlers.d" / name / "butler.toml").write_text(toml)
     settings = Settings(
@@ -151,7 +150,9 @@ def test_schedules_create_disable_enable_run_and_delete(daemon: Daemon) -> None:
 
     code, out = daemon.cli("schedules", "disable", alpha, "nightly")
     assert code == 0, out
-    assert next(s for s in daemon.mcp("alpha", "schedule_list")["schedules"] if s["name"] == "nightly")["enabled"] is False
+    assert (
+        next(s for s in daemon.mcp("alpha", "schedule_list")["schedules"] if s["name"] == "nightly")["enabled"] is False
+    )
     code, out = daemon.cli("schedules", "enable", alpha, "nightly", "--json")
     assert code == 0 and json.loads(out)["enabled"] is True
 
