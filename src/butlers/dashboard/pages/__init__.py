@@ -9,9 +9,9 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import overview
+from butlers.dashboard.pages import butler, overview, spend
 
-PAGES: tuple[ModuleType, ...] = (overview,)
+PAGES: tuple[ModuleType, ...] = (overview, spend, butler)
 
 
 def page_routes() -> list[BaseRoute]:
