@@ -88,8 +88,8 @@ def _convert(field: Field, raw: str, spec: dict[str, Any]) -> Any:
         if kind == "number":
             return float(raw)
     except ValueError as exc:
-        what = "JSON" if field.kind == "json" else f"a{'n' if kind == 'integer' else ''} {kind}"
-        raise BadParameterError(field.name, f"not valid {what}: {exc}") from None
+        what = {"json": "valid JSON"}.get(field.kind) or ("an integer" if kind == "integer" else "a number")
+        raise BadParameterError(field.name, f"not {what}: {exc}") from None
     if field.kind == "select":
         enum = _enum_of(spec) or []
         return next((v for v in enum if str(v) == raw), raw)
