@@ -9,9 +9,15 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import butler, overview, spend
+from butlers.dashboard.pages import approvals, butler, overview, sessions, spend
 
-PAGES: tuple[ModuleType, ...] = (overview, spend, butler)
+PAGES: tuple[ModuleType, ...] = (
+    overview,
+    sessions,
+    approvals,
+    spend,  # i13term
+    butler,  # i13term
+)
 
 
 def page_routes() -> list[BaseRoute]:
