@@ -80,7 +80,12 @@ def test_a_schedule_created_in_the_browser_appears_in_schedule_list_over_mcp(dae
     form.locator("button[type=submit]").click()
     page.wait_for_selector("#schedule-evening-review")
     made = schedules(daemon, "alpha")["evening-review"]
-    assert (made["cron"], made["prompt"], made["enabled"], made["source"]) == ("0 21 * * *", "Review my day.", True, "runtime")
+    assert (made["cron"], made["prompt"], made["enabled"], made["source"]) == (
+        "0 21 * * *",
+        "Review my day.",
+        True,
+        "runtime",
+    )
 
     page.locator("#schedule-evening-review button[value=disable]").click()
     page.wait_for_selector("#schedule-evening-review[data-enabled=no]")

@@ -48,7 +48,13 @@ def test_each_type_gets_its_field() -> None:
 
 def test_answers_become_typed_arguments_and_empty_optional_ones_are_left_out() -> None:
     form = {"title": "Trip", "days": "3", "ratio": "", "mode": "full", "extra": '{"a": [1]}'}
-    assert arguments(schema(), form) == {"title": "Trip", "days": 3, "urgent": False, "mode": "full", "extra": {"a": [1]}}
+    assert arguments(schema(), form) == {
+        "title": "Trip",
+        "days": 3,
+        "urgent": False,
+        "mode": "full",
+        "extra": {"a": [1]},
+    }
     assert arguments(schema(), {"title": "x", "urgent": "on"})["urgent"] is True
 
 

@@ -6,6 +6,7 @@ gathered concurrently and merged here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -140,6 +141,7 @@ def print_spend(grouping: Grouping, rows: list[dict[str, Any]], reports: list[di
         return
     since = str(reports[0]["since"])[:10]
     typer.echo(f"Cost of finished sessions since {since}: ${_total(reports):.4f}")
+    table: list[tuple[str, ...]]
     if grouping == "butler":
         budgets = {r["butler"]: r["budget"] for r in reports}
         table = [("BUTLER", "SESSIONS", "COST_USD", "TODAY_USD", "DAILY_BUDGET")]
@@ -175,7 +177,7 @@ def ceiling_line(ceiling: dict[str, Any] | None) -> str:
     return f"{spent} of the ${ceiling['ceiling_usd']:.2f} monthly ceiling (${ceiling['remaining_usd']:.4f} left)"
 
 
-def print_table(table: list[tuple[str, ...]]) -> None:
+def print_table(table: Sequence[Sequence[str]]) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for row in table:
         typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
