@@ -8,6 +8,7 @@ input with clear 4xx errors.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,6 +18,7 @@ import httpx
 import pytest
 from dashboard_helpers import Daemon, dashboard_daemon, screenshot, seed_sessions
 from fastmcp import Client
+from playwright.sync_api import expect
 
 from butlers.db import ServerAddress
 
@@ -164,3 +166,32 @@ def test_the_api_twins_answer_bad_input_with_clear_4xx(daemon: Daemon) -> None:
         fine = http.get("/api/spend")
         assert fine.status_code == 200 and fine.json()["ceiling"]["ceiling_usd"] == CEILING
     assert "x" not in schedules(daemon, "alpha")
+
+
+def test_a_prompt_triggered_in_the_browser_leads_to_its_session_page_and_its_end(daemon: Daemon, page: Any) -> None:
+    alpha = daemon.names["alpha"]
+    page.goto(f"{daemon.url}butlers/{alpha}")
+    page.locator("#trigger textarea[name=prompt]").fill("What is on my list today?")
+    page.locator("#trigger button[type=submit]").click()
+    page.wait_for_url(re.compile(f"/sessions/{alpha}/[0-9a-f-]{{36}}$"))
+    assert page.locator("#session-prompt").inner_text() == "What is on my list today?"
+    # No model credential in this daemon: the session ends refused; the session page (live through SSE, tested
+    # in test_dashboard_live.py) shows the end, whether it came before or after the page loaded.
+    expect(page.locator("#session-status")).to_have_text("failed", timeout=30_000)
+    assert "no model credential" in page.locator("#session-error").inner_text()
+
+
+def test_run_now_through_the_api_twin_runs_a_tool_schedule_once(daemon: Daemon) -> None:
+    beta = daemon.names["beta"]
+    auth = {"Authorization": f"Bearer {daemon.token}"}
+    with httpx.Client(base_url=daemon.url, headers=auth, timeout=30) as http:
+        made = http.post(
+            f"/api/butlers/{beta}/schedules",
+            json={"name": "stamp", "cron": "0 4 * * *", "tool": "state_set", "args": {"key": "stamp", "value": 1}},
+        )
+        assert made.status_code == 200, made.text
+        ran = http.post(f"/api/butlers/{beta}/schedules/stamp/run")
+        assert ran.status_code == 200 and ran.json()["tool_status"] == "succeeded", ran.text
+    assert mcp(daemon, "beta", "state_get", key="stamp")["value"] == 1
+    stamp = schedules(daemon, "beta")["stamp"]
+    assert stamp["last_run_at"] is not None and stamp["next_run_at"] == made.json()["next_run_at"]
