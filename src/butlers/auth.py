@@ -37,13 +37,14 @@ OPERATOR_ACTIONS = frozenset(
         "schedule_create",
         "schedule_update",
         "schedule_delete",
+        "schedule_run",
         "state_set",
         "state_delete",
     }
 )
 # Never a session's, whatever its butler: a person decides held actions, and a
 # session neither starts nor cancels sessions (agent_env disallows them too).
-AGENT_WITHHELD = frozenset({"approval_approve", "approval_reject", "trigger", "session_cancel"})
+AGENT_WITHHELD = frozenset({"approval_approve", "approval_reject", "trigger", "session_cancel", "schedule_run"})
 
 
 class AuthError(ButlersError):

@@ -31,9 +31,12 @@ from butlers.core.channels import ChannelRegistry
 from butlers.core.dispatch import Dispatcher
 from butlers.core.input_guard import HostileInputGuard
 from butlers.core.notify_tools import context_notifier, register_notify_tools
+from butlers.core.schedule_run_tools import register_schedule_run_tool
 from butlers.core.scheduler import FiredWindow
 from butlers.core.services import ButlerPhase, build_services
 from butlers.core.session_tools import register_session_tools
+from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
+from butlers.core.spend_tools import register_spend_tools
 from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
@@ -144,6 +147,7 @@ class Butler:
             credentials=self.credentials,
             session_credentials=self.session_credentials,
             call_own_tool=self.call_own_tool,
+            spend_ceiling=spend_ceiling_of(self),
         )
         # The names the rest of the daemon (supervisor, switchboard, heartbeat, tests) reads.
         self.state, self.spawner, self.scheduler = services.state, services.spawner, services.scheduler
@@ -216,6 +220,8 @@ class Butler:
         register_core_tools(mcp, self.services, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)
+        register_spend_tools(mcp, self)  # spend_report (issue 13)
+        register_schedule_run_tool(mcp, self)  # schedule_run (issue 13)
         register_notify_tools(mcp, self)  # notify, remind (switchboard-notify)
         for module in self.modules:
             module.register_tools(mcp, self._contexts[module.name])
@@ -388,6 +394,7 @@ class Butler:
             "modules": {m.name: await module_health(m, self.module_failures.get(m.name)) for m in self.modules},
             "schedules": await schedule_summaries(self.scheduler) if database["ok"] else None,
             "database": database,
+            "spend_ceiling": await ceiling_report(self.spawner.spend_ceiling) if database["ok"] else None,
         }
 
     def _identity(self) -> dict[str, Any]:

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     drain_timeout_s: float = Field(default=30.0, ge=0, description="Seconds shutdown waits for in-flight work.")
     log_format: Literal["auto", "console", "json"] = Field(default="auto", description="Log rendering.")
     log_level: str = Field(default="info", description="Minimum log level.")
+    monthly_spend_ceiling_usd: float | None = Field(
+        default=None,
+        gt=0,
+        description="Fleet-wide monthly spend ceiling in USD: once this calendar month's recorded session cost"
+        " across every butler reaches it, new sessions of every butler are refused. Unset: no ceiling.",
+    )
     pg_max_connections: int | None = Field(
         default=None,
         ge=20,

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from butlers.cli import backup_commands, mcp_config_commands, session_commands
+from butlers.cli import backup_commands, mcp_config_commands, session_commands, spend_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
@@ -37,6 +37,8 @@ from butlers.cli.common import (
 from butlers.cli.inbound_commands import inbound_app
 from butlers.cli.notification_commands import notifications_app
 from butlers.cli.scaffold import scaffold
+from butlers.cli.schedule_commands import schedules_app
+from butlers.cli.state_commands import state_app
 from butlers.config import ButlerConfig, butler_dirs, load_butler_config
 from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
 
@@ -44,7 +46,7 @@ app = typer.Typer(
     name="butlerctl",
     help="Administer butlers: list, check and scaffold configs; ask running butlers for their status; "
     "trigger, list, show and cancel their agent sessions; approve or reject held actions; "
-    "list and retry notifications.",
+    "list and retry notifications; see what sessions cost; manage schedules and state.",
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode=None,
@@ -318,6 +320,9 @@ def print_status(root: Path, rows: list[dict[str, Any]]) -> None:
         typer.echo(line)
         if r["error"]:
             typer.echo(f"  {r['error']}")
+    ceilings = [r["status"]["spend_ceiling"] for r in rows if (r.get("status") or {}).get("spend_ceiling")]
+    if ceilings:  # the same fleet-wide figure from every butler: say it once
+        typer.echo(spend_commands.ceiling_line(ceilings[0]))
 
 
 # ---------------------------------------------------------------- trigger, sessions, session, cancel; approvals
@@ -330,6 +335,9 @@ app.add_typer(notifications_app)
 app.command("backup")(backup_commands.backup_command)
 app.command("restore")(backup_commands.restore_command)
 app.add_typer(inbound_app)
+app.command("spend")(spend_commands.spend_command)
+app.add_typer(schedules_app)
+app.add_typer(state_app)
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`

@@ -38,7 +38,7 @@ BUILTIN_TOOLS = (
 )  # fmt: skip
 # A session must not start further sessions of its own butler (unbounded
 # recursion, budget burn) nor cancel others.
-SELF_EXCLUDED_TOOLS = ("trigger", "session_cancel")
+SELF_EXCLUDED_TOOLS = ("trigger", "session_cancel", "schedule_run")
 # The switchboard's routing tools (issue 11): no agent but the switchboard's own may move work between butlers.
 ROUTING_TOOLS = ("route", "dispatch", "reroute")
 # A person decides held actions, never an agent: offered to no session (the

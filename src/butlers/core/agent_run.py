@@ -35,6 +35,7 @@ from butlers.config import ButlerConfig
 from butlers.core import agent_env
 from butlers.core.agent_credentials import session_mcp_config
 from butlers.core.sessions import Outcome, Session, SessionLog
+from butlers.core.spend_ceiling import SpendCeiling, ceiling_refusal, tighter
 from butlers.statuses import SessionStatus
 
 log = structlog.get_logger(__name__)
@@ -181,6 +182,7 @@ class AgentRunner:
         *,
         cli_path: str | None = None,
         session_credentials: SessionCredentials | None = None,
+        spend_ceiling: SpendCeiling | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -192,6 +194,7 @@ class AgentRunner:
         self._cli_path = cli_path
         # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
         self._session_credentials = session_credentials
+        self.spend_ceiling = spend_ceiling  # the fleet's monthly ceiling (core/spend_ceiling.py)
 
     async def run(self, row: Session, run: RunHandle) -> Outcome:
         """Run the session of `row` under a span continuing its caller's trace."""
@@ -230,13 +233,16 @@ class AgentRunner:
         run.stop(SessionStatus.TIMED_OUT)
 
     async def refusal(self) -> tuple[str | None, float | None]:
-        """A reason not to start (no credential, budget spent), and the budget left."""
+        """A reason not to start (no credential, monthly ceiling or budget spent), and the budget left."""
         if not agent_env.has_model_credential(self.credentials):
             names = " or ".join(agent_env.MODEL_CREDENTIALS)
             return f"refused: no model credential; set {names} in the daemon's environment", None
+        refused, under_ceiling = await ceiling_refusal(self.spend_ceiling)
+        if refused is not None:
+            return refused, None
         budget = self.config.agent.daily_budget_usd
         if budget is None:
-            return None, None
+            return None, under_ceiling
         day = start_of_today()
         spent = await self.sessions.spent_since(day)
         if spent >= budget:
@@ -245,7 +251,7 @@ class AgentRunner:
                 f"refused: daily budget of ${budget:.2f} reached (${spent:.4f} spent today); new sessions run after {until}",
                 None,
             )
-        return None, budget - spent
+        return None, tighter(budget - spent, under_ceiling)
 
     async def _converse(
         self, row: Session, run: RunHandle, recorder: Recorder, traceparent: str | None, budget: float | None

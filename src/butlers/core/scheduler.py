@@ -266,6 +266,26 @@ class Scheduler:
             )
         return fired
 
+    async def fire_now(self, name: str, now: datetime | None = None) -> FiredWindow:
+        """Run a schedule once now, out of its timing ("run now"), enabled or not.
+
+        The window is named by (schedule, now), so it is recorded and fires once like
+        any other; the schedule's next window is left as it was. A tool-mode window
+        is queued, and run by the caller's `tool_runner.run_queued()`.
+        """
+        now = now or utcnow()
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1 FOR UPDATE", name)
+            if row is None:
+                raise NotFoundError(f"no schedule named '{name}'")
+            fired = await self._fire_window(conn, row, [now])
+            await conn.execute("UPDATE schedules SET last_run_at = $2 WHERE name = $1", name, now)
+        assert fired is not None, "a window named by now cannot have fired before"
+        if fired.tool is not None and self.tool_runner is not None:
+            await self.tool_runner.run_queued()
+        log.info("schedule.run_now", schedule=name, scheduled_for=now.isoformat())
+        return fired
+
     async def _claim_schedule(self, conn: Conn, row: asyncpg.Record, now: datetime) -> list[FiredWindow]:
         one_shot = row["cron"] is None
         windows = (

@@ -24,6 +24,7 @@ from butlers.core.approvals import ApprovalGate
 from butlers.core.inbound import InboundLog
 from butlers.core.scheduler import FiredWindow, Scheduler
 from butlers.core.spawner import Spawner
+from butlers.core.spend_ceiling import SpendCeiling
 from butlers.core.state import StateStore
 from butlers.core.tool_schedules import ToolRunner
 
@@ -61,10 +62,14 @@ async def build_services(
     credentials: dict[str, str],
     session_credentials: SessionCredentials,
     call_own_tool: Callable[[str, dict[str, Any]], Awaitable[Any]],
+    spend_ceiling: SpendCeiling | None = None,
 ) -> ButlerServices:
     """Make a butler's services and recover what its last run left (running sessions, tool runs, approvals)."""
     name = config.name
-    spawner = Spawner(name, config, pool, mcp_url, data_dir, credentials, session_credentials=session_credentials)
+    spawner = Spawner(
+        name, config, pool, mcp_url, data_dir, credentials,
+        session_credentials=session_credentials, spend_ceiling=spend_ceiling,
+    )  # fmt: skip
     await spawner.recover_at_startup()
     tool_runner = ToolRunner(pool, call_own_tool, name)
     await tool_runner.recover_at_startup()

@@ -33,6 +33,7 @@ from butlers.core.cancels import CANCEL_CHANNEL, CancelRequests, session_id_of
 from butlers.core.dispatch import DispatchRequest, TriggerSource
 from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
 from butlers.core.sessions import QUEUE_CHANNEL, Conn, FinishedTrigger, Outcome, Session, SessionLog, Triggered
+from butlers.core.spend_ceiling import SpendCeiling
 from butlers.errors import NotFoundError
 from butlers.statuses import SessionStatus
 
@@ -61,6 +62,7 @@ class Spawner:
         model_env: Mapping[str, str] | None = None,
         cli_path: str | None = None,
         session_credentials: SessionCredentials | None = None,
+        spend_ceiling: SpendCeiling | None = None,
     ) -> None:
         """`credentials`: the butler's declared variables and its modules' credentials.
 
@@ -86,7 +88,9 @@ class Spawner:
             self.credentials,
             cli_path=cli_path,
             session_credentials=session_credentials,
+            spend_ceiling=spend_ceiling,
         )
+        self.spend_ceiling = spend_ceiling
         self._runs: dict[uuid.UUID, RunHandle] = {}
         self._waiters: dict[uuid.UUID, anyio.Event] = {}
         self._wake: anyio.Event | None = None

@@ -120,7 +120,7 @@ async def call_mcp_tool(mcp: FastMCP, name: str, args: dict[str, Any]) -> Any:
 
 
 # A schedule never decides for the user (approvals) nor re-enters the scheduler (tick).
-FORBIDDEN_TOOLS = frozenset({"tick", "approval_approve", "approval_reject"})
+FORBIDDEN_TOOLS = frozenset({"tick", "schedule_run", "approval_approve", "approval_reject"})
 
 
 async def check_tool_call(mcp: FastMCP, tool: str, args: dict[str, Any] | None) -> str | None:

@@ -9,12 +9,14 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import approvals, overview, sessions
+from butlers.dashboard.pages import approvals, butler, overview, sessions, spend
 
 PAGES: tuple[ModuleType, ...] = (
     overview,
     sessions,
     approvals,
+    spend,  # i13term
+    butler,  # i13term
 )
 
 

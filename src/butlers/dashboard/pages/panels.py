@@ -10,10 +10,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from butlers.dashboard.context import Dashboard
+from butlers.dashboard.pages.spend import ceiling_panel
 
 Panel = Callable[[Dashboard], Awaitable[dict[str, Any] | None]]
 
-PANELS: dict[str, Panel] = {}
+
+PANELS: dict[str, Panel] = {"spend_ceiling": ceiling_panel}  # the monthly ceiling (pages/spend.py)
 
 
 async def render_panels(dashboard: Dashboard) -> dict[str, dict[str, Any]]:
