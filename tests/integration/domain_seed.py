@@ -86,31 +86,25 @@ async def _route(
         )
 
 
-async def seed_messages(pool: asyncpg.Pool) -> SeededMessages:
-    """Four messages of the switchboard, one per kind of outcome, with their routing log."""
+async def seed_messages(pool: asyncpg.Pool, names: dict[str, str] | None = None) -> SeededMessages:
+    """Four messages of the switchboard, one per kind of outcome, with their routing log.
+
+    `names` maps the roles health, general and relationship to the fleet's butler names. The failed
+    message is a bare weight ("81.5 kg"): a weight rule, where there is one, routes it on retry."""
+    n = {"health": "health", "general": "general", "relationship": "relationship", **(names or {})}
     s1, s2, s3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
-    handled = await _message(pool, "81.5 kg", "handled", 40, session=s1)
-    await _route(pool, handled, "81.5 kg", [("health", "81.5 kg", "rule", "rule 'weight'", s1)])
-    why = "butler 'general' is not serving (it is stopping)"
-    failed = await _message(pool, "Remember the milk", "failed", 30, error=f"part 0 of 1: {why}")
-    await _route(
-        pool,
-        failed,
-        "Remember the milk",
-        [("general", "Remember the milk", "fallback", "no rule and no model answer", None)],
-        why,
-    )
+    handled = await _message(pool, "81.2 kg", "handled", 40, session=s1)
+    await _route(pool, handled, "81.2 kg", [(n["health"], "81.2 kg", "rule", "rule 'weight'", s1)])
+    why = f"butler '{n['general']}' is not serving (it is stopping)"
+    failed = await _message(pool, "81.5 kg", "failed", 30, error=f"part 0 of 1: {why}")
+    await _route(pool, failed, "81.5 kg", [(n["general"], "81.5 kg", "fallback", "no rule matched", None)], why)
     text = "Weighed 80 kg and Anna's birthday is on 3 May"
     split = await _message(pool, text, "dispatched", 20, session=s2)
-    await _route(
-        pool,
-        split,
-        text,
-        [
-            ("health", "Weighed 80 kg", "model", "a weight measurement", s2),
-            ("relationship", "Anna's birthday is on 3 May", "model", "a contact's date", s3),
-        ],
-    )
+    parts = [
+        (n["health"], "Weighed 80 kg", "model", "a weight measurement", s2),
+        (n["relationship"], "Anna's birthday is on 3 May", "model", "a contact's date", s3),
+    ]
+    await _route(pool, split, text, parts)
     ignored = await _message(
         pool,
         "Buy cheap pills",

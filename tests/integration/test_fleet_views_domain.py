@@ -45,6 +45,7 @@ async def test_messages_show_the_latest_routing_with_its_reason_and_session(
     ]
     failed = by_id[seeded.failed]
     assert failed.retryable and failed.routing[0].session_id is None and "not serving" in (failed.error or "")
+    assert failed.routing[0].reason_kind is ReasonKind.FALLBACK
     assert by_id[seeded.ignored].routing == () and not by_id[seeded.ignored].retryable
 
     only_failed = await messages.list_messages(pool, status=messages.MessageStatus.FAILED)
