@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -12,6 +13,10 @@ import pytest
 
 from butlers.db import ServerAddress, create_pool
 from butlers.testing.postgres import TestPostgres
+
+# Daemons the tests start serve no dashboard unless a test asks for one on a free port:
+# never on the real port 8200, which the user's own daemon may hold.
+os.environ.setdefault("BUTLERS_DASHBOARD_ENABLED", "false")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

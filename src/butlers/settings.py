@@ -69,6 +69,12 @@ class Settings(BaseSettings):
         description="max_connections of the embedded PostgreSQL; default: what every butler's pool needs.",
     )
 
+    dashboard_enabled: bool = Field(default=True, description="Serve the dashboard (web pages and JSON API).")
+    dashboard_host: str = Field(
+        default="127.0.0.1", description="Address the dashboard binds to; beyond loopback it needs BUTLERS_TOKEN."
+    )
+    dashboard_port: int = Field(default=8200, ge=1, le=65535, description="Port of the dashboard.")
+
     postgres_host: str | None = Field(default=None, validation_alias=AliasChoices("POSTGRES_HOST"))
     postgres_port: int = Field(default=5432, validation_alias=AliasChoices("POSTGRES_PORT"))
     postgres_user: str = Field(default="postgres", validation_alias=AliasChoices("POSTGRES_USER"))

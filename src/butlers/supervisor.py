@@ -17,6 +17,7 @@ import structlog
 from butlers.butler import Butler
 from butlers.config import ButlerConfig
 from butlers.core.agent_env import MODEL_CREDENTIALS
+from butlers.dashboard import DashboardService
 from butlers.db import PostgresServer
 from butlers.db_health import DatabaseHealth
 from butlers.errors import ButlersError, ConfigError
@@ -52,6 +53,7 @@ class Supervisor:
         self.butlers: dict[str, Butler] = {}
         self.heartbeat: Heartbeat | None = None
         self.health: DatabaseHealth | None = None
+        self.dashboard: DashboardService | None = None
         self._stop = anyio.Event()
         self.stopped = anyio.Event()
 
@@ -93,6 +95,9 @@ class Supervisor:
                     register_secrets(butler.credentials.values())
                     butler.on_schedules_changed = self.heartbeat.poke
                 tg.start_soon(self.heartbeat.run)
+                if self.settings.dashboard_enabled:
+                    self.dashboard = DashboardService(self.settings, self)
+                    tg.start_soon(self._run_dashboard, self.dashboard)
                 log.info("supervisor.ready", serving=[b.name for b in self.serving], failed=sorted(self.failures))
                 task_status.started()
                 await self._stop.wait()
@@ -105,6 +110,8 @@ class Supervisor:
 
     async def _drain(self, scope: anyio.CancelScope) -> None:
         log.info("supervisor.stopping", drain_timeout_s=self.settings.drain_timeout_s)
+        if self.dashboard is not None:
+            self.dashboard.request_stop()
         for butler in self.butlers.values():
             butler.request_stop()
         # Each butler drains itself within the bound; give the lot a little more, then cancel.
@@ -112,6 +119,14 @@ class Supervisor:
             for butler in self.butlers.values():
                 await butler.done.wait()
         scope.cancel()
+
+    async def _run_dashboard(self, dashboard: DashboardService) -> None:
+        """The dashboard's own error boundary: whatever it raises, the butlers keep serving."""
+        try:
+            await dashboard.run()
+        except Exception as exc:
+            dashboard.error = str(exc) or type(exc).__name__
+            log.error("dashboard.failed", error=dashboard.error, exc_info=not isinstance(exc, ButlersError))
 
     async def _run_butler(self, butler: Butler) -> None:
         try:

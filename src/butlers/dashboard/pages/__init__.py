@@ -1,0 +1,18 @@
+"""The registry of pages: each module holds one page (its HTML routes and their `/api/` twins).
+
+Adding a page: a new module here with a `ROUTES` list, its template(s), and one line in PAGES.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from starlette.routing import BaseRoute
+
+from butlers.dashboard.pages import overview
+
+PAGES: tuple[ModuleType, ...] = (overview,)
+
+
+def page_routes() -> list[BaseRoute]:
+    return [route for module in PAGES for route in module.ROUTES]

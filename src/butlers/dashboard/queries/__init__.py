@@ -1,0 +1,1 @@
+"""Read queries of the dashboard's pages, over each butler's own pool (one concept a module)."""

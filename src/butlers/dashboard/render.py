@@ -1,0 +1,78 @@
+"""Rendering: Jinja2 templates for pages, JSON for the API, and errors as messages (never tracebacks)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.templating import Jinja2Templates
+
+from butlers.dashboard.nav import NAV
+
+HERE = Path(__file__).resolve().parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID | Decimal):
+        return str(value) if isinstance(value, UUID) else float(value)
+    return str(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, default=_plain)
+
+
+class ApiResponse(JSONResponse):
+    """JSON with datetimes, UUIDs and decimals written plainly."""
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content).encode()
+
+
+def page(request: Request, template: str, **data: Any) -> HTMLResponse:
+    """A full page: `template` extends base.html, which shows the navigation and the CSRF token."""
+    context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, **data}
+    return templates.TemplateResponse(request, template, context)
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """An error as the caller reads it: JSON under /api/, else a page with the message."""
+    if request.url.path.startswith("/api/"):
+        return ApiResponse({"error": {"status": status, "message": message}}, status_code=status)
+    csrf = getattr(request.state, "csrf", "")
+    context = {"nav": NAV, "path": request.url.path, "csrf": csrf, "status": status, "message": message}
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+def short_json(value: Any, limit: int = 4000) -> str:
+    """Arguments and results shown on a page: pretty JSON, cut at `limit` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, indent=2, default=_plain, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
+
+
+def money(value: Any) -> str:
+    amount = float(value or 0)
+    return f"${amount:.4f}" if 0 < amount < 0.01 else f"${amount:.2f}"
+
+
+def when(value: Any) -> str:
+    """A timestamp in the daemon's local time, to the second."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if not isinstance(value, datetime):
+        return "—"
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+templates.env.filters["short_json"] = short_json
+templates.env.filters["money"] = money
+templates.env.filters["when"] = when

@@ -1,0 +1,227 @@
+"""The dashboard's guard: Host, operator token, Origin and CSRF token, and safe response headers.
+
+In order, for every HTTP request:
+1. `Host` must name the dashboard (loopback names, its bind address, `BUTLERS_ALLOWED_HOSTS`)
+   on its port, else 403: a page on another site cannot reach it through DNS rebinding.
+2. Bound beyond loopback, the request must carry the operator token: `Authorization: Bearer`
+   (scripts) or the cookie the login form sets (browsers). Else 401 (API) or the login page.
+3. A state-changing request (POST...) from a browser must come from the dashboard itself:
+   its `Origin` (or `Referer`) is the dashboard's, and it carries the CSRF token of its cookie
+   (`X-CSRF-Token` header or `csrf_token` form field). A bearer-token call is no browser's
+   ambient credential, so it needs neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from urllib.parse import parse_qs, urlsplit
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from butlers.auth import OperatorToken, is_loopback
+from butlers.http_guard import host_names, origins_for
+
+AUTH_COOKIE = "butlers_dashboard"
+CSRF_COOKIE = "butlers_csrf"
+CSRF_HEADER = b"x-csrf-token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPEN_PATHS = ("/login", "/static/")  # reachable without the token (the login form and its styles)
+HEADERS = [
+    (b"x-frame-options", b"DENY"),  # no framing: a foreign page cannot overlay our buttons
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class DashboardPolicy:
+    port: int
+    host_names: frozenset[str]
+    origins: frozenset[str]
+    token: OperatorToken
+    require_token: bool
+    max_body_bytes: int
+
+    @classmethod
+    def build(
+        cls, *, host: str, port: int, token: OperatorToken, hosts: list[str], origins: list[str], max_body: int
+    ) -> DashboardPolicy:
+        names = host_names(host, hosts)
+        return cls(port, names, origins_for(names, port, origins), token, not is_loopback(host), max_body)
+
+    def login_value(self) -> str:
+        """The auth cookie's value: derived from the token, so the cookie never holds the token itself."""
+        return hmac.new(self.token.value.encode(), b"butlers-dashboard-login", hashlib.sha256).hexdigest()
+
+
+class DashboardGuard:
+    """ASGI middleware applying a DashboardPolicy; see the module docstring."""
+
+    def __init__(self, app: ASGIApp, policy: DashboardPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = _headers(scope)
+        cookies = _cookies(headers)
+        if not self._host_ok(headers.get(b"host", b"").decode("latin-1").lower()):
+            return await _refuse(send, 403, "foreign_host", "this Host is not one the dashboard serves")
+        bearer = self._bearer(headers)
+        if bearer is False:
+            return await _refuse(send, 401, "invalid_token", "the bearer token is not the operator token")
+        path: str = scope["path"]
+        logged_in = bearer or self._cookie_ok(cookies)
+        if self.policy.require_token and not logged_in and not path.startswith(OPEN_PATHS):
+            return await _login_needed(scope, send)
+        csrf = cookies.get(CSRF_COOKIE) or ""
+        fresh = "" if len(csrf) >= 32 else secrets.token_urlsafe(32)
+        scope.setdefault("state", {})["csrf"] = csrf or fresh
+        if scope["method"] not in SAFE_METHODS and not bearer:
+            refusal = self._origin_problem(headers)
+            if refusal is None:
+                receive, refusal = await self._csrf_problem(headers, receive, csrf)
+            if refusal is not None:
+                return await _refuse(send, 403, *refusal)
+        await self.app(scope, receive, _with_headers(send, fresh))
+
+    def _host_ok(self, host: str) -> bool:
+        name, port = host, None
+        if host.startswith("["):
+            end = host.find("]")
+            name, rest = host[: end + 1], host[end + 1 :]
+            port = rest[1:] if rest.startswith(":") else None
+        elif host.count(":") == 1:
+            name, port = host.split(":")
+        return (port is None or port == str(self.policy.port)) and name in self.policy.host_names
+
+    def _bearer(self, headers: dict[bytes, bytes]) -> bool | None:
+        """True: the operator token; False: some other credential; None: no Authorization header."""
+        raw = headers.get(b"authorization")
+        if raw is None:
+            return None
+        scheme, _, presented = raw.decode("latin-1").partition(" ")
+        return scheme.lower() == "bearer" and self.policy.token.matches(presented.strip())
+
+    def _cookie_ok(self, cookies: dict[str, str]) -> bool:
+        presented = cookies.get(AUTH_COOKIE)
+        return presented is not None and hmac.compare_digest(presented, self.policy.login_value())
+
+    def _origin_problem(self, headers: dict[bytes, bytes]) -> tuple[str, str] | None:
+        origin = headers.get(b"origin", b"").decode("latin-1").lower().rstrip("/")
+        if not origin or origin == "null":
+            referer = urlsplit(headers.get(b"referer", b"").decode("latin-1").lower())
+            origin = f"{referer.scheme}://{referer.netloc}" if referer.netloc else ""
+        if not origin:
+            return "origin_missing", "a state-changing request must say where it comes from (Origin)"
+        if origin not in self.policy.origins:
+            return "foreign_origin", f"requests from {origin} are not accepted"
+        return None
+
+    async def _csrf_problem(
+        self, headers: dict[bytes, bytes], receive: Receive, expected: str
+    ) -> tuple[Receive, tuple[str, str] | None]:
+        presented = headers.get(CSRF_HEADER, b"").decode("latin-1")
+        content_type = headers.get(b"content-type", b"").decode("latin-1")
+        if not presented and content_type.startswith("application/x-www-form-urlencoded"):
+            body = await _read_body(receive, self.policy.max_body_bytes)
+            if body is None:
+                return receive, ("body_too_large", f"at most {self.policy.max_body_bytes} bytes")
+            fields = parse_qs(body.decode("latin-1"))
+            presented = (fields.get(CSRF_FIELD) or [""])[0]
+            receive = _replay(body, receive)
+        if not expected or not presented or not hmac.compare_digest(presented, expected):
+            return receive, ("csrf_token", "the form is stale or not the dashboard's: reload the page")
+        return receive, None
+
+
+def _headers(scope: Scope) -> dict[bytes, bytes]:
+    found: dict[bytes, bytes] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name, value)
+    return found
+
+
+def _cookies(headers: dict[bytes, bytes]) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(headers.get(b"cookie", b"").decode("latin-1"))
+    except Exception:  # a malformed Cookie header counts as none
+        return {}
+    return {k: m.value for k, m in jar.items()}
+
+
+def cookie_header(name: str, value: str, *, max_age: int | None = None) -> bytes:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Strict"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    return "; ".join(parts).encode()
+
+
+def _with_headers(send: Send, fresh_csrf: str) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            extra = list(HEADERS)
+            if fresh_csrf:
+                extra.append((b"set-cookie", cookie_header(CSRF_COOKIE, fresh_csrf)))
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sending
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # then the disconnect, when the client goes
+
+    return replay
+
+
+async def _login_needed(scope: Scope, send: Send) -> None:
+    path: str = scope["path"]
+    if path.startswith(("/api/", "/events")):
+        return await _refuse(send, 401, "token_required", "send the operator token (Authorization: Bearer)")
+    location = "/login?next=" + (path if path.startswith("/") and not path.startswith("//") else "/")
+    await send({"type": "http.response.start", "status": 303, "headers": [(b"location", location.encode())]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def _refuse(send: Send, status: int, reason: str, message: str) -> None:
+    body = json.dumps({"error": {"status": status, "reason": reason, "message": message}}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *HEADERS]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

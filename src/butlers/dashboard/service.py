@@ -1,0 +1,81 @@
+"""The dashboard as one service of the daemon: bound, served and stopped inside the supervisor's task group.
+
+It fails alone: a port in use or a refused bind is logged and recorded in `error`,
+and the butlers keep serving (the supervisor runs it behind its own error boundary).
+"""
+
+from __future__ import annotations
+
+import anyio
+import structlog
+
+from butlers.auth import AuthError, OperatorToken, is_loopback, load_operator_token
+from butlers.dashboard.app import build_app
+from butlers.dashboard.context import Dashboard, Fleet
+from butlers.dashboard.events import EventHub
+from butlers.dashboard.security import DashboardPolicy
+from butlers.http import EmbeddedServer, PortLimits, bind, make_server
+from butlers.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+def check_dashboard_bind(settings: Settings, token: OperatorToken) -> None:
+    """Beyond loopback only with a token the operator set (and so knows), as for the butlers' ports."""
+    if is_loopback(settings.dashboard_host) or token.explicit:
+        return
+    raise AuthError(
+        f"dashboard: refusing to listen on {settings.dashboard_host}: beyond loopback every request needs the "
+        "operator token, so set one yourself first (BUTLERS_TOKEN, or the systemd credential 'butlers-token')"
+    )
+
+
+class DashboardService:
+    """`run` serves until cancelled or `request_stop`; `ready` is set once it listens."""
+
+    def __init__(self, settings: Settings, fleet: Fleet) -> None:
+        self.settings = settings
+        self.fleet = fleet
+        self.hub = EventHub()
+        self.ready = anyio.Event()
+        self.error: str | None = None
+        self._server: EmbeddedServer | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.settings.dashboard_host}:{self.settings.dashboard_port}/"
+
+    def request_stop(self) -> None:
+        self.hub.close()  # open event streams end, so the server's shutdown does not wait on them
+        if self._server is not None:
+            self._server.should_exit = True
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        s = self.settings
+        token = load_operator_token(s)
+        check_dashboard_bind(s, token)
+        policy = DashboardPolicy.build(
+            host=s.dashboard_host,
+            port=s.dashboard_port,
+            token=token,
+            hosts=s.allowed_hosts,
+            origins=s.allowed_origins,
+            max_body=s.max_body_bytes,
+        )
+        dashboard = Dashboard(self.fleet, self.hub, s)
+        sock = bind(s.dashboard_host, s.dashboard_port, "dashboard")
+        limits = PortLimits(max_connections=s.max_connections, idle_timeout_s=s.idle_connection_timeout_s)
+        self._server = server = make_server(build_app(dashboard, policy), s.dashboard_host, s.dashboard_port, 2, limits)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.hub.run, dashboard.serving())
+            tg.start_soon(self._serve, server, sock, tg.cancel_scope)
+            await server.ready.wait()
+            log.info("dashboard.ready", url=self.url)
+            self.ready.set()
+            task_status.started()
+
+    async def _serve(self, server: EmbeddedServer, sock: object, scope: anyio.CancelScope) -> None:
+        try:
+            await server.serve([sock])  # type: ignore[list-item]
+        finally:
+            scope.cancel()  # the listeners go with the server

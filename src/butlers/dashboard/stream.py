@@ -1,0 +1,24 @@
+"""`/events`: the Server-Sent Events stream of one open page, fed by the EventHub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+
+from butlers.dashboard.context import dashboard
+
+PING_S = 15  # a comment line this often keeps proxies from closing an idle stream
+
+
+async def events(request: Request) -> EventSourceResponse:
+    hub = dashboard(request).hub
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async with hub.subscribe() as received:
+            yield ServerSentEvent(comment="connected")
+            async for event in received:
+                yield ServerSentEvent(data=event.json(), event=event.kind)
+
+    return EventSourceResponse(stream(), ping=PING_S, headers={"Cache-Control": "no-store"})
