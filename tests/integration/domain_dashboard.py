@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +95,7 @@ class DomainDaemon:
     names: dict[str, str]  # role -> butler name
     url: str  # the dashboard, ending in '/'
     telegram: TelegramBotAPI
+    portal: anyio.from_thread.BlockingPortal  # an event loop of its own for the test's database calls
     messages: SeededMessages | None = None
     notifications: SeededNotifications | None = None
     contacts: SeededContacts | None = None
@@ -111,7 +112,7 @@ class DomainDaemon:
             finally:
                 await conn.close()
 
-        return anyio.run(run)
+        return self.portal.call(run)
 
 
 @contextmanager
@@ -148,9 +149,9 @@ async def _seed(daemon: DomainDaemon, address: ServerAddress) -> None:
 def domain_daemon(base: Path, pg: ServerAddress, *, seed: bool = True) -> Iterator[DomainDaemon]:
     """The fleet above serving, its dashboard ready, and (with `seed`) its databases seeded."""
     telegram = TelegramBotAPI(BOT_TOKEN)
-    with anyio.from_thread.start_blocking_portal() as portal:
-        telegram_url = portal.enter_async_context(serve_asgi(telegram.app))  # type: ignore[arg-type]
-        model = portal.enter_async_context(ModelApiStandIn())  # type: ignore[arg-type]
+    with anyio.from_thread.start_blocking_portal() as portal, ExitStack() as stack:
+        telegram_url = stack.enter_context(portal.wrap_async_context_manager(serve_asgi(telegram.app)))
+        model = stack.enter_context(portal.wrap_async_context_manager(ModelApiStandIn()))
         names = write_fleet(base / "butlers.d", telegram_url)
         port = free_port()
         settings = Settings(dir=base / "butlers.d", data_dir=base / "data", postgres_host=pg.host,
@@ -163,7 +164,7 @@ def domain_daemon(base: Path, pg: ServerAddress, *, seed: bool = True) -> Iterat
             assert dashboard is not None
             wait_until(lambda: dashboard.ready.is_set() or dashboard.error is not None, READY_TIMEOUT_S)
             assert dashboard.error is None, dashboard.error
-            daemon = DomainDaemon(supervisor, names, f"http://127.0.0.1:{port}/", telegram)
+            daemon = DomainDaemon(supervisor, names, f"http://127.0.0.1:{port}/", telegram, portal)
             if seed:
-                anyio.run(_seed, daemon, pg)
+                portal.call(_seed, daemon, pg)
             yield daemon

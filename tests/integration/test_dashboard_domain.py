@@ -173,21 +173,21 @@ def test_the_json_twins_answer_and_bad_input_is_a_4xx_naming_the_parameter(daemo
         assert client.get("api/contacts", params={"q": "tom"}).json()["contacts"][0]["display_name"] == "Tom Baker"
         trends = client.get("api/health", params={"days": 14, "kind": "weight"}).json()["trends"]
         assert [t["kind"] for t in trends] == ["weight"] and len(trends[0]["daily"]) == 14
-        bad = {
-            ("get", "api/messages?status=lost", None): "status",
-            ("get", "api/messages/not-a-uuid", None): "message_id",
-            ("get", "api/messages?limit=0", None): "limit",
-            ("get", "api/notifications?status=gone", None): "status",
-            ("get", "api/contacts/abc", None): "contact_id",
-            ("get", "api/contacts/1?before=yesterday", None): "before",
-            ("get", "api/health?days=0", None): "days",
-            ("get", "api/health?until=someday", None): "until",
-            ("get", "api/health?kind=Weight!", None): "kind",
-            ("get", "api/health?butler=nobody", None): "butler",
-            ("post", f"api/messages/{seeded.split}/reroute", {"butler": "nobody"}): "butler",
-            ("post", f"api/messages/{seeded.split}/reroute", {}): "butler",
-        }
-        for (method, path, body), parameter in bad.items():
+        bad = [
+            ("get", "api/messages?status=lost", None, "status"),
+            ("get", "api/messages/not-a-uuid", None, "message_id"),
+            ("get", "api/messages?limit=0", None, "limit"),
+            ("get", "api/notifications?status=gone", None, "status"),
+            ("get", "api/contacts/abc", None, "contact_id"),
+            ("get", "api/contacts/1?before=yesterday", None, "before"),
+            ("get", "api/health?days=0", None, "days"),
+            ("get", "api/health?until=someday", None, "until"),
+            ("get", "api/health?kind=Weight!", None, "kind"),
+            ("get", "api/health?butler=nobody", None, "butler"),
+            ("post", f"api/messages/{seeded.split}/reroute", {"butler": "nobody"}, "butler"),
+            ("post", f"api/messages/{seeded.split}/reroute", {}, "butler"),
+        ]
+        for method, path, body, parameter in bad:
             answer = client.request(method, path, json=body)
             assert answer.status_code == 400, (path, answer.text)
             assert answer.json()["error"]["message"].startswith(f"{parameter}:"), (path, answer.text)

@@ -6,7 +6,7 @@ the x axis rather than a squeezed line; the y axis spans the data with a small m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -57,7 +57,7 @@ def _y_range(values: Sequence[float]) -> tuple[float, float]:
     return low - pad, high + pad
 
 
-def line_chart(first: date, last: date, series: dict[str, Sequence[tuple[date, float]]], unit: str) -> LineChart:
+def line_chart(first: date, last: date, series: Mapping[str, Sequence[tuple[date, float]]], unit: str) -> LineChart:
     """Each named series of (day, value) over the days `first`..`last`, in one chart."""
     values = [v for points in series.values() for _, v in points]
     low, high = _y_range(values) if values else (0.0, 1.0)

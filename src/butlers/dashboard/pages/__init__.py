@@ -9,9 +9,9 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import overview
+from butlers.dashboard.pages import contacts, health, messages, notifications, overview
 
-PAGES: tuple[ModuleType, ...] = (overview,)
+PAGES: tuple[ModuleType, ...] = (overview, messages, notifications, contacts, health)
 
 
 def page_routes() -> list[BaseRoute]:
