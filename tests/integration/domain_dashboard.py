@@ -136,7 +136,8 @@ async def _seed(daemon: DomainDaemon, address: ServerAddress) -> None:
 
     pools = {role: await pool(role) for role in ("switchboard", "health", "relationship")}
     try:
-        daemon.messages = await seed_messages(pools["switchboard"], daemon.names)
+        targets = {role: pools[role] for role in ("health", "relationship")}
+        daemon.messages = await seed_messages(pools["switchboard"], daemon.names, targets)
         daemon.notifications = await seed_notifications(pools["switchboard"], failed_recipient=str(OWNER_CHAT))
         daemon.contacts = await seed_contacts(pools["relationship"], datetime.now(UTC).date())
         daemon.health = await seed_health(pools["health"])

@@ -86,13 +86,35 @@ async def _route(
         )
 
 
-async def seed_messages(pool: asyncpg.Pool, names: dict[str, str] | None = None) -> SeededMessages:
+async def _session(pool: asyncpg.Pool, prompt: str, minutes_ago: int) -> uuid.UUID:
+    """A finished routed session in a target butler's database (what the switchboard follows)."""
+    at = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    sid: uuid.UUID = await pool.fetchval(
+        """INSERT INTO sessions (trigger_source, prompt, status, queued_at, started_at, finished_at, duration_ms,
+               result, num_turns, cost_usd, model)
+           VALUES ('route', $1, 'succeeded', $2, $2, $2 + interval '9 seconds', 9000, 'Recorded.', 2, 0.0042,
+                   'claude-sonnet-4-5') RETURNING id""",
+        prompt,
+        at,
+    )
+    return sid
+
+
+async def seed_messages(
+    pool: asyncpg.Pool, names: dict[str, str] | None = None, targets: dict[str, asyncpg.Pool] | None = None
+) -> SeededMessages:
     """Four messages of the switchboard, one per kind of outcome, with their routing log.
 
-    `names` maps the roles health, general and relationship to the fleet's butler names. The failed
-    message is a bare weight ("81.5 kg"): a weight rule, where there is one, routes it on retry."""
+    `names` maps the roles health, general and relationship to the fleet's butler names; with
+    `targets` (role -> pool) the routed sessions are real rows of those butlers, finished, else
+    bare ids. The failed message is a bare weight ("81.5 kg"): a weight rule routes it on retry."""
     n = {"health": "health", "general": "general", "relationship": "relationship", **(names or {})}
-    s1, s2, s3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    if targets is None:
+        s1, s2, s3 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    else:
+        s1 = await _session(targets["health"], "81.2 kg", 40)
+        s2 = await _session(targets["health"], "Weighed 80 kg", 20)
+        s3 = await _session(targets["relationship"], "Anna's birthday is on 3 May", 20)
     handled = await _message(pool, "81.2 kg", "handled", 40, session=s1)
     await _route(pool, handled, "81.2 kg", [(n["health"], "81.2 kg", "rule", "rule 'weight'", s1)])
     why = f"butler '{n['general']}' is not serving (it is stopping)"
