@@ -92,7 +92,7 @@ async def _session(pool: asyncpg.Pool, prompt: str, minutes_ago: int) -> uuid.UU
     sid: uuid.UUID = await pool.fetchval(
         """INSERT INTO sessions (trigger_source, prompt, status, queued_at, started_at, finished_at, duration_ms,
                result, num_turns, cost_usd, model)
-           VALUES ('route', $1, 'succeeded', $2, $2, $2 + interval '9 seconds', 9000, 'Recorded.', 2, 0.0042,
+           VALUES ('route', $1, 'succeeded', $2::timestamptz, $2::timestamptz, $2::timestamptz + interval '9 seconds', 9000, 'Recorded.', 2, 0.0042,
                    'claude-sonnet-4-5') RETURNING id""",
         prompt,
         at,
