@@ -32,6 +32,10 @@ class Daemon:
     url: str  # the dashboard's base URL, ending in '/'
     token: str
 
+    @property
+    def port(self) -> int:
+        return int(self.url.rstrip("/").rsplit(":", 1)[1])
+
     def dsn(self, short: str) -> str:
         butler = self.supervisor.butlers[self.names[short]]
         return butler.address.dsn(butler.database)

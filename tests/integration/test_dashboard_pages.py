@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from dashboard_helpers import Daemon, dashboard_daemon, screenshot, seed_approval, seed_sessions
+from security_helpers import OutboxModule
 
 from butlers.db import ServerAddress
 
@@ -44,3 +46,135 @@ def test_the_overview_shows_every_butler_and_what_needs_me_first(daemon: Daemon,
     assert first_need.get_attribute("data-kind") == "approval"
     assert "Mail ann@example.com: Dinner on Friday" in first_need.inner_text()
     screenshot(page, "overview")
+
+
+def test_the_sessions_page_filters_and_a_session_shows_its_tool_calls(daemon: Daemon, page: Any) -> None:
+    alpha = daemon.names["alpha"]
+    page.goto(daemon.url + "sessions")
+    assert page.locator("#sessions-list tbody tr").count() == 9
+    page.select_option("select[name=butler]", alpha)
+    page.select_option("select[name=status]", "failed")
+    page.click("#session-filter button")
+    page.wait_for_url("**/sessions?butler=*")
+    rows = page.locator("#sessions-list tbody tr")
+    assert rows.count() == 2
+    assert all(rows.nth(i).get_attribute("data-status") == "failed" for i in range(2))
+    screenshot(page, "sessions")
+    rows.first.locator("a").click()
+    page.wait_for_url(f"**/sessions/{alpha}/*")
+    assert page.locator("#session-status").inner_text() == "failed"
+    assert "529" in page.locator("#session-error").inner_text()
+    assert page.locator("details.tool-call").count() == 2
+    assert "groceries" in (page.locator("details.tool-call").nth(1).text_content() or "")
+    assert page.locator("#session-cost").inner_text().startswith("$")
+    screenshot(page, "session")
+
+
+def test_sessions_come_in_pages_that_follow_each_other(daemon: Daemon, page: Any) -> None:
+    page.goto(daemon.url + "sessions?limit=4")
+    seen = []
+    while True:
+        seen += [r.get_attribute("id") for r in page.locator("#sessions-list tbody tr").all()]
+        if page.locator("#next-page").count() == 0:
+            break
+        page.click("#next-page")
+        page.wait_for_load_state()
+    assert len(seen) == 9 and len(set(seen)) == 9
+
+
+def test_approving_in_the_browser_runs_the_action_once(daemon: Daemon, page: Any) -> None:
+    approval = seed_approval(daemon, "alpha", to="bob@example.com")
+    OutboxModule.sent.clear()
+    page.goto(daemon.url + "approvals")
+    held = page.locator(f"#approval-{approval}")
+    assert "bob@example.com" in held.locator("pre.args").inner_text()
+    screenshot(page, "approvals")
+    held.locator("button.approve").click()
+    page.wait_for_selector(f"#history-{approval}[data-status=succeeded]")
+    assert OutboxModule.sent == [{"to": "bob@example.com", "subject": "Dinner on Friday", "body": "See you at eight."}]
+    # The same form again (a double click, a replayed request): the action does not run twice.
+    status = post_form(daemon, f"approvals/{daemon.names['alpha']}/{approval}/approve", page)
+    assert status == 303
+    assert len(OutboxModule.sent) == 1
+    (row,) = daemon.sql("alpha", "SELECT status, decided_by, decided_via FROM approvals WHERE id = %s", str(approval))
+    assert row == {"status": "succeeded", "decided_by": "operator", "decided_via": "dashboard"}
+
+
+def test_rejecting_in_the_browser_records_the_reason_and_runs_nothing(daemon: Daemon, page: Any) -> None:
+    approval = seed_approval(daemon, "alpha", to="eve@example.com")
+    OutboxModule.sent.clear()
+    page.goto(daemon.url + "approvals")
+    held = page.locator(f"#approval-{approval}")
+    held.locator("input[name=reason]").fill("not to her")
+    held.locator("button.reject").click()
+    page.wait_for_selector(f"#history-{approval}[data-status=rejected]")
+    assert "not to her" in page.locator(f"#history-{approval}").inner_text()
+    assert OutboxModule.sent == []
+
+
+def post_form(daemon: Daemon, path: str, page: Any, **headers: str) -> int:
+    """POST the way the page's own form does: its origin, its CSRF cookie and token."""
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    token = cookies["butlers_csrf"]
+    sent = {"Origin": daemon.url.rstrip("/"), **headers}
+    response = httpx.post(
+        daemon.url + path, data={"csrf_token": token}, cookies=cookies, headers=sent, follow_redirects=False
+    )
+    return response.status_code
+
+
+def test_a_cross_origin_post_and_a_foreign_host_are_refused(daemon: Daemon, page: Any) -> None:
+    approval = seed_approval(daemon, "alpha", to="mallory@example.com")
+    OutboxModule.sent.clear()
+    page.goto(daemon.url + "approvals")
+    path = f"approvals/{daemon.names['alpha']}/{approval}/approve"
+    assert post_form(daemon, path, page, Origin="https://evil.example") == 403
+    assert httpx.post(daemon.url + path, headers={"Origin": daemon.url.rstrip("/")}).status_code == 403  # no token
+    assert httpx.get(daemon.url, headers={"Host": "evil.example"}).status_code == 403
+    assert httpx.get(daemon.url, headers={"Host": f"127.0.0.1:{daemon.port + 1}"}).status_code == 403
+    assert OutboxModule.sent == []
+    (row,) = daemon.sql("alpha", "SELECT status FROM approvals WHERE id = %s", str(approval))
+    assert row["status"] == "pending"
+    # A form of another site cannot even be driven through a real browser.
+    page.set_content(f'<form method="post" action="{daemon.url}{path}"><input name="csrf_token" value="guess"></form>')
+    with page.expect_response(lambda r: "/approve" in r.url) as answer:
+        page.evaluate("document.forms[0].submit()")
+    assert answer.value.status == 403
+    assert OutboxModule.sent == []
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("api/sessions?status=exploded", "status"),
+        ("api/sessions?butler=nobody", "butler"),
+        ("api/sessions?day=yesterday", "day"),
+        ("api/sessions?limit=0", "limit"),
+        ("api/sessions?before=nonsense", "before"),
+        ("api/approvals?status=maybe", "status"),
+    ],
+)
+def test_the_json_api_answers_bad_input_with_a_400_naming_the_parameter(
+    daemon: Daemon, path: str, parameter: str
+) -> None:
+    response = httpx.get(daemon.url + path)
+    assert response.status_code == 400
+    assert response.json()["error"]["message"].startswith(f"{parameter}: ")
+
+
+def test_the_json_api_answers_unknown_things_with_404(daemon: Daemon) -> None:
+    alpha = daemon.names["alpha"]
+    assert httpx.get(daemon.url + f"api/sessions/{alpha}/not-a-uuid").status_code == 400
+    missing = httpx.get(daemon.url + f"api/sessions/{alpha}/5a1b2c3d-0000-4000-8000-000000000001")
+    assert missing.status_code == 404 and "no session" in missing.json()["error"]["message"]
+    assert httpx.get(daemon.url + "api/sessions/nobody/5a1b2c3d-0000-4000-8000-000000000001").status_code == 404
+    overview = httpx.get(daemon.url + "api/overview").json()
+    assert {b["name"] for b in overview["butlers"]} == set(daemon.names.values())
+
+
+def test_a_bearer_token_script_may_post_without_browser_proofs(daemon: Daemon) -> None:
+    approval = seed_approval(daemon, "beta", to="carl@example.com")
+    path = f"api/approvals/{daemon.names['beta']}/{approval}/reject"
+    assert httpx.post(daemon.url + path, headers={"Authorization": "Bearer wrong-token-123456"}).status_code == 401
+    answer = httpx.post(daemon.url + path, headers={"Authorization": f"Bearer {daemon.token}"})
+    assert answer.status_code == 200 and answer.json()["status"] == "rejected"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import date, datetime
 from decimal import Decimal
@@ -55,6 +56,9 @@ def error_page(request: Request, status: int, message: str) -> Response:
 
 def short_json(value: Any, limit: int = 4000) -> str:
     """Arguments and results shown on a page: pretty JSON, cut at `limit` characters."""
+    if isinstance(value, str) and value[:1] in ("{", "["):
+        with contextlib.suppress(ValueError):  # a tool result is JSON text: show it laid out
+            value = json.loads(value)
     text = value if isinstance(value, str) else json.dumps(value, indent=2, default=_plain, ensure_ascii=False)
     return text if len(text) <= limit else text[:limit] + f"\n… ({len(text) - limit} more characters)"
 

@@ -9,9 +9,17 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import contacts, health, messages, notifications, overview
+from butlers.dashboard.pages import approvals, contacts, health, messages, notifications, overview, sessions
 
-PAGES: tuple[ModuleType, ...] = (overview, messages, notifications, contacts, health)
+PAGES: tuple[ModuleType, ...] = (
+    overview,
+    sessions,
+    approvals,
+    messages,
+    notifications,
+    contacts,
+    health,
+)
 
 
 def page_routes() -> list[BaseRoute]:

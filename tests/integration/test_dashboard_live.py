@@ -1,0 +1,81 @@
+"""Pages update live: a session started by `butlerctl trigger` appears on an open page without a
+reload (Server-Sent Events fed by LISTEN/NOTIFY), and its end (cancelled from the session's own
+page, in a second tab) updates the first page too.
+
+The agent runs the real Claude Code CLI against the model stand-in, which holds the request
+open (Hang), so the session stays `running` until it is cancelled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from anyio.from_thread import start_blocking_portal
+from dashboard_helpers import Daemon, dashboard_daemon, wait_until
+
+from butlers.db import ServerAddress
+from butlers.testing.model_api import Hang, ModelApiStandIn
+
+BUTLERCTL = str(Path(sys.executable).parent / "butlerctl")
+LIVE_TIMEOUT_MS = 90_000  # the CLI's start is slow on a loaded machine
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) -> Iterator[Daemon]:
+    with (
+        start_blocking_portal() as portal,
+        portal.wrap_async_context_manager(ModelApiStandIn([Hang()])) as api,
+        pytest.MonkeyPatch.context() as env,
+    ):
+        for name, value in {**api.env(), "CLAUDE_CODE_MAX_RETRIES": "0"}.items():
+            env.setenv(name, value)
+        with dashboard_daemon(tmp_path_factory.mktemp("dashboard-live"), pg_address) as running:
+            yield running
+
+
+def butlerctl_trigger(daemon: Daemon, short: str, prompt: str) -> str:
+    settings = daemon.supervisor.settings
+    env = {**os.environ, "BUTLERS_DIR": str(settings.dir), "BUTLERS_DATA_DIR": str(settings.data_dir)}
+    done = subprocess.run(
+        [BUTLERCTL, "trigger", daemon.names[short], prompt, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return str(json.loads(done.stdout)["session_id"])
+
+
+def test_a_triggered_session_appears_live_and_its_end_updates_the_page(daemon: Daemon, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    try:
+        watching = context.new_page()
+        watching.goto(daemon.url + f"sessions?butler={daemon.names['alpha']}")
+        hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
+        wait_until(lambda: hub.subscribers >= 1 and daemon.names["alpha"] in hub.listening, 30)
+        watching.evaluate("window.notReloaded = true")
+
+        session_id = butlerctl_trigger(daemon, "alpha", "Think about my week for a long time")
+        row = f"#session-{session_id}"
+        watching.wait_for_selector(f"{row}[data-status=running]", timeout=LIVE_TIMEOUT_MS)
+
+        other = context.new_page()
+        other.goto(daemon.url + f"sessions/{daemon.names['alpha']}/{session_id}")
+        assert other.locator("#session-status").inner_text() == "running"
+        other.click("#cancel")
+        other.wait_for_selector("#session-status:text('cancelled')")
+
+        watching.wait_for_selector(f"{row}[data-status=cancelled]", timeout=30_000)
+        assert watching.evaluate("window.notReloaded") is True
+    finally:
+        context.close()
+    (record,) = daemon.sql("alpha", "SELECT status FROM sessions WHERE id = %s", session_id)
+    assert record["status"] == "cancelled"
