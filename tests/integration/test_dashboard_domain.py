@@ -69,6 +69,26 @@ def test_messages_show_each_routing_decision_its_reason_and_target_session(daemo
     page.goto(daemon.url + "messages?status=ignored")
     assert page.locator("tbody tr").count() == 1 and "allowed_senders" in page.locator("tbody").inner_text()
 
+    page.goto(daemon.url + "messages")  # the target session's link opens that butler's session
+    page.locator(f"#message-{seeded.handled} a", has_text=names["health"]).click()
+    page.wait_for_url(f"**/sessions/{names['health']}/{session}")
+    assert "81.2 kg" in page.locator("main").inner_text()
+
+
+def test_a_message_that_arrives_appears_without_reload(daemon: DomainDaemon, page: Any) -> None:
+    page.goto(daemon.url + "messages?status=ignored")
+    hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
+    wait_until(lambda: hub.subscribers >= 1 and daemon.names["switchboard"] in hub.listening, WAIT_S)
+    page.evaluate("window.notReloaded = true")
+    [row] = daemon.fetch(
+        "switchboard",
+        """INSERT INTO inbound_messages (channel, external_id, sender, text, received_at, status, finished_at, error)
+           VALUES ('telegram', 'live-1', 'stranger', 'Hello from outside', now(), 'ignored', now(),
+                   'sender not allowed') RETURNING id""",
+    )
+    page.locator(f"#message-{row['id']}").wait_for(timeout=WAIT_S * 1000)
+    assert page.evaluate("window.notReloaded") is True  # swapped in by htmx on the SSE event, no reload
+
 
 def test_retrying_a_failed_message_in_the_browser_routes_it_once(daemon: DomainDaemon, page: Any) -> None:
     seeded = daemon.messages
@@ -165,8 +185,8 @@ def test_the_json_twins_answer_and_bad_input_is_a_4xx_naming_the_parameter(daemo
     seeded = daemon.messages
     assert seeded is not None
     with api(daemon) as client:
-        listed = client.get("api/messages", params={"status": "ignored"}).json()
-        assert [m["id"] for m in listed["messages"]] == [str(seeded.ignored)]
+        listed = client.get("api/messages", params={"status": "ignored"}).json()["messages"]
+        assert str(seeded.ignored) in [m["id"] for m in listed] and {m["status"] for m in listed} == {"ignored"}
         detail = client.get(f"api/messages/{seeded.split}").json()
         assert [p["reason_kind"] for p in detail["routing"]] == ["model", "model"]
         assert client.get("api/notifications", params={"status": "held"}).json()["notifications"][0]["held_reason"]
