@@ -216,6 +216,18 @@ def test_the_json_twins_answer_and_bad_input_is_a_4xx_naming_the_parameter(daemo
     assert len(routing(daemon, seeded.split)) == 2  # the refused reroutes wrote nothing
 
 
+def test_the_pages_fit_a_phone_screen(daemon: DomainDaemon, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        phone = context.new_page()
+        for path in ("messages", "notifications", "contacts", f"contacts/{daemon.contacts.anna}", "health"):  # type: ignore[union-attr]
+            phone.goto(daemon.url + path)
+            width = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            assert width[0] <= width[1], (path, width)  # wide tables scroll inside their own box
+    finally:
+        context.close()
+
+
 def test_a_cross_origin_retry_is_refused(daemon: DomainDaemon) -> None:
     seeded = daemon.notifications
     assert seeded is not None

@@ -20,19 +20,6 @@ def hosts(fleet: Mapping[str, Butler], module: str) -> list[Butler]:
     return sorted(found, key=lambda b: b.name != usual)
 
 
-def host(fleet: Mapping[str, Butler], module: str, name: str | None = None) -> Butler | None:
-    """The butler `name` if it enables `module`, else the usual host; None when no butler enables it."""
-    found = hosts(fleet, module)
-    if name is not None:
-        found = [b for b in found if b.name == name]
-    return found[0] if found else None
-
-
 def started_module(butler: Butler, module: str) -> Module | None:
     """The butler's started module object called `module` (its config, its engine), if it has one."""
     return next((m for m in butler.modules if m.name == module), None)
-
-
-def serving(butler: Butler) -> bool:
-    """Its pool and tools are there to use (a failed or stopped butler has neither)."""
-    return butler.phase == "serving"

@@ -18,10 +18,9 @@ import asyncpg
 from butlers.switchboard.store import PartStatus, ReasonKind
 
 MAX_LIST = 500
-_MESSAGE_COLUMNS = (
-    "id, channel, external_id, sender, subject, text, received_at, status, session_id, dispatched_at, finished_at,"
-    " error"
-)
+_MESSAGE_FIELDS = ("id", "channel", "external_id", "sender", "subject", "text", "received_at", "status",
+                   "session_id", "dispatched_at", "finished_at", "error")  # fmt: skip
+_MESSAGE_COLUMNS = ", ".join(_MESSAGE_FIELDS)
 _PART_COLUMNS = (
     "inbound_id, attempt, part, parts, butler, part_text, reason_kind, reason, status, session_id, error, decided_at,"
     " queued_at, classify_cost_usd"
@@ -97,7 +96,7 @@ def _part(r: asyncpg.Record) -> RoutedPart:
 
 
 def _message(r: asyncpg.Record, routing: list[RoutedPart]) -> Message:
-    fields = {k: r[k] for k in _MESSAGE_COLUMNS.replace(" ", "").split(",")}
+    fields = {k: r[k] for k in _MESSAGE_FIELDS}
     return Message(**{**fields, "status": MessageStatus(r["status"]), "routing": tuple(routing)})
 
 
