@@ -121,10 +121,13 @@ async def list_messages(
 async def _latest_parts(pool: asyncpg.Pool, ids: list[uuid.UUID]) -> dict[uuid.UUID, list[RoutedPart]]:
     if not ids:
         return {}
+    # Per message, its last attempt and that attempt's parts: two lookups of the (inbound_id, attempt, part) key.
     rows = await pool.fetch(
-        f"""SELECT {_PART_COLUMNS} FROM routing_log r WHERE r.inbound_id = ANY($1::uuid[])
-              AND r.attempt = (SELECT max(x.attempt) FROM routing_log x WHERE x.inbound_id = r.inbound_id)
-            ORDER BY r.inbound_id, r.part""",
+        f"""SELECT {", ".join("r." + c.strip() for c in _PART_COLUMNS.split(","))}
+              FROM unnest($1::uuid[]) AS m(id)
+              CROSS JOIN LATERAL (SELECT max(attempt) AS attempt FROM routing_log WHERE inbound_id = m.id) AS last
+              JOIN routing_log r ON r.inbound_id = m.id AND r.attempt = last.attempt
+             ORDER BY r.inbound_id, r.part""",
         ids,
     )
     out: dict[uuid.UUID, list[RoutedPart]] = {}
@@ -144,11 +147,20 @@ async def message_detail(pool: asyncpg.Pool, message_id: uuid.UUID) -> Message |
     return _message(row, [_part(p) for p in parts])
 
 
+OPEN = (MessageStatus.RECEIVED, MessageStatus.DISPATCHED, MessageStatus.FAILED)
+
+
 async def status_counts(pool: asyncpg.Pool) -> dict[MessageStatus, int]:
-    """How many messages are in each status (every status present, zero when none)."""
-    rows = await pool.fetch("SELECT status, count(*) AS n FROM inbound_messages GROUP BY status")
+    """How many messages are still open or failed (received, dispatched, failed; zero when none).
+
+    Handled and ignored ones are history and not counted: counting them would read the whole log
+    (the switchboard's migration 0002 indexes only the open statuses)."""
+    rows = await pool.fetch(
+        "SELECT status, count(*) AS n FROM inbound_messages WHERE status = ANY($1::text[]) GROUP BY status",
+        [s.value for s in OPEN],
+    )
     found = {r["status"]: r["n"] for r in rows}
-    return {s: found.get(s.value, 0) for s in MessageStatus}
+    return {s: found.get(s.value, 0) for s in OPEN}
 
 
 async def channels(pool: asyncpg.Pool) -> list[str]:
