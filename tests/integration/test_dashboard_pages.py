@@ -48,6 +48,20 @@ def test_the_overview_shows_every_butler_and_what_needs_me_first(daemon: Daemon,
     screenshot(page, "overview")
 
 
+def test_the_pages_fit_a_phone_screen(daemon: Daemon, browser: Any) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    try:
+        phone = context.new_page()
+        for path in ("", "sessions", "approvals"):
+            phone.goto(daemon.url + path)
+            # Wide tables scroll inside their own box; the page itself never scrolls sideways.
+            assert phone.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        phone.goto(daemon.url)
+        screenshot(phone, "overview-phone")
+    finally:
+        context.close()
+
+
 def test_the_sessions_page_filters_and_a_session_shows_its_tool_calls(daemon: Daemon, page: Any) -> None:
     alpha = daemon.names["alpha"]
     page.goto(daemon.url + "sessions")

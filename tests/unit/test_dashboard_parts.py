@@ -95,3 +95,23 @@ def test_every_page_module_declares_routes_and_the_nav_covers_issue_13() -> None
     assert [title for title, _ in NAV] == [
         "Overview", "Butlers", "Sessions", "Spend", "Approvals", "Messages", "Notifications", "Contacts", "Health",
     ]  # fmt: skip
+
+
+async def test_a_dashboard_that_cannot_start_is_contained_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from butlers.supervisor import Supervisor
+
+    monkeypatch.delenv("BUTLERS_TOKEN", raising=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings(data_dir=tmp_path, dashboard_port=port)
+        supervisor = Supervisor(settings, [])
+        service = DashboardService(settings, supervisor)
+        await supervisor._run_dashboard(service)  # returns: the error stays inside the boundary
+    assert service.error is not None and f"127.0.0.1:{port}" in service.error
+    assert not service.ready.is_set()
