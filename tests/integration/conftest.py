@@ -27,3 +27,20 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """Playwright's sync API leaves its event loop marked running in the main thread once the browser
+    started; pytest-asyncio then refuses to run any later async test there. A test that does not use the
+    browser runs with that mark cleared, and gets it back after, for the browser tests still to come."""
+    import asyncio
+
+    leftover = asyncio.events._get_running_loop() if "browser" not in getattr(item, "fixturenames", ()) else None
+    if leftover is not None:
+        asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        if leftover is not None:
+            asyncio.events._set_running_loop(leftover)

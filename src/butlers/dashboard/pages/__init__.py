@@ -9,14 +9,28 @@ from types import ModuleType
 
 from starlette.routing import BaseRoute
 
-from butlers.dashboard.pages import approvals, butler, overview, sessions, spend
+from butlers.dashboard.pages import (
+    approvals,
+    butler,
+    contacts,
+    health,
+    messages,
+    notifications,
+    overview,
+    sessions,
+    spend,
+)
 
 PAGES: tuple[ModuleType, ...] = (
     overview,
     sessions,
     approvals,
-    spend,  # i13term
-    butler,  # i13term
+    butler,
+    spend,
+    messages,
+    notifications,
+    contacts,
+    health,
 )
 
 
