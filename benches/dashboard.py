@@ -33,13 +33,13 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
+from butlers.testing.system_packages import ensure_command
 from common import generated_workspace, start_and_wait, stop_daemon
 from floor import free_ports, pct, rss_kb
 
 from butlers.settings import Settings
 from butlers.testing.daemon_thread import serve_in_thread
 from butlers.testing.postgres import TestPostgres
-from butlers.testing.system_packages import ensure_command
 
 SEED = """INSERT INTO sessions (trigger_source, schedule_name, prompt, status, queued_at, started_at, finished_at,
         duration_ms, result, cost_usd, model, input_tokens, output_tokens)

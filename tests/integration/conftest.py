@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from butlers.testing.system_packages import ensure_command
 
 

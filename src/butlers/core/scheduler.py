@@ -275,11 +275,11 @@ class Scheduler:
         """
         now = now or utcnow()
         async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(f"SELECT {_COLUMNS} FROM schedules WHERE name = $1 FOR UPDATE", name)
+            row = await conn.fetchrow(Q["lock_one"], name)
             if row is None:
-                raise NotFoundError(f"no schedule named '{name}'")
+                raise NotFoundError(f"no schedule named '{name}'", argument="name")
             fired = await self._fire_window(conn, row, [now])
-            await conn.execute("UPDATE schedules SET last_run_at = $2 WHERE name = $1", name, now)
+            await conn.execute(Q["ran_now"], name, now)
         assert fired is not None, "a window named by now cannot have fired before"
         if fired.tool is not None and self.tool_runner is not None:
             await self.tool_runner.run_queued()

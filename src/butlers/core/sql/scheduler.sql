@@ -31,6 +31,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'runtime') RETURNING *
 -- name: lock_one
 SELECT * FROM schedules WHERE name = $1 FOR UPDATE
 
+-- name: ran_now
+UPDATE schedules SET last_run_at = $2 WHERE name = $1
+
 -- name: update
 UPDATE schedules SET cron = $2, run_at = $3, prompt = $4, tool = $5, args = $6, timezone = $7,
     misfire = $8, enabled = $9, next_run_at = $10, updated_at = now()
