@@ -249,7 +249,8 @@ async def test_webhook_accepts_updates_with_the_secret_and_refuses_others(
                 late.app = bot.mcp.http_app(path="/mcp")
 
                 async def webhook_set() -> bool:
-                    return standin.webhook_url == f"{butler_url}/telegram/hook"
+                    # Both ends: the stand-in records the call before the module has read its answer.
+                    return standin.webhook_url == f"{butler_url}/telegram/hook" and bot.module.webhook_set
 
                 await wait_until(webhook_set, "setWebhook called at startup")
                 assert standin.webhook_secret == SECRET
