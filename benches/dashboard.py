@@ -19,6 +19,7 @@ Figures taken on a shared machine are "under load".
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import sys
 import tempfile
@@ -33,7 +34,6 @@ import psycopg2
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "integration"))
 
-from butlers.testing.system_packages import ensure_command
 from common import generated_workspace, start_and_wait, stop_daemon
 from floor import free_ports, pct, rss_kb
 
@@ -115,7 +115,9 @@ def arrived(page: Any, sid: str, within_s: float = 10.0) -> None:
 def live_latency(base: str, dsn: str, n: int) -> None:
     from playwright.sync_api import sync_playwright
 
-    chromium = ensure_command("chromium", "chromium")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("benches/dashboard.py needs Debian's chromium: apt-get install chromium")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, headless=True, args=["--no-sandbox"])
         page = browser.new_context(bypass_csp=True).new_page()  # the timing hook is the bench's own script
