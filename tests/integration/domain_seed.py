@@ -122,7 +122,7 @@ async def seed_messages(
     await _route(pool, failed, "81.5 kg", [(n["general"], "81.5 kg", "fallback", "no rule matched", None)], why)
     text = "Weighed 80 kg and Anna's birthday is on 3 May"
     split = await _message(pool, text, "dispatched", 20, session=s2)
-    parts = [
+    parts: list[tuple[str, str, str, str, uuid.UUID | None]] = [
         (n["health"], "Weighed 80 kg", "model", "a weight measurement", s2),
         (n["relationship"], "Anna's birthday is on 3 May", "model", "a contact's date", s3),
     ]

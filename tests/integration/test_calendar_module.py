@@ -376,7 +376,7 @@ async def test_approval_gate_creates_nothing_before_approval_and_runs_once(
     asked = await cal.call("calendar_delete_event", uid=pending["uid"])
     assert asked["status"] == "pending_approval"
     rejected = await cal.gate.reject(uuid.UUID(asked["approval_id"]), "keep it")
-    assert rejected["status"] == "rejected"
+    assert rejected.status == "rejected"
     assert await uids_on_server(radicale) == [pending["uid"]]
     assert await pool.fetchval("SELECT count(*) FROM approvals") == 2
 

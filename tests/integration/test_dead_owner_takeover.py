@@ -58,6 +58,7 @@ async def poll(conn: asyncpg.Connection, query: str, *args: Any, until: Any, wit
     with anyio.fail_after(within):
         while not until(row := await conn.fetchrow(query, *args)):  # noqa: ASYNC110 - a server's state, bounded
             await anyio.sleep(0.1)
+    assert row is not None
     return row
 
 

@@ -12,6 +12,7 @@ from domain_seed import TZ, seed_contacts, seed_health, seed_messages, seed_noti
 from butlers.db import ServerAddress
 from butlers.fleet_views import contacts, health, messages, notifications
 from butlers.migrate import apply_migrations
+from butlers.modules.base import Module
 from butlers.modules.health import HealthModule
 from butlers.modules.notify import NotifyModule
 from butlers.modules.relationship import RelationshipModule
@@ -19,8 +20,9 @@ from butlers.switchboard.module import SwitchboardModule
 from butlers.switchboard.store import PartStatus, ReasonKind
 
 
-async def migrate(address: ServerAddress, database: str, *modules: type) -> None:
+async def migrate(address: ServerAddress, database: str, *modules: type[Module]) -> None:
     for module in modules:
+        assert module.migrations_dir is not None
         await apply_migrations(address, database, module.migrations_dir, module.name)
 
 
@@ -85,9 +87,9 @@ async def test_a_message_detail_keeps_every_attempt_and_the_list_shows_the_last(
 
 
 def test_message_statuses_mirror_the_inbound_log() -> None:
-    from butlers.core.inbound import STATUSES
+    from butlers.statuses import InboundStatus
 
-    assert tuple(messages.MessageStatus) == STATUSES
+    assert tuple(messages.MessageStatus) == tuple(InboundStatus)
 
 
 async def test_notifications_by_status_with_channel_and_error(

@@ -51,7 +51,11 @@ async def test_polling_stores_each_notification_once_honouring_304_and_x_poll_in
 
             await wait_until(three_stored, "the new activity stored", timeout=15)
             rows = await gh.inbound()
-            assert sorted(r["metadata"]["reason"] for r in rows) == ["comment", "mention", "review_requested"]
+            assert sorted(str((r.metadata or {}).get("reason")) for r in rows) == [
+                "comment",
+                "mention",
+                "review_requested",
+            ]
             newest = rows[0]
             assert newest.metadata is not None and newest.metadata["type"] == "PullRequest"
             assert newest.metadata["html_url"].endswith(f"/{REPO}/pull/{pr}")

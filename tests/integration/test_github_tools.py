@@ -157,7 +157,7 @@ async def test_comment_and_create_wait_for_approval_and_run_once(pool: asyncpg.P
         approval = uuid.UUID(pending["approval_id"])
         first, second = await gh.gate.approve(approval), await gh.gate.approve(approval)
         assert first.status == second.status == "succeeded"
-        assert first.result["status"] == "commented"
+        assert first.result is not None and first.result["status"] == "commented"
         assert standin.comments_on(REPO, bug) == ["Fixed in #2."]
 
         issue = await gh.call("github_issue_create", {"repo": REPO, "title": "Never"})

@@ -15,7 +15,7 @@ from butlers.core.dispatch import Conn, DispatchRequest
 from butlers.core.inbound import InboundLog, InboundMessage
 from butlers.core.sessions import Outcome
 from butlers.core.spawner import Spawner
-from butlers.statuses import InboundStatus
+from butlers.statuses import InboundStatus, SessionStatus
 
 pytestmark = pytest.mark.integration
 
@@ -66,6 +66,7 @@ async def test_a_message_is_stored_then_handed_to_a_session_with_it_as_context(
     assert row.status == "dispatched" and row.channel == "email" and row.sender == "ann@example.org"
     assert row.metadata == {"folder": "INBOX"} and row.received_at == WHEN
     session = await pool.fetchrow("SELECT * FROM sessions WHERE id = $1", row.session_id)
+    assert session is not None
     assert session["trigger_source"] == "inbound" and session["status"] == "queued"
     assert "Can we meet on Tuesday?" in session["prompt"] and "ann@example.org" in session["prompt"]
     assert session["context"] == {
@@ -147,7 +148,7 @@ async def test_status_follows_the_session(
     row = await inbound.get(inbound_id)
     assert row is not None and row.status == "dispatched"  # running is still dispatched
     error = None if session_status == "succeeded" else "agent error: boom"
-    assert await spawner.sessions.finish(claimed.id, Outcome(session_status, result="done", error=error))
+    assert await spawner.sessions.finish(claimed.id, Outcome(SessionStatus(session_status), result="done", error=error))
     row = await inbound.get(inbound_id)
     assert row is not None and row.status == inbound_status
     assert row.finished_at is not None and row.error == error
@@ -172,7 +173,7 @@ async def test_list_filters_and_orders_newest_first(pool: asyncpg.Pool, tmp_path
     assert [m.external_id for m in await inbound.list(channel="email")] == ["a"]
     assert await inbound.list(status=InboundStatus.HANDLED) == []
     with pytest.raises(ValueError, match="status 'nope'"):
-        await inbound.list(status="nope")
+        await inbound.list(status="nope")  # type: ignore[arg-type]  # what a caller without types may pass
 
 
 def test_a_message_needs_an_aware_time_and_an_id() -> None:

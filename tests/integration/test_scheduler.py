@@ -161,6 +161,7 @@ async def test_schedule_time_zone_is_honoured_across_dst(pool: asyncpg.Pool, zon
     await s.sync_from_config([every_minute("daily", cron="0 8 * * *", timezone=zone)], now=before_dst)
     for _ in range(30):
         row = await s.get("daily")
+        assert row is not None and row.next_run_at is not None
         local = row.next_run_at.astimezone(ZoneInfo(zone))
         assert (local.hour, local.minute) == (8, 0)
         await s.claim_due(now=row.next_run_at)

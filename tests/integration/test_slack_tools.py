@@ -148,7 +148,7 @@ async def test_outbound_tools_wait_for_approval_and_run_once(pool: asyncpg.Pool,
         first, second = await run.gate.approve(approval_id), await run.gate.approve(approval_id)
         assert first.status == second.status == "succeeded"
         assert [m["text"] for m in slack.posted(GENERAL)] == ["I will be there at 6."]
-        assert first.result["ts"] == slack.posted(GENERAL)[0]["ts"]
+        assert first.result is not None and first.result["ts"] == slack.posted(GENERAL)[0]["ts"]
 
         for outcome in others:
             assert (await run.gate.approve(uuid.UUID(outcome["approval_id"]))).status == "succeeded"

@@ -21,6 +21,7 @@ from spawner_helpers import CANARY, MODEL, PRICE, running_butler, wait_status
 
 from butlers.core.dispatch import DispatchRequest
 from butlers.db import ServerAddress
+from butlers.statuses import TriggerSource
 from butlers.testing.model_api import Hang, ModelApiStandIn, Reply, Text, ToolUse, Turn, Usage
 
 pytestmark = pytest.mark.integration
@@ -149,10 +150,14 @@ async def test_dispatch_runs_after_commit_only(pool: asyncpg.Pool, tmp_path: Pat
         async with pool.acquire() as conn:
             tx = conn.transaction()
             await tx.start()
-            await b.spawner.dispatch(conn, DispatchRequest("schedule", "rolled back", schedule_name="nightly"))
+            await b.spawner.dispatch(
+                conn, DispatchRequest(TriggerSource.SCHEDULE, "rolled back", schedule_name="nightly")
+            )
             await tx.rollback()
             async with conn.transaction():
-                sid = await b.spawner.dispatch(conn, DispatchRequest("schedule", "nightly", schedule_name="nightly"))
+                sid = await b.spawner.dispatch(
+                    conn, DispatchRequest(TriggerSource.SCHEDULE, "nightly", schedule_name="nightly")
+                )
         row = await wait_status(pool, sid, {"succeeded", "failed"})
     assert row["status"] == "succeeded" and row["schedule_name"] == "nightly" and row["result"] == "scheduled work done"
     assert await pool.fetchval("SELECT count(*) FROM sessions") == 1

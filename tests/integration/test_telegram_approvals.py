@@ -14,7 +14,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import pytest
@@ -58,7 +58,7 @@ class Daemon:
     async def approval(self, approval_id: str) -> dict[str, Any]:
         record = await self.supervisor.butlers[self.alpha].approvals.get(uuid.UUID(approval_id))
         assert record is not None
-        return record
+        return record.model_dump(mode="json")
 
 
 def write_folder(root: Path, telegram_url: str) -> tuple[str, int]:
@@ -99,7 +99,7 @@ async def daemon(pg_address: ServerAddress) -> AsyncIterator[Daemon]:
                         supervisor.request_stop()
 
     task = asyncio.create_task(owner())
-    await asyncio.wait([task, ready], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait(cast("list[asyncio.Future[Any]]", [task, ready]), return_when=asyncio.FIRST_COMPLETED)
     if not ready.done():
         await task
     yield ready.result()
@@ -207,7 +207,7 @@ async def test_the_owner_rejects_and_the_mail_never_runs(daemon: Daemon) -> None
                                                                                "telegram")  # fmt: skip
     # An approval afterwards (by the operator) changes nothing: it was decided.
     again = await daemon.supervisor.butlers[daemon.alpha].approvals.approve(uuid.UUID(aid))
-    assert again["status"] == "rejected" and mails("reject me") == []
+    assert again.status == "rejected" and mails("reject me") == []
     assert daemon.telegram.message(OWNER, prompt.message_id)["text"].endswith("Rejected: it will not run.")
 
 

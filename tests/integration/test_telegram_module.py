@@ -148,16 +148,16 @@ async def test_a_chat_not_on_the_allow_list_is_ignored_and_counted(
         standin.enqueue_message(ALICE_CHAT, "hi from alice")
 
         async def two_inbound() -> bool:
-            return len([r for r in await bot.inbound() if r["status"] != "ignored"]) == 2
+            return len([r for r in await bot.inbound() if r.status != "ignored"]) == 2
 
         await wait_until(two_inbound, "the two allowed messages stored")
         # Updates are handled in order, so the stranger's (queued first) was seen by now.
         rows = await bot.inbound()
-        assert sorted(r["text"] for r in rows if r["status"] != "ignored") == ["hi from alice", "hi from bob"]
+        assert sorted(r.text for r in rows if r.status != "ignored") == ["hi from alice", "hi from bob"]
         # The stranger's message is kept, marked ignored with why, and never handed to anyone.
-        [kept] = [r for r in rows if r["status"] == "ignored"]
-        assert (kept["sender"], kept["text"], kept["session_id"]) == ("@mallory", "let me in", None)
-        assert "chat 666 is not on the allow-list" in kept["error"]
+        [kept] = [r for r in rows if r.status == "ignored"]
+        assert (kept.sender, kept.text, kept.session_id) == ("@mallory", "let me in", None)
+        assert "chat 666 is not on the allow-list" in (kept.error or "")
         assert bot.module.ignored == 1
         health = await bot.module.health()
         assert health["ok"] is True, health
@@ -194,7 +194,7 @@ async def test_telegram_send_reaches_the_bot_api_with_the_right_chat_and_text(
         standin.enqueue_message(3003, "hello", username="Carol")
 
         async def carol_seen() -> bool:
-            return any(r["sender"] == "@Carol" for r in await bot.inbound())
+            return any(r.sender == "@Carol" for r in await bot.inbound())
 
         await wait_until(carol_seen, "carol's message stored")
         await bot.call("telegram_send", {"chat": "@carol", "text": "Hi Carol"})
@@ -275,7 +275,7 @@ async def test_webhook_accepts_updates_with_the_secret_and_refuses_others(
                     )
                     missing = await client.post("/telegram/hook", json=forged)
                 assert (wrong.status_code, missing.status_code) == (403, 403)
-                assert [r["text"] for r in await bot.inbound()] == ["via webhook"]
+                assert [r.text for r in await bot.inbound()] == ["via webhook"]
                 assert await pool.fetchval("SELECT count(*) FROM telegram_messages") == 1
                 health = await bot.module.health()
                 assert health["ok"] is True and health["webhook_set"] is True, health

@@ -31,7 +31,9 @@ def schema() -> dict[str, Any]:
         return title
 
     async def read() -> dict[str, Any]:
-        return (await mcp.get_tool("plan")).parameters
+        tool = await mcp.get_tool("plan")
+        assert tool is not None
+        return tool.parameters
 
     return anyio.run(read)
 

@@ -16,7 +16,7 @@ import uuid
 import anyio
 import asyncpg
 
-from butlers.core.sessions import FINISHED
+from butlers.statuses import FINISHED_SESSION as FINISHED
 
 CANCEL_CHANNEL = "butlers_session_cancel"
 WAIT_POLL_S = 0.05  # how often the answering daemon looks at the row while the owner stops it

@@ -298,7 +298,7 @@ class Spawner:
         """Another daemon asked to cancel `session_id`: stop it if it runs here (or is being claimed)."""
         run = self._runs.get(session_id)
         if run is not None:
-            run.stop("cancelled")
+            run.stop(SessionStatus.CANCELLED)
         elif self._claim_idle is not None and not self._claim_idle.is_set():
             self._early_cancels.add(session_id)  # `_claim` looks once the run is registered
 

@@ -36,7 +36,9 @@ class ButlerLike(Protocol):
     """What these views need of a `butlers.butler.Butler`."""
 
     name: str
-    phase: str
+
+    @property
+    def phase(self) -> str: ...  # read-only here, so the butler's ButlerPhase (a str) fits
 
     @property
     def config(self) -> _Config: ...

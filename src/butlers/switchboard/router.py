@@ -118,7 +118,7 @@ class Router:
         if part.status != PartStatus.QUEUED or part.session_id is None or target is None or target.phase != "serving":
             return False
         record = await target.spawner.sessions.get(part.session_id)
-        return record is not None and record["status"] == "succeeded"
+        return record is not None and record.status == SessionStatus.SUCCEEDED
 
     def _check_sender(self, channel: str, sender: str) -> None:
         listed = self.config.allowed_senders.get(channel)

@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from butlers.core.approvals import STATUSES, Decider, UnknownActionError
+from butlers.core.approvals import Approval, Decider, UnknownActionError
 from butlers.dashboard import params
 from butlers.dashboard.context import Dashboard, dashboard
 from butlers.dashboard.queries.fleet import each_butler
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import ButlersError, NotFoundError
+from butlers.statuses import ApprovalStatus
 
 DASHBOARD = Decider("operator", "dashboard")
 HISTORY = 50
@@ -29,26 +30,27 @@ class DecisionError(ButlersError):
 
 async def approvals_data(d: Dashboard, butler: str | None, status: str | None, limit: int) -> dict[str, Any]:
     butlers = [d.butler(butler)] if butler else d.serving()
-    pending = await each_butler(butlers, lambda b: b.approvals.list("pending", limit))
-    history = await each_butler(butlers, lambda b: b.approvals.list(status, limit))
+    wanted = ApprovalStatus(status) if status else None
+    pending = await each_butler(butlers, lambda b: b.approvals.list(ApprovalStatus.PENDING, limit))
+    history = await each_butler(butlers, lambda b: b.approvals.list(wanted, limit))
     return {
         "pending": sorted((_with(n, a) for n, rows in pending.items() for a in rows), key=lambda a: a["created_at"]),
         "history": sorted(
-            (_with(n, a) for n, rows in history.items() for a in rows if a["status"] != "pending"),
+            (_with(n, a) for n, rows in history.items() for a in rows if a.status is not ApprovalStatus.PENDING),
             key=lambda a: a["created_at"],
             reverse=True,
         )[:limit],
     }
 
 
-def _with(butler: str, approval: dict[str, Any]) -> dict[str, Any]:
-    return {"butler": butler, **approval}
+def _with(butler: str, approval: Approval) -> dict[str, Any]:
+    return {"butler": butler, **approval.model_dump(mode="json")}
 
 
 def _query(request: Request, d: Dashboard) -> tuple[str | None, str | None, int]:
     return (
         params.choice(request, "butler", [b.name for b in d.serving()]),
-        params.choice(request, "status", STATUSES),
+        params.choice(request, "status", list(ApprovalStatus)),
         params.integer(request, "limit", default=HISTORY, low=1, high=500),
     )
 

@@ -8,12 +8,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from butlers.core.sessions import SOURCES, STATUSES
 from butlers.dashboard import params
 from butlers.dashboard.context import Dashboard, dashboard
 from butlers.dashboard.queries.sessions import DEFAULT_LIMIT, SessionFilter, list_page, parse_cursor
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import NotFoundError
+from butlers.statuses import SessionStatus, TriggerSource
+
+STATUSES = list(SessionStatus)
+SOURCES = list(TriggerSource)
 
 
 def session_filter(request: Request, d: Dashboard) -> SessionFilter:
@@ -54,7 +57,7 @@ async def _session(request: Request) -> tuple[str, dict[str, Any]]:
     record = await butler.spawner.sessions.get(session_id)
     if record is None:
         raise NotFoundError(f"butler {butler.name} has no session {session_id}")
-    return butler.name, record
+    return butler.name, record.model_dump(mode="json")
 
 
 async def session_page(request: Request) -> Response:
@@ -72,7 +75,7 @@ async def _cancel(request: Request) -> tuple[str, dict[str, Any]]:
     session_id = params.identifier(request.path_params["session_id"], "session_id")
     if await butler.spawner.sessions.get(session_id) is None:
         raise NotFoundError(f"butler {butler.name} has no session {session_id}")
-    return butler.name, await butler.spawner.cancel(session_id)
+    return butler.name, (await butler.spawner.cancel(session_id)).model_dump(mode="json")
 
 
 async def cancel_form(request: Request) -> Response:

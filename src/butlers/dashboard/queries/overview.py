@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from butlers.core.spawner import start_of_today
+from butlers.core.agent_run import start_of_today
 
 if TYPE_CHECKING:
     from butlers.butler import Butler

@@ -16,7 +16,6 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 import structlog
@@ -24,8 +23,9 @@ from telegram import Bot, CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from telegram.error import TelegramError
 
 from butlers.core.approval_prompts import HeldAction
-from butlers.core.approvals import ApprovalGate, Decider, UnknownActionError
+from butlers.core.approvals import Approval, ApprovalGate, Decider, UnknownActionError
 from butlers.errors import NotFoundError
+from butlers.statuses import ApprovalStatus
 
 log = structlog.get_logger(__name__)
 
@@ -72,18 +72,16 @@ def keyboard(held: HeldAction, nonce: str) -> InlineKeyboardMarkup:
     )
 
 
-def outcome(record: dict[str, Any], ours: bool) -> str:
+def outcome(record: Approval, ours: bool) -> str:
     """One line saying what became of the action."""
-    status = record["status"]
+    status = record.status
     if not ours:
-        return (
-            f"Already decided: {status} (by {record.get('decided_by') or '?'} via {record.get('decided_via') or '?'})."
-        )
-    if status == "rejected":
+        return f"Already decided: {status} (by {record.decided_by or '?'} via {record.decided_via or '?'})."
+    if status == ApprovalStatus.REJECTED:
         return "Rejected: it will not run."
-    if status == "succeeded":
+    if status == ApprovalStatus.SUCCEEDED:
         return "Approved: done."
-    return f"Approved: {status}" + (f" ({record['error']})" if record.get("error") else "") + "."
+    return f"Approved: {status}" + (f" ({record.error})" if record.error else "") + "."
 
 
 class OwnerApprovals:
@@ -144,7 +142,7 @@ class OwnerApprovals:
             await self._unclaim(press)  # nothing was decided: the buttons stay usable
             await self._reply(query, f"Not decided: {exc}. It stays pending.")
             return "failed"
-        ours = record.get("decided_via") == decider.via and record.get("decided_by") == decider.by
+        ours = record.decided_via == decider.via and record.decided_by == decider.by
         line = outcome(record, ours)
         await self._reply(query, line)
         await self._edit(prompt, line)
