@@ -89,12 +89,13 @@ def shipped(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """Debian's chromium, driven by Playwright (its own browser download is not reachable here).
 
-    Module-scoped, not session-scoped: while Playwright's sync API is alive its event loop counts
-    as running on the main thread, and every async test after it would fail to start its own.
+    One per test session (per xdist worker). While Playwright's sync API is alive its event loop
+    counts as running on the main thread; `pytest_runtest_protocol` below hides it from the tests
+    that do not use the browser, so their own event loops can start.
     """
     from playwright.sync_api import sync_playwright
 
@@ -121,5 +122,5 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     try:
         yield
     finally:
-        if leftover is not None:
+        if leftover is not None and not leftover.is_closed():
             asyncio.events._set_running_loop(leftover)

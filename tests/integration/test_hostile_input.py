@@ -54,6 +54,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
 TOOLS = [
     "status", "tick", "state_get", "state_set", "state_delete", "state_list", "schedule_list", "schedule_create",
     "schedule_update", "schedule_delete", "trigger", "sessions_list", "sessions_get", "session_cancel",
+    "schedule_run", "spend_report",
     "approvals_list", "approval_approve", "approval_reject", "email_send", "notify", "remind",
     "notes_add", "notes_get", "notes_list", "notes_search", "notes_delete",
 ]  # fmt: skip

@@ -16,6 +16,7 @@ import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 import asyncpg
 import structlog
@@ -26,6 +27,13 @@ from butlers.core.approval_prompts import HeldAction
 from butlers.core.approvals import Approval, ApprovalGate, Decider, UnknownActionError
 from butlers.errors import NotFoundError
 from butlers.statuses import ApprovalStatus
+
+
+class Press(StrEnum):
+    """The button pressed (`telegram_approval_prompts.pressed`, mirrored by its CHECK)."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
 
 log = structlog.get_logger(__name__)
 
@@ -155,7 +163,7 @@ class OwnerApprovals:
             press.approval_id,
             press.nonce,
             user_id,
-            "approve" if press.approve else "reject",
+            Press.APPROVE if press.approve else Press.REJECT,
         )
 
     async def _unclaim(self, press: Press) -> None:
