@@ -134,6 +134,9 @@ async def test_on_loopback_acting_without_login_is_401_after_the_browser_proofs(
 async def test_on_loopback_reading_and_the_login_form_need_no_login(client: httpx.AsyncClient) -> None:
     assert (await client.get("/")).status_code == 200
     login = await client.post(
-        "/login/form", data={"what": "login"}, headers={"Origin": BASE, "X-CSRF-Token": CSRF}, cookies={CSRF_COOKIE: CSRF}
+        "/login/form",
+        data={"what": "login"},
+        headers={"Origin": BASE, "X-CSRF-Token": CSRF},
+        cookies={CSRF_COOKIE: CSRF},
     )
     assert (login.status_code, login.text) == (200, "changed login")
