@@ -16,7 +16,10 @@ from psycopg2.extras import RealDictCursor
 from security_helpers import REGISTRY, daemon_settings, names_by_short
 
 from butlers.auth import find_operator_token
+from butlers.dashboard.login_codes import login_cookie_value
+from butlers.dashboard.security import AUTH_COOKIE
 from butlers.db import ServerAddress
+from butlers.settings import Settings
 from butlers.supervisor import Supervisor
 from butlers.testing.daemon_thread import serve_in_thread
 from butlers.testing.ports import free_port
@@ -65,6 +68,18 @@ def dashboard_daemon(base: Path, pg: ServerAddress, **extra: Any) -> Iterator[Da
         token = find_operator_token(settings)
         assert token is not None
         yield Daemon(supervisor, names_by_short(settings.dir), f"http://127.0.0.1:{port}/", token.value)
+
+
+def logged_in_context(browser: Any, url: str, settings: Settings, **options: Any) -> Any:
+    """A browser context logged in to the dashboard at `url`: acting (approve, cancel, change) needs it.
+
+    The auth cookie is derived from the daemon's operator token as the dashboard derives it.
+    """
+    token = find_operator_token(settings)
+    assert token is not None
+    context = browser.new_context(**options)
+    context.add_cookies([{"name": AUTH_COOKIE, "value": login_cookie_value(token.value), "url": url}])
+    return context
 
 
 def wait_until(condition: Any, within_s: float) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from dashboard_helpers import Daemon, dashboard_daemon, screenshot, seed_sessions
+from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, screenshot, seed_sessions
 from fastmcp import Client
 from playwright.sync_api import expect
 
@@ -35,8 +35,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def page(browser: Any, daemon: Daemon) -> Iterator[Any]:
+    context = logged_in_context(
+        browser, daemon.url, daemon.supervisor.settings, viewport={"width": 1200, "height": 900}
+    )
     opened = context.new_page()
     yield opened
     context.close()

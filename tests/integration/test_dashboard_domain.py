@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_helpers import Daemon, dashboard_daemon, screenshot, wait_until
+from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, screenshot, wait_until
 from domain_dashboard import OWNER_CHAT, DomainDaemon, domain_daemon
 
 from butlers.auth import find_operator_token
@@ -27,8 +27,10 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+def page(browser: Any, daemon: DomainDaemon) -> Iterator[Any]:
+    context = logged_in_context(
+        browser, daemon.url, daemon.supervisor.settings, viewport={"width": 1200, "height": 900}
+    )
     opened = context.new_page()
     yield opened
     context.close()

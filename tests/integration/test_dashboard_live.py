@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from anyio.from_thread import start_blocking_portal
-from dashboard_helpers import Daemon, dashboard_daemon, wait_until
+from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, wait_until
 
 from butlers.db import ServerAddress
 from butlers.testing.model_api import Hang, ModelApiStandIn
@@ -55,7 +55,9 @@ def butlerctl_trigger(daemon: Daemon, short: str, prompt: str) -> str:
 
 
 def test_a_triggered_session_appears_live_and_its_end_updates_the_page(daemon: Daemon, browser: Any) -> None:
-    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context = logged_in_context(
+        browser, daemon.url, daemon.supervisor.settings, viewport={"width": 1200, "height": 800}
+    )
     try:
         watching = context.new_page()
         watching.goto(daemon.url + f"sessions?butler={daemon.names['alpha']}")

@@ -12,6 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from butlers.auth import OperatorToken, TokenSource
+from butlers.dashboard.login_codes import login_cookie_value
 from butlers.dashboard.security import AUTH_COOKIE, CSRF_COOKIE, DashboardGuard, DashboardPolicy
 
 TOKEN = OperatorToken("operator-token-0123456789", TokenSource.ENV)
@@ -30,7 +31,9 @@ async def shown(request: Request) -> PlainTextResponse:
 
 
 def guarded(host: str = "127.0.0.1") -> DashboardGuard:
-    app = Starlette(routes=[Route("/change", changed, methods=["POST"]), Route("/", shown), Route("/api/x", shown)])
+    routes = [Route("/change", changed, methods=["POST"]), Route("/api/x", changed, methods=["POST"])]
+    routes += [Route("/", shown), Route("/api/x", shown), Route("/login/form", changed, methods=["POST"])]
+    app = Starlette(routes=routes)
     policy = DashboardPolicy.build(host=host, port=PORT, token=TOKEN, hosts=[], origins=[], max_body=4096)
     return DashboardGuard(app, policy)
 
@@ -76,15 +79,16 @@ async def test_a_post_without_both_proofs_is_refused(
 
 
 async def test_the_dashboards_own_form_and_htmx_request_pass(client: httpx.AsyncClient) -> None:
+    logged_in = {CSRF_COOKIE: CSRF, AUTH_COOKIE: login_cookie_value(TOKEN.value)}  # acting needs login, on loopback too
     form = await client.post(
-        "/change", data={"what": "form", "csrf_token": CSRF}, headers={"Origin": BASE}, cookies={CSRF_COOKIE: CSRF}
+        "/change", data={"what": "form", "csrf_token": CSRF}, headers={"Origin": BASE}, cookies=logged_in
     )
     assert (form.status_code, form.text) == (200, "changed form")
     htmx = await client.post(
         "/change",
         data={"what": "htmx"},
         headers={"Referer": f"{BASE}/approvals", "X-CSRF-Token": CSRF},
-        cookies={CSRF_COOKIE: CSRF},
+        cookies=logged_in,
     )
     assert (htmx.status_code, htmx.text) == (200, "changed htmx")
 
@@ -110,3 +114,29 @@ async def test_beyond_loopback_every_request_needs_the_token() -> None:
         assert logged_in.status_code == 200
         assert TOKEN.value not in policy.login_value()
         assert (await remote.get("/", cookies={AUTH_COOKIE: "forged"})).status_code == 303
+
+
+async def test_on_loopback_acting_without_login_is_401_after_the_browser_proofs(client: httpx.AsyncClient) -> None:
+    proofs = {"Origin": BASE, "X-CSRF-Token": CSRF}
+    page = await client.post("/change", data={"what": "x"}, headers=proofs, cookies={CSRF_COOKIE: CSRF})
+    assert page.status_code == 401 and 'href="/login?next=/"' in page.text
+    back = {**proofs, "Referer": f"{BASE}/approvals?status=pending"}
+    htmx = await client.post("/change", headers={**back, "HX-Request": "true"}, cookies={CSRF_COOKIE: CSRF})
+    assert htmx.status_code == 401 and htmx.headers["hx-redirect"] == "/login?next=/approvals%3Fstatus%3Dpending"
+    api = await client.post("/api/x", json={}, headers=proofs, cookies={CSRF_COOKIE: CSRF})
+    assert api.status_code == 401 and api.json()["error"]["reason"] == "login_required"
+    foreign = await client.post("/change", headers={"Origin": "https://evil.example"}, cookies={CSRF_COOKIE: CSRF})
+    assert foreign.status_code == 403  # the order stays: a foreign origin is refused as such, not asked to log in
+    wrong = {CSRF_COOKIE: CSRF, AUTH_COOKIE: login_cookie_value("some-other-token-0123456")}
+    assert (await client.post("/change", headers=proofs, cookies=wrong)).status_code == 401
+
+
+async def test_on_loopback_reading_and_the_login_form_need_no_login(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/")).status_code == 200
+    login = await client.post(
+        "/login/form",
+        data={"what": "login"},
+        headers={"Origin": BASE, "X-CSRF-Token": CSRF},
+        cookies={CSRF_COOKIE: CSRF},
+    )
+    assert (login.status_code, login.text) == (200, "changed login")

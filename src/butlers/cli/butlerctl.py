@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import anyio
 import typer
 
-from butlers.cli import backup_commands, mcp_config_commands, session_commands, spend_commands
+from butlers.cli import backup_commands, dashboard_commands, mcp_config_commands, session_commands, spend_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
 from butlers.cli.common import (
@@ -338,6 +338,7 @@ app.add_typer(inbound_app)
 app.command("spend")(spend_commands.spend_command)
 app.add_typer(schedules_app)
 app.add_typer(state_app)
+app.command("dashboard")(dashboard_commands.dashboard_command)
 
 
 def main() -> None:  # pragma: no cover - `python -m butlers.cli.butlerctl`

@@ -66,4 +66,5 @@ def build_app(dashboard: Dashboard, policy: DashboardPolicy) -> Starlette:
     app = Starlette(routes=routes, middleware=[Middleware(DashboardGuard, policy=policy)], exception_handlers=handlers)
     app.state.dashboard = dashboard
     app.state.policy = policy
+    app.state.used_login_codes = {}  # one-time login codes already accepted (login.py)
     return app

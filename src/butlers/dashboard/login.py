@@ -1,10 +1,17 @@
-"""The login form, needed only when the dashboard is bound beyond loopback: the operator token, once."""
+"""Logging in: the operator token in a form, or a one-time code from `butlerctl dashboard`.
+
+Reading needs no login on loopback; acting (approve, cancel, change) always does, and beyond
+loopback everything does. Either way the browser gets the auth cookie (derived from the token).
+"""
 
 from __future__ import annotations
+
+import time
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from butlers.dashboard.login_codes import CLOCK_SKEW_S, CODE_TTL_S, code_is_valid
 from butlers.dashboard.render import page
 from butlers.dashboard.security import AUTH_COOKIE, DashboardPolicy
 
@@ -16,8 +23,36 @@ def _next(request: Request, value: object) -> str:
     return target if target.startswith("/") and not target.startswith("//") else "/"
 
 
+def _logged_in(policy: DashboardPolicy, target: str) -> Response:
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(AUTH_COOKIE, policy.login_value(), max_age=LOGIN_DAYS * 86400, httponly=True, samesite="strict")
+    return response
+
+
+def _code_accepted(request: Request, policy: DashboardPolicy, code: str) -> bool:
+    """A valid code not used before; remembered (until it would expire anyway) so it works once."""
+    now = time.time()
+    used: dict[str, float] = request.app.state.used_login_codes
+    for old, at in list(used.items()):
+        if now - at > CODE_TTL_S + 2 * CLOCK_SKEW_S:
+            del used[old]
+    if code in used or not code_is_valid(policy.token.value, code, now):
+        return False
+    used[code] = now
+    return True
+
+
 async def form(request: Request) -> Response:
-    return page(request, "login.html", next=_next(request, request.query_params.get("next")), failed=False)
+    target = _next(request, request.query_params.get("next"))
+    code = request.query_params.get("code")
+    if code is None:
+        return page(request, "login.html", next=target, failed=False, code_refused=False)
+    policy: DashboardPolicy = request.app.state.policy
+    if _code_accepted(request, policy, code):
+        return _logged_in(policy, target)
+    response = page(request, "login.html", next=target, failed=False, code_refused=True)
+    response.status_code = 403
+    return response
 
 
 async def submit(request: Request) -> Response:
@@ -26,7 +61,5 @@ async def submit(request: Request) -> Response:
     token = fields.get("token")
     target = _next(request, fields.get("next"))
     if not isinstance(token, str) or not policy.token.matches(token.strip()):
-        return page(request, "login.html", next=target, failed=True)
-    response = RedirectResponse(target, status_code=303)
-    response.set_cookie(AUTH_COOKIE, policy.login_value(), max_age=LOGIN_DAYS * 86400, httponly=True, samesite="strict")
-    return response
+        return page(request, "login.html", next=target, failed=True, code_refused=False)
+    return _logged_in(policy, target)

@@ -41,7 +41,8 @@ class ApiResponse(JSONResponse):
 
 def page(request: Request, template: str, **data: Any) -> HTMLResponse:
     """A full page: `template` extends base.html, which shows the navigation and the CSRF token."""
-    context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, **data}
+    logged_in = getattr(request.state, "logged_in", False)
+    context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, "logged_in": logged_in, **data}
     return templates.TemplateResponse(request, template, context)
 
 
@@ -50,7 +51,9 @@ def error_page(request: Request, status: int, message: str) -> Response:
     if request.url.path.startswith("/api/"):
         return ApiResponse({"error": {"status": status, "message": message}}, status_code=status)
     csrf = getattr(request.state, "csrf", "")
-    context = {"nav": NAV, "path": request.url.path, "csrf": csrf, "status": status, "message": message}
+    logged_in = getattr(request.state, "logged_in", False)
+    context = {"nav": NAV, "path": request.url.path, "csrf": csrf, "logged_in": logged_in}
+    context |= {"status": status, "message": message}
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 
 

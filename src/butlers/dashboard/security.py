@@ -9,21 +9,25 @@ In order, for every HTTP request:
    its `Origin` (or `Referer`) is the dashboard's, and it carries the CSRF token of its cookie
    (`X-CSRF-Token` header or `csrf_token` form field). A bearer-token call is no browser's
    ambient credential, so it needs neither.
+4. A state-changing request must be logged in, on loopback too (another local account may
+   read, as it may call reading tools, but not act): else 401, JSON under /api/, a page with a
+   login link otherwise (htmx: `HX-Redirect` to the login page). `/login` itself stays open.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import html
 import json
 import secrets
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from butlers.auth import OperatorToken, is_loopback
+from butlers.dashboard.login_codes import login_cookie_value
 from butlers.http_guard import host_names, origins_for
 
 AUTH_COOKIE = "butlers_dashboard"
@@ -61,7 +65,7 @@ class DashboardPolicy:
 
     def login_value(self) -> str:
         """The auth cookie's value: derived from the token, so the cookie never holds the token itself."""
-        return hmac.new(self.token.value.encode(), b"butlers-dashboard-login", hashlib.sha256).hexdigest()
+        return login_cookie_value(self.token.value)
 
 
 class DashboardGuard:
@@ -88,13 +92,17 @@ class DashboardGuard:
             return await _login_needed(scope, send)
         csrf = cookies.get(CSRF_COOKIE) or ""
         fresh = "" if len(csrf) >= 32 else secrets.token_urlsafe(32)
-        scope.setdefault("state", {})["csrf"] = csrf or fresh
+        state = scope.setdefault("state", {})
+        state["csrf"] = csrf or fresh
+        state["logged_in"] = bool(logged_in)
         if scope["method"] not in SAFE_METHODS and not bearer:
             refusal = self._origin_problem(headers)
             if refusal is None:
                 receive, refusal = await self._csrf_problem(headers, receive, csrf)
             if refusal is not None:
                 return await _refuse(send, 403, *refusal)
+            if not logged_in and not path.startswith(OPEN_PATHS):
+                return await _act_login_needed(path, headers, send)
         await self.app(scope, receive, _with_headers(send, fresh))
 
     def _host_ok(self, host: str) -> bool:
@@ -218,6 +226,39 @@ async def _login_needed(scope: Scope, send: Send) -> None:
     location = "/login?next=" + (path if path.startswith("/") and not path.startswith("//") else "/")
     await send({"type": "http.response.start", "status": 303, "headers": [(b"location", location.encode())]})
     await send({"type": "http.response.body", "body": b""})
+
+
+def _safe_next(target: str) -> str:
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+def _page_of(headers: dict[bytes, bytes]) -> str:
+    """The dashboard page the action was taken on (htmx's current URL, else the Referer), to return to."""
+    raw = headers.get(b"hx-current-url") or headers.get(b"referer") or b"/"
+    parts = urlsplit(raw.decode("latin-1"))
+    return _safe_next(parts.path + (f"?{parts.query}" if parts.query else ""))
+
+
+async def _act_login_needed(path: str, headers: dict[bytes, bytes], send: Send) -> None:
+    if path.startswith("/api/"):
+        message = "acting needs the operator: log in (butlerctl dashboard) or send Authorization: Bearer"
+        return await _refuse(send, 401, "login_required", message)
+    login = "/login?next=" + quote(_page_of(headers), safe="/")
+    body = (
+        "<!doctype html><title>Log in to act</title><main><h2>Log in to act</h2>"
+        "<p>Reading needs no login, but approving, cancelling and changing things does: "
+        f'<a id="login-link" href="{html.escape(login)}">log in</a> '
+        "(or run <code>butlerctl dashboard</code> for a one-time login link).</p></main>"
+    ).encode()
+    extra = [(b"hx-redirect", login.encode())] if headers.get(b"hx-request") else []
+    response_headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        *extra,
+        *HEADERS,
+    ]
+    await send({"type": "http.response.start", "status": 401, "headers": response_headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _refuse(send: Send, status: int, reason: str, message: str) -> None:
