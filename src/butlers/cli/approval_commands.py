@@ -14,15 +14,17 @@ from butlers.cli.common import (
     HostOption,
     JsonOption,
     NameArgument,
-    answer_dict,
+    ask,
     butler_address,
-    call,
+    call_dict,
     echo_json,
     fail,
     first_line,
     format_time,
     indent,
+    print_table,
     resolve_id,
+    show,
 )
 from butlers.statuses import ApprovalStatus
 
@@ -59,8 +61,7 @@ def approvals_list(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's actions held for approval, newest first: id, status, action, created, summary."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("approvals_list", call(address, port, "approvals_list", {"status": status_filter}))
+    answer = ask(directory, name, host, "approvals_list", {"status": status_filter})
     if as_json:
         echo_json(answer)
         return
@@ -74,9 +75,7 @@ def approvals_list(
          format_time(r.get("created_at")), first_line(r.get("summary"), 80))
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+    print_table(table)
 
 
 def print_approval(record: dict[str, Any]) -> None:
@@ -105,13 +104,8 @@ def approvals_approve(
     """
     address, port = butler_address(directory, name, host)
     aid = resolve_approval_id(address, port, approval_id)
-    record = answer_dict(
-        "approval_approve", call(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
-    )
-    if as_json:
-        echo_json(record)
-    else:
-        print_approval(record)
+    record = call_dict(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
+    show(record, as_json, print_approval)
     if record.get("status") != "succeeded":
         fail(f"approval {aid} is {record.get('status')}: {record.get('error') or record.get('reason') or '-'}")
 
@@ -136,10 +130,7 @@ def approvals_reject(
     args: dict[str, Any] = {"approval_id": aid}
     if reason is not None:
         args["reason"] = reason
-    record = answer_dict("approval_reject", call(address, port, "approval_reject", args))
-    if as_json:
-        echo_json(record)
-    else:
-        print_approval(record)
+    record = call_dict(address, port, "approval_reject", args)
+    show(record, as_json, print_approval)
     if record.get("status") != "rejected":
         fail(f"approval {aid} is {record.get('status')}, not rejected")

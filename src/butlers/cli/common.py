@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -110,6 +111,41 @@ def answer_dict(tool: str, answer: Any) -> dict[str, Any]:
     if not isinstance(answer, dict):
         fail(f"{tool} answered something unexpected: {answer!r}")
     return answer
+
+
+def call_dict(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
+    """`call`, with an answer that is not a JSON object an error (exit 1)."""
+    return answer_dict(tool, call(host, port, tool, args, timeout))
+
+
+def ask(
+    directory: Path | None,
+    name: str,
+    host: str | None,
+    tool: str,
+    args: dict[str, Any],
+    timeout: float = CALL_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Call `tool` on butler NAME (found as `butler_address` does) and return its JSON object answer."""
+    address, port = butler_address(directory, name, host)
+    return call_dict(address, port, tool, args, timeout)
+
+
+def show(record: dict[str, Any], as_json: bool, human: str | Callable[[dict[str, Any]], None]) -> None:
+    """Print `record` as JSON with --json, else the line `human` (or what the printer `human` prints)."""
+    if as_json:
+        echo_json(record)
+    elif isinstance(human, str):
+        typer.echo(human)
+    else:
+        human(record)
+
+
+def print_table(table: Sequence[Sequence[str]]) -> None:
+    """Rows of cells in aligned columns, two spaces apart; the first row is the header."""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
 def format_time(value: Any) -> str:

@@ -16,15 +16,14 @@ from butlers.cli.common import (
     HostOption,
     JsonOption,
     NameArgument,
-    answer_dict,
-    butler_address,
-    call,
+    ask,
     echo_json,
     fail,
     first_line,
     format_time,
+    print_table,
+    show,
 )
-from butlers.cli.spend_commands import print_table
 
 schedules_app = typer.Typer(
     name="schedules",
@@ -43,8 +42,7 @@ def schedules_list(
     name: NameArgument, as_json: JsonOption = False, directory: DirOption = None, host: HostOption = None
 ) -> None:
     """List butler NAME's schedules: name, mode (prompt or tool), timing, enabled, next and last run, source."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("schedule_list", call(address, port, "schedule_list", {}))
+    answer = ask(directory, name, host, "schedule_list", {})
     if as_json:
         echo_json(answer)
         return
@@ -105,11 +103,8 @@ def schedules_create(
     fields: dict[str, Any] = {"name": schedule, "cron": cron, "at": at, "prompt": prompt, "tool": tool}
     fields |= {"args": _json_object(args) if args is not None else None, "timezone": timezone}
     fields["enabled"] = not disabled
-    address, port = butler_address(directory, name, host)
-    created = answer_dict("schedule_create", call(address, port, "schedule_create", _present(fields)))
-    _show(
-        created, as_json, f"created schedule {schedule} on {name}; next run {format_time(created.get('next_run_at'))}"
-    )
+    created = ask(directory, name, host, "schedule_create", _present(fields))
+    show(created, as_json, f"created schedule {schedule} on {name}; next run {format_time(created.get('next_run_at'))}")
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -126,19 +121,10 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _show(record: dict[str, Any], as_json: bool, line: str) -> None:
-    if as_json:
-        echo_json(record)
-    else:
-        typer.echo(line)
-
-
 def _set_enabled(name: str, schedule: str, enabled: bool, as_json: bool, directory: Any, host: Any) -> None:
-    address, port = butler_address(directory, name, host)
-    args = {"name": schedule, "enabled": enabled}
-    updated = answer_dict("schedule_update", call(address, port, "schedule_update", args))
+    updated = ask(directory, name, host, "schedule_update", {"name": schedule, "enabled": enabled})
     word = "enabled" if enabled else "disabled"
-    _show(updated, as_json, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}")
+    show(updated, as_json, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}")
 
 
 @schedules_app.command("enable")
@@ -174,10 +160,9 @@ def schedules_delete(
     host: HostOption = None,
 ) -> None:
     """Delete schedule SCHEDULE of butler NAME (one from butler.toml comes back at the next start)."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("schedule_delete", call(address, port, "schedule_delete", {"name": schedule}))
+    answer = ask(directory, name, host, "schedule_delete", {"name": schedule})
     note = " (it is in butler.toml: it comes back at the next start)" if answer.get("source") == "config" else ""
-    _show(answer, as_json, f"deleted schedule {schedule} of {name}{note}")
+    show(answer, as_json, f"deleted schedule {schedule} of {name}{note}")
 
 
 @schedules_app.command("run")
@@ -193,8 +178,7 @@ def schedules_run(
     A prompt schedule queues a session (follow it with `butlerctl session NAME ID`);
     a tool schedule calls its tool and prints the outcome. Exit 1 if the tool failed.
     """
-    address, port = butler_address(directory, name, host)
-    run = answer_dict("schedule_run", call(address, port, "schedule_run", {"name": schedule}, RUN_TIMEOUT_S))
+    run = ask(directory, name, host, "schedule_run", {"name": schedule}, RUN_TIMEOUT_S)
     if as_json:
         echo_json(run)
     elif run.get("mode") == "tool":

@@ -6,7 +6,6 @@ gathered concurrently and merged here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -22,6 +21,7 @@ from butlers.cli.common import (
     discover_all,
     echo_json,
     error_dict,
+    print_table,
     report_errors,
     resolve_dir,
     settings,
@@ -175,9 +175,3 @@ def ceiling_line(ceiling: dict[str, Any] | None) -> str:
         return (f"{spent} of the ${ceiling['ceiling_usd']:.2f} monthly ceiling: REACHED, new sessions are "
                 f"refused until {str(ceiling['next_month_start'])[:10]}")  # fmt: skip
     return f"{spent} of the ${ceiling['ceiling_usd']:.2f} monthly ceiling (${ceiling['remaining_usd']:.4f} left)"
-
-
-def print_table(table: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
