@@ -8,24 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import (
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    ask,
-    butler_address,
-    call_dict,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    indent,
-    print_table,
-    resolve_id,
-    show,
-)
+from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, print_table, show
 from butlers.statuses import ApprovalStatus
 
 approvals_app = typer.Typer(

@@ -7,23 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import (
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    ask,
-    butler_address,
-    call_dict,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    indent,
-    print_table,
-    resolve_id,
-    show,
-)
+from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, print_table, show
 from butlers.statuses import InboundStatus
 
 inbound_app = typer.Typer(

@@ -12,26 +12,9 @@ import typer
 
 from butlers.cli.choices import one_of
 from butlers.cli.client import ToolError, call_tool
-from butlers.cli.common import (
-    CALL_TIMEOUT_S,
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    answer_dict,
-    ask,
-    butler_address,
-    call_dict,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    indent,
-    print_table,
-    resolve_id,
-    show,
-)
+from butlers.cli.common import CALL_TIMEOUT_S, answer_dict, ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, print_table, show
 from butlers.errors import DaemonUnreachableError
 from butlers.statuses import SessionStatus, TriggerSource
 

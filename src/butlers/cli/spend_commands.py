@@ -13,19 +13,9 @@ import anyio
 import typer
 
 from butlers.cli.client import ToolError, call_tool
-from butlers.cli.common import (
-    CALL_TIMEOUT_S,
-    DirOption,
-    HostOption,
-    JsonOption,
-    discover_all,
-    echo_json,
-    error_dict,
-    print_table,
-    report_errors,
-    resolve_dir,
-    settings,
-)
+from butlers.cli.common import CALL_TIMEOUT_S, discover_all, error_dict, report_errors, resolve_dir, settings
+from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.output import echo_json, print_table
 from butlers.config import ButlerConfig
 from butlers.errors import DaemonUnreachableError
 

@@ -11,18 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
-from butlers.cli.common import (
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    ask,
-    echo_json,
-    fail,
-    first_line,
-    print_table,
-    show,
-)
+from butlers.cli.common import ask, fail
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import echo_json, first_line, print_table, show
 
 state_app = typer.Typer(
     name="state",
