@@ -10,7 +10,7 @@ import typer
 from butlers.cli.choices import one_of
 from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
 from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, print_table, show
+from butlers.cli.output import SHORT_ID, first_line, format_time, indent, listed, print_table, show
 from butlers.statuses import ApprovalStatus
 
 approvals_app = typer.Typer(
@@ -47,12 +47,10 @@ def approvals_list(
 ) -> None:
     """List butler NAME's actions held for approval, newest first: id, status, action, created, summary."""
     answer = ask(directory, name, host, "approvals_list", {"status": status_filter})
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("approvals") or []
+    rows = listed(
+        answer, as_json, "approvals", f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}."
+    )
     if not rows:
-        typer.echo(f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}.")
         return
     table = [("ID", "STATUS", "ACTION", "CREATED", "SUMMARY")]
     table += [

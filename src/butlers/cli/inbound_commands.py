@@ -9,7 +9,7 @@ import typer
 from butlers.cli.choices import one_of
 from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
 from butlers.cli.options import DirOption, HostOption, JsonOption
-from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, print_table, show
+from butlers.cli.output import SHORT_ID, first_line, format_time, indent, listed, print_table, show
 from butlers.statuses import InboundStatus
 
 inbound_app = typer.Typer(
@@ -64,12 +64,8 @@ def inbound_list(
     """List received messages, newest first: id, status, channel, received, sender, text."""
     args: dict[str, Any] = {"limit": limit, "status": status_filter, "channel": channel}
     answer = ask(directory, switchboard, host, "inbound_list", args)
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("messages") or []
+    rows = listed(answer, as_json, "messages", "No messages.")
     if not rows:
-        typer.echo("No messages.")
         return
     table = [("ID", "STATUS", "CHANNEL", "RECEIVED", "SENDER", "TEXT")]
     table += [(str(r["id"])[:SHORT_ID], str(r["status"]), str(r["channel"]), format_time(r.get("received_at")),

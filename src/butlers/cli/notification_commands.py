@@ -13,7 +13,7 @@ import typer
 from butlers.cli.choices import one_of
 from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
 from butlers.cli.options import DirOption, HostOption, JsonOption
-from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, print_table, show
+from butlers.cli.output import SHORT_ID, first_line, format_time, listed, print_table, show
 from butlers.statuses import NotificationStatus
 
 notifications_app = typer.Typer(
@@ -48,12 +48,13 @@ def notifications_list(
     """List notifications, newest first: id, status, channel, recipient, created, attempts, message or error."""
     args: dict[str, Any] = {"limit": limit, **({} if status_filter == "all" else {"status": status_filter})}
     answer = ask(directory, butler, host, "notify_list", args)
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("notifications") or []
+    rows = listed(
+        answer,
+        as_json,
+        "notifications",
+        f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}.",
+    )
     if not rows:
-        typer.echo(f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}.")
         return
     table = [("ID", "STATUS", "CHANNEL", "TO", "CREATED", "TRIES", "MESSAGE")]
     table += [

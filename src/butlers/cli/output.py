@@ -50,3 +50,14 @@ def first_line(text: Any, width: int = 60) -> str:
 
 def indent(text: str, spaces: int = 2) -> str:
     return "\n".join(" " * spaces + part for part in str(text).split("\n"))
+
+
+def listed(answer: dict[str, Any], as_json: bool, key: str, none: str) -> list[dict[str, Any]]:
+    """The records under `key` for a table; [] when --json printed the answer, or there are none (`none` is said)."""
+    if as_json:
+        echo_json(answer)
+        return []
+    rows: list[dict[str, Any]] = answer.get(key) or []
+    if not rows:
+        typer.echo(none)
+    return rows

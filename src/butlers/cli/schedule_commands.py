@@ -13,7 +13,7 @@ import typer
 
 from butlers.cli.common import ask, fail
 from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import echo_json, first_line, format_time, print_table, show
+from butlers.cli.output import echo_json, first_line, format_time, listed, print_table, show
 
 schedules_app = typer.Typer(
     name="schedules",
@@ -33,12 +33,8 @@ def schedules_list(
 ) -> None:
     """List butler NAME's schedules: name, mode (prompt or tool), timing, enabled, next and last run, source."""
     answer = ask(directory, name, host, "schedule_list", {})
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("schedules") or []
+    rows = listed(answer, as_json, "schedules", f"No schedules on {name}.")
     if not rows:
-        typer.echo(f"No schedules on {name}.")
         return
     table = [("NAME", "MODE", "WHEN", "ENABLED", "NEXT", "LAST", "SOURCE", "DOES")]
     table += [

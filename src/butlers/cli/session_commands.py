@@ -14,7 +14,7 @@ from butlers.cli.choices import one_of
 from butlers.cli.client import ToolError, call_tool
 from butlers.cli.common import CALL_TIMEOUT_S, answer_dict, ask, butler_address, call_dict, fail, resolve_id
 from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, print_table, show
+from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, listed, print_table, show
 from butlers.errors import DaemonUnreachableError
 from butlers.statuses import SessionStatus, TriggerSource
 
@@ -172,12 +172,8 @@ def sessions(
         if value is not None:
             args[key] = value
     answer = ask(directory, name, host, "sessions_list", args)
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("sessions") or []
+    rows = listed(answer, as_json, "sessions", f"No sessions of {name}{' matching' if len(args) > 1 else ''}.")
     if not rows:
-        typer.echo(f"No sessions of {name}{' matching' if len(args) > 1 else ''}.")
         return
     _print_sessions(rows)
     if answer.get("next_offset") is not None:

@@ -13,7 +13,7 @@ import typer
 
 from butlers.cli.common import ask, fail
 from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import echo_json, first_line, print_table, show
+from butlers.cli.output import first_line, listed, print_table, show
 
 state_app = typer.Typer(
     name="state",
@@ -36,12 +36,8 @@ def state_list(
 ) -> None:
     """List butler NAME's keys starting with --prefix, in key order, with version and value."""
     answer = ask(directory, name, host, "state_list", {"prefix": prefix, "limit": limit})
-    if as_json:
-        echo_json(answer)
-        return
-    entries = answer.get("entries") or []
+    entries = listed(answer, as_json, "entries", f"No keys{f' starting with {prefix!r}' if prefix else ''} on {name}.")
     if not entries:
-        typer.echo(f"No keys{f' starting with {prefix!r}' if prefix else ''} on {name}.")
         return
     table = [("KEY", "VERSION", "VALUE")]
     table += [(str(e["key"]), str(e.get("version")), first_line(json.dumps(e.get("value")), 70)) for e in entries]
