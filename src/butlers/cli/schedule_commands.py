@@ -7,6 +7,7 @@ Changes are operator actions: the operator token is found as for every command
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -113,28 +114,28 @@ def _set_enabled(name: str, schedule: str, enabled: bool, as_json: bool, directo
     show(updated, as_json, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}")
 
 
-@schedules_app.command("enable")
-def schedules_enable(
-    name: NameArgument,
-    schedule: ScheduleArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
-    """Enable schedule SCHEDULE of butler NAME (its next window is computed from now)."""
-    _set_enabled(name, schedule, True, as_json, directory, host)
+def _enabling(enabled: bool, doc: str) -> Callable[..., None]:
+    """The `enable` or `disable` command (the same options; `doc` is its help)."""
+
+    def command(
+        name: NameArgument,
+        schedule: ScheduleArgument,
+        as_json: JsonOption = False,
+        directory: DirOption = None,
+        host: HostOption = None,
+    ) -> None:
+        _set_enabled(name, schedule, enabled, as_json, directory, host)
+
+    command.__doc__ = doc
+    return command
 
 
-@schedules_app.command("disable")
-def schedules_disable(
-    name: NameArgument,
-    schedule: ScheduleArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
-    """Disable schedule SCHEDULE of butler NAME: it stops firing until enabled again."""
-    _set_enabled(name, schedule, False, as_json, directory, host)
+schedules_enable = schedules_app.command("enable")(
+    _enabling(True, "Enable schedule SCHEDULE of butler NAME (its next window is computed from now).")
+)
+schedules_disable = schedules_app.command("disable")(
+    _enabling(False, "Disable schedule SCHEDULE of butler NAME: it stops firing until enabled again.")
+)
 
 
 @schedules_app.command("delete")
