@@ -8,22 +8,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import (
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    answer_dict,
-    butler_address,
-    call,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    indent,
-    resolve_id,
-)
+from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import SHORT_ID, first_line, format_time, indent, listed, print_table, show
 from butlers.statuses import ApprovalStatus
 
 approvals_app = typer.Typer(
@@ -59,14 +46,11 @@ def approvals_list(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's actions held for approval, newest first: id, status, action, created, summary."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("approvals_list", call(address, port, "approvals_list", {"status": status_filter}))
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("approvals") or []
+    answer = ask(directory, name, host, "approvals_list", {"status": status_filter})
+    rows = listed(
+        answer, as_json, "approvals", f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}."
+    )
     if not rows:
-        typer.echo(f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}.")
         return
     table = [("ID", "STATUS", "ACTION", "CREATED", "SUMMARY")]
     table += [
@@ -74,9 +58,7 @@ def approvals_list(
          format_time(r.get("created_at")), first_line(r.get("summary"), 80))
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+    print_table(table)
 
 
 def print_approval(record: dict[str, Any]) -> None:
@@ -105,13 +87,8 @@ def approvals_approve(
     """
     address, port = butler_address(directory, name, host)
     aid = resolve_approval_id(address, port, approval_id)
-    record = answer_dict(
-        "approval_approve", call(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
-    )
-    if as_json:
-        echo_json(record)
-    else:
-        print_approval(record)
+    record = call_dict(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
+    show(record, as_json, print_approval)
     if record.get("status") != "succeeded":
         fail(f"approval {aid} is {record.get('status')}: {record.get('error') or record.get('reason') or '-'}")
 
@@ -136,10 +113,7 @@ def approvals_reject(
     args: dict[str, Any] = {"approval_id": aid}
     if reason is not None:
         args["reason"] = reason
-    record = answer_dict("approval_reject", call(address, port, "approval_reject", args))
-    if as_json:
-        echo_json(record)
-    else:
-        print_approval(record)
+    record = call_dict(address, port, "approval_reject", args)
+    show(record, as_json, print_approval)
     if record.get("status") != "rejected":
         fail(f"approval {aid} is {record.get('status')}, not rejected")

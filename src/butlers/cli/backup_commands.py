@@ -11,7 +11,9 @@ import anyio
 import typer
 
 from butlers.backup import BackupError, BackupReport, backup, read_manifest, restore
-from butlers.cli.common import DirOption, JsonOption, discover_all, echo_json, fail, resolve_dir, settings
+from butlers.cli.common import discover_all, fail, resolve_dir, settings
+from butlers.cli.options import DirOption, JsonOption
+from butlers.cli.output import echo_json
 from butlers.db import PostgresServer, ServerAddress
 from butlers.errors import ButlersError
 

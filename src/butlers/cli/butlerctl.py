@@ -21,21 +21,11 @@ import typer
 from butlers.cli import backup_commands, dashboard_commands, mcp_config_commands, session_commands, spend_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
-from butlers.cli.common import (
-    DirOption,
-    HostOption,
-    JsonOption,
-    discover_all,
-    echo_json,
-    error_dict,
-    fail,
-    report_errors,
-    resolve_dir,
-    settings,
-    version_callback,
-)
+from butlers.cli.common import discover_all, error_dict, fail, report_errors, resolve_dir, settings, version_callback
 from butlers.cli.inbound_commands import inbound_app
 from butlers.cli.notification_commands import notifications_app
+from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.output import echo_json
 from butlers.cli.scaffold import scaffold
 from butlers.cli.schedule_commands import schedules_app
 from butlers.cli.state_commands import state_app

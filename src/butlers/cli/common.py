@@ -1,40 +1,29 @@
-"""What every `butlerctl` command shares: option types, config discovery, MCP calls, exits and formatting."""
+"""What every `butlerctl` command shares: config discovery, MCP calls and exits.
+
+Options are in `cli/options.py`, printing in `cli/output.py` (both also importable from here).
+"""
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Any, NoReturn
 
 import anyio
 import typer
 
 from butlers.cli.client import ToolError, call_tool
+from butlers.cli.options import DirOption as DirOption
+from butlers.cli.options import HostOption as HostOption
+from butlers.cli.options import JsonOption as JsonOption
+from butlers.cli.options import NameArgument as NameArgument
+from butlers.cli.output import SHORT_ID as SHORT_ID
+from butlers.cli.output import echo_json as echo_json
 from butlers.config import ButlerConfig, discover
 from butlers.errors import ConfigError, ConfigErrors, DaemonUnreachableError
 from butlers.settings import Settings, load_settings
 
-DirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--dir",
-        help="Folder holding one sub-folder per butler. Default: $BUTLERS_DIR, else ./butlers.d.",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
-HostOption = Annotated[
-    str | None,
-    typer.Option(
-        "--host", help="Address the butlers listen on. Default: $BUTLERS_HOST, else 127.0.0.1.", show_default=False
-    ),
-]
-
-NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="The butler's name, as in its butler.toml.")]
 CALL_TIMEOUT_S = 10.0  # a butler answering a plain (non-waiting) tool call
-SHORT_ID = 8
 
 
 # ---------------------------------------------------------------- helpers
@@ -56,10 +45,6 @@ def resolve_dir(directory: Path | None) -> Path:
 def fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
-
-
-def echo_json(data: Any) -> None:
-    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def report_errors(errors: list[ConfigError]) -> None:
@@ -112,19 +97,22 @@ def answer_dict(tool: str, answer: Any) -> dict[str, Any]:
     return answer
 
 
-def format_time(value: Any) -> str:
-    """An ISO time from the butler, in this machine's time zone, to the second."""
-    if not isinstance(value, str):
-        return "-"
-    try:
-        return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return value
+def call_dict(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
+    """`call`, with an answer that is not a JSON object an error (exit 1)."""
+    return answer_dict(tool, call(host, port, tool, args, timeout))
 
 
-def first_line(text: Any, width: int = 60) -> str:
-    line = str(text or "").strip().split("\n", 1)[0]
-    return line if len(line) <= width else line[: width - 1] + "…"
+def ask(
+    directory: Path | None,
+    name: str,
+    host: str | None,
+    tool: str,
+    args: dict[str, Any],
+    timeout: float = CALL_TIMEOUT_S,
+) -> dict[str, Any]:
+    """Call `tool` on butler NAME (found as `butler_address` does) and return its JSON object answer."""
+    address, port = butler_address(directory, name, host)
+    return call_dict(address, port, tool, args, timeout)
 
 
 def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any], key: str, none_found: str) -> str:
@@ -140,10 +128,6 @@ def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any]
         found = none_found if not matches else f"{len(matches)} {key}"
         fail(f"{found} with an id starting with {given!r}; give more of the id")
     return matches[0]
-
-
-def indent(text: str, spaces: int = 2) -> str:
-    return "\n".join(" " * spaces + part for part in str(text).split("\n"))
 
 
 def version_callback(program: str) -> Any:

@@ -7,21 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import (
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    answer_dict,
-    butler_address,
-    call,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    indent,
-    resolve_id,
-)
+from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.output import SHORT_ID, first_line, format_time, indent, listed, print_table, show
 from butlers.statuses import InboundStatus
 
 inbound_app = typer.Typer(
@@ -74,22 +62,15 @@ def inbound_list(
     host: HostOption = None,
 ) -> None:
     """List received messages, newest first: id, status, channel, received, sender, text."""
-    address, port = butler_address(directory, switchboard, host)
     args: dict[str, Any] = {"limit": limit, "status": status_filter, "channel": channel}
-    answer = answer_dict("inbound_list", call(address, port, "inbound_list", args))
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("messages") or []
+    answer = ask(directory, switchboard, host, "inbound_list", args)
+    rows = listed(answer, as_json, "messages", "No messages.")
     if not rows:
-        typer.echo("No messages.")
         return
     table = [("ID", "STATUS", "CHANNEL", "RECEIVED", "SENDER", "TEXT")]
     table += [(str(r["id"])[:SHORT_ID], str(r["status"]), str(r["channel"]), format_time(r.get("received_at")),
                first_line(r.get("sender"), 30), first_line(r.get("text"), 60)) for r in rows]  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+    print_table(table)
 
 
 @inbound_app.command("show")
@@ -103,8 +84,7 @@ def inbound_show(
     """Show one message and every routing decision about it: butler, reason, session, error."""
     address, port = butler_address(directory, switchboard, host)
     mid = _resolve(address, port, inbound_id)
-    record = answer_dict("inbound_get", call(address, port, "inbound_get", {"inbound_id": mid}))
-    echo_json(record) if as_json else _print_message(record)
+    show(call_dict(address, port, "inbound_get", {"inbound_id": mid}), as_json, _print_message)
 
 
 @inbound_app.command("retry")
@@ -118,8 +98,8 @@ def inbound_retry(
     """Dispatch a failed message again: only the parts that failed (anew if none succeeded). Exit 1 unless dispatched."""
     address, port = butler_address(directory, switchboard, host)
     mid = _resolve(address, port, inbound_id)
-    record = answer_dict("inbound_retry", call(address, port, "inbound_retry", {"inbound_id": mid}))
-    echo_json(record) if as_json else _print_message(record)
+    record = call_dict(address, port, "inbound_retry", {"inbound_id": mid})
+    show(record, as_json, _print_message)
     if record.get("status") not in ("dispatched", "handled"):
         fail(f"message {mid} is {record.get('status')}: {record.get('error') or '-'}")
 
@@ -136,5 +116,4 @@ def inbound_reroute(
     """Send a message again, whole, to BUTLER; the correction is kept in the routing log."""
     address, port = butler_address(directory, switchboard, host)
     mid = _resolve(address, port, inbound_id)
-    record = answer_dict("reroute", call(address, port, "reroute", {"inbound_id": mid, "butler": butler}))
-    echo_json(record) if as_json else _print_message(record)
+    show(call_dict(address, port, "reroute", {"inbound_id": mid, "butler": butler}), as_json, _print_message)

@@ -10,7 +10,8 @@ import typer
 
 from butlers.auth import find_operator_token, is_loopback
 from butlers.cli.client import butler_url
-from butlers.cli.common import DirOption, HostOption, NameArgument, butler_address, fail, settings
+from butlers.cli.common import butler_address, fail, settings
+from butlers.cli.options import DirOption, HostOption, NameArgument
 from butlers.errors import ButlersError
 
 

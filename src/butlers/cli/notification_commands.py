@@ -11,20 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import (
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    answer_dict,
-    butler_address,
-    call,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    resolve_id,
-)
+from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.output import SHORT_ID, first_line, format_time, listed, print_table, show
 from butlers.statuses import NotificationStatus
 
 notifications_app = typer.Typer(
@@ -57,15 +46,15 @@ def notifications_list(
     host: HostOption = None,
 ) -> None:
     """List notifications, newest first: id, status, channel, recipient, created, attempts, message or error."""
-    address, port = butler_address(directory, butler, host)
     args: dict[str, Any] = {"limit": limit, **({} if status_filter == "all" else {"status": status_filter})}
-    answer = answer_dict("notify_list", call(address, port, "notify_list", args))
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("notifications") or []
+    answer = ask(directory, butler, host, "notify_list", args)
+    rows = listed(
+        answer,
+        as_json,
+        "notifications",
+        f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}.",
+    )
     if not rows:
-        typer.echo(f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}.")
         return
     table = [("ID", "STATUS", "CHANNEL", "TO", "CREATED", "TRIES", "MESSAGE")]
     table += [
@@ -74,9 +63,13 @@ def notifications_list(
          first_line(r.get("error") if r.get("status") == "failed" else r.get("message"), 70))
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
+    print_table(table)
+
+
+def _print_outcome(record: dict[str, Any]) -> None:
+    typer.echo(f"notification {record.get('id')}  {record.get('status')}  after {record.get('attempts')} tries")
+    if record.get("error"):
+        typer.echo(f"  error: {record['error']}")
 
 
 def _status(row: dict[str, Any]) -> str:
@@ -95,15 +88,7 @@ def notifications_retry(
     address, port = butler_address(directory, butler, host)
     args = {"status": "failed", "limit": 500}
     nid = resolve_id(address, port, notification_id, "notify_list", args, "notifications", "no failed notification")
-    record = answer_dict(
-        "notify_retry",
-        call(address, port, "notify_retry", {"notification_id": nid}, RETRY_TIMEOUT_S),
-    )
-    if as_json:
-        echo_json(record)
-    else:
-        typer.echo(f"notification {record.get('id')}  {record.get('status')}  after {record.get('attempts')} tries")
-        if record.get("error"):
-            typer.echo(f"  error: {record['error']}")
+    record = call_dict(address, port, "notify_retry", {"notification_id": nid}, RETRY_TIMEOUT_S)
+    show(record, as_json, _print_outcome)
     if record.get("status") != "sent":
         fail(f"notification {nid} is {record.get('status')}: {record.get('error') or '-'}")

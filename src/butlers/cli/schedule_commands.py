@@ -7,24 +7,14 @@ Changes are operator actions: the operator token is found as for every command
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from butlers.cli.common import (
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    answer_dict,
-    butler_address,
-    call,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-)
-from butlers.cli.spend_commands import print_table
+from butlers.cli.common import ask, fail
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import echo_json, first_line, format_time, listed, print_table, show
 
 schedules_app = typer.Typer(
     name="schedules",
@@ -43,14 +33,9 @@ def schedules_list(
     name: NameArgument, as_json: JsonOption = False, directory: DirOption = None, host: HostOption = None
 ) -> None:
     """List butler NAME's schedules: name, mode (prompt or tool), timing, enabled, next and last run, source."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("schedule_list", call(address, port, "schedule_list", {}))
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("schedules") or []
+    answer = ask(directory, name, host, "schedule_list", {})
+    rows = listed(answer, as_json, "schedules", f"No schedules on {name}.")
     if not rows:
-        typer.echo(f"No schedules on {name}.")
         return
     table = [("NAME", "MODE", "WHEN", "ENABLED", "NEXT", "LAST", "SOURCE", "DOES")]
     table += [
@@ -105,11 +90,8 @@ def schedules_create(
     fields: dict[str, Any] = {"name": schedule, "cron": cron, "at": at, "prompt": prompt, "tool": tool}
     fields |= {"args": _json_object(args) if args is not None else None, "timezone": timezone}
     fields["enabled"] = not disabled
-    address, port = butler_address(directory, name, host)
-    created = answer_dict("schedule_create", call(address, port, "schedule_create", _present(fields)))
-    _show(
-        created, as_json, f"created schedule {schedule} on {name}; next run {format_time(created.get('next_run_at'))}"
-    )
+    created = ask(directory, name, host, "schedule_create", _present(fields))
+    show(created, as_json, f"created schedule {schedule} on {name}; next run {format_time(created.get('next_run_at'))}")
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -126,43 +108,34 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _show(record: dict[str, Any], as_json: bool, line: str) -> None:
-    if as_json:
-        echo_json(record)
-    else:
-        typer.echo(line)
-
-
 def _set_enabled(name: str, schedule: str, enabled: bool, as_json: bool, directory: Any, host: Any) -> None:
-    address, port = butler_address(directory, name, host)
-    args = {"name": schedule, "enabled": enabled}
-    updated = answer_dict("schedule_update", call(address, port, "schedule_update", args))
+    updated = ask(directory, name, host, "schedule_update", {"name": schedule, "enabled": enabled})
     word = "enabled" if enabled else "disabled"
-    _show(updated, as_json, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}")
+    show(updated, as_json, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}")
 
 
-@schedules_app.command("enable")
-def schedules_enable(
-    name: NameArgument,
-    schedule: ScheduleArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
-    """Enable schedule SCHEDULE of butler NAME (its next window is computed from now)."""
-    _set_enabled(name, schedule, True, as_json, directory, host)
+def _enabling(enabled: bool, doc: str) -> Callable[..., None]:
+    """The `enable` or `disable` command (the same options; `doc` is its help)."""
+
+    def command(
+        name: NameArgument,
+        schedule: ScheduleArgument,
+        as_json: JsonOption = False,
+        directory: DirOption = None,
+        host: HostOption = None,
+    ) -> None:
+        _set_enabled(name, schedule, enabled, as_json, directory, host)
+
+    command.__doc__ = doc
+    return command
 
 
-@schedules_app.command("disable")
-def schedules_disable(
-    name: NameArgument,
-    schedule: ScheduleArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
-    """Disable schedule SCHEDULE of butler NAME: it stops firing until enabled again."""
-    _set_enabled(name, schedule, False, as_json, directory, host)
+schedules_enable = schedules_app.command("enable")(
+    _enabling(True, "Enable schedule SCHEDULE of butler NAME (its next window is computed from now).")
+)
+schedules_disable = schedules_app.command("disable")(
+    _enabling(False, "Disable schedule SCHEDULE of butler NAME: it stops firing until enabled again.")
+)
 
 
 @schedules_app.command("delete")
@@ -174,10 +147,9 @@ def schedules_delete(
     host: HostOption = None,
 ) -> None:
     """Delete schedule SCHEDULE of butler NAME (one from butler.toml comes back at the next start)."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("schedule_delete", call(address, port, "schedule_delete", {"name": schedule}))
+    answer = ask(directory, name, host, "schedule_delete", {"name": schedule})
     note = " (it is in butler.toml: it comes back at the next start)" if answer.get("source") == "config" else ""
-    _show(answer, as_json, f"deleted schedule {schedule} of {name}{note}")
+    show(answer, as_json, f"deleted schedule {schedule} of {name}{note}")
 
 
 @schedules_app.command("run")
@@ -193,8 +165,7 @@ def schedules_run(
     A prompt schedule queues a session (follow it with `butlerctl session NAME ID`);
     a tool schedule calls its tool and prints the outcome. Exit 1 if the tool failed.
     """
-    address, port = butler_address(directory, name, host)
-    run = answer_dict("schedule_run", call(address, port, "schedule_run", {"name": schedule}, RUN_TIMEOUT_S))
+    run = ask(directory, name, host, "schedule_run", {"name": schedule}, RUN_TIMEOUT_S)
     if as_json:
         echo_json(run)
     elif run.get("mode") == "tool":

@@ -12,23 +12,9 @@ import typer
 
 from butlers.cli.choices import one_of
 from butlers.cli.client import ToolError, call_tool
-from butlers.cli.common import (
-    CALL_TIMEOUT_S,
-    SHORT_ID,
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    answer_dict,
-    butler_address,
-    call,
-    echo_json,
-    fail,
-    first_line,
-    format_time,
-    indent,
-    resolve_id,
-)
+from butlers.cli.common import CALL_TIMEOUT_S, answer_dict, ask, butler_address, call_dict, fail, resolve_id
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, listed, print_table, show
 from butlers.errors import DaemonUnreachableError
 from butlers.statuses import SessionStatus, TriggerSource
 
@@ -97,33 +83,33 @@ def trigger(
     keeps running on the butler).
     """
     address, port = butler_address(directory, name, host)
-    if not wait:
-        args: dict[str, Any] = {"prompt": prompt, "wait": False}
-        if idempotency_key is not None:
-            args["idempotency_key"] = idempotency_key
-        answer = answer_dict("trigger", call(address, port, "trigger", args, timeout or CALL_TIMEOUT_S))
-        if as_json:
-            echo_json(answer)
-        else:
-            again = "" if answer.get("created", True) else "  (existing session with this idempotency key)"
-            typer.echo(f"session {answer.get('session_id')}  {answer.get('status')}{again}")
+    if wait:
+        _trigger_and_wait(name, address, port, prompt, timeout or WAIT_TIMEOUT_S, idempotency_key, as_json)
         return
-    wait_s = timeout or WAIT_TIMEOUT_S
+    args: dict[str, Any] = {"prompt": prompt, "wait": False}
+    if idempotency_key is not None:
+        args["idempotency_key"] = idempotency_key
+    answer = call_dict(address, port, "trigger", args, timeout or CALL_TIMEOUT_S)
+    again = "" if answer.get("created", True) else "  (existing session with this idempotency key)"
+    show(answer, as_json, f"session {answer.get('session_id')}  {answer.get('status')}{again}")
+
+
+def _trigger_and_wait(
+    name: str, address: str, port: int, prompt: str, wait_s: float, idempotency_key: str | None, as_json: bool
+) -> None:
+    """`trigger --wait`: print the outcome; exit 1 unless the session succeeded within `wait_s`."""
     key = idempotency_key if idempotency_key is not None else f"butlerctl-{uuid.uuid4()}"
     args = {"prompt": prompt, "idempotency_key": key, "wait": True}
     record = anyio.run(wait_for_session, address, port, args, wait_s)
     if record is None:  # the wait ran out: the same key names the session without starting another
-        late = answer_dict("trigger", call(address, port, "trigger", {**args, "wait": False}))
+        late = call_dict(address, port, "trigger", {**args, "wait": False})
         if as_json:
             echo_json({**late, "timed_out_waiting": True})
         fail(
             f"session {late.get('session_id')} is still {late.get('status')} after {wait_s:g} s "
             f"(see `butlerctl session {name} {late.get('session_id')}`)"
         )
-    if as_json:
-        echo_json(record)
-    else:
-        print_outcome(record)
+    show(record, as_json, print_outcome)
     if record.get("status") != "succeeded":
         fail(
             f"session {record.get('session_id', record.get('id'))} {record.get('status')}: {record.get('error') or '-'}"
@@ -180,25 +166,31 @@ def sessions(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's sessions, newest first: id, status, source, schedule, queued, duration, cost, prompt."""
-    since_iso = None
-    if since is not None:
-        try:
-            since_iso = datetime.fromisoformat(since).astimezone().isoformat()
-        except ValueError:
-            raise typer.BadParameter(f"not an ISO-8601 time: {since!r}", param_hint="'--since'") from None
-    address, port = butler_address(directory, name, host)
+    since_iso = _since(since)
     args: dict[str, Any] = {"limit": limit}
     for key, value in (("status", status_filter), ("source", source), ("since", since_iso)):
         if value is not None:
             args[key] = value
-    answer = answer_dict("sessions_list", call(address, port, "sessions_list", args))
-    if as_json:
-        echo_json(answer)
-        return
-    rows = answer.get("sessions") or []
+    answer = ask(directory, name, host, "sessions_list", args)
+    rows = listed(answer, as_json, "sessions", f"No sessions of {name}{' matching' if len(args) > 1 else ''}.")
     if not rows:
-        typer.echo(f"No sessions of {name}{' matching' if len(args) > 1 else ''}.")
         return
+    _print_sessions(rows)
+    if answer.get("next_offset") is not None:
+        typer.echo("(more: raise --limit or narrow with --since/--status)")
+
+
+def _since(since: str | None) -> str | None:
+    """`--since` as an ISO time with its offset (a time without a zone is this machine's); exit 2 if not one."""
+    if since is None:
+        return None
+    try:
+        return datetime.fromisoformat(since).astimezone().isoformat()
+    except ValueError:
+        raise typer.BadParameter(f"not an ISO-8601 time: {since!r}", param_hint="'--since'") from None
+
+
+def _print_sessions(rows: list[dict[str, Any]]) -> None:
     table = [("ID", "STATUS", "SOURCE", "SCHEDULE", "QUEUED", "DURATION", "COST", "PROMPT")]
     table += [
         (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("trigger_source") or "-"),
@@ -206,11 +198,7 @@ def sessions(
          format_cost(r.get("cost_usd")), first_line(r.get("prompt")))
         for r in rows
     ]  # fmt: skip
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
-    for row in table:
-        typer.echo("  ".join([*(cell.ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]).rstrip())
-    if answer.get("next_offset") is not None:
-        typer.echo("(more: raise --limit or narrow with --since/--status)")
+    print_table(table)
 
 
 def resolve_session_id(host: str, port: int, session_id: str) -> str:
@@ -227,11 +215,7 @@ def session(
     """Show one session of butler NAME in full: times, prompt, result, error, tokens, cost and every tool call."""
     address, port = butler_address(directory, name, host)
     sid = resolve_session_id(address, port, session_id)
-    record = answer_dict("sessions_get", call(address, port, "sessions_get", {"session_id": sid}))
-    if as_json:
-        echo_json(record)
-    else:
-        print_session(record)
+    show(call_dict(address, port, "sessions_get", {"session_id": sid}), as_json, print_session)
 
 
 def print_session(r: dict[str, Any]) -> None:
@@ -286,7 +270,7 @@ def cancel(
     """
     address, port = butler_address(directory, name, host)
     sid = resolve_session_id(address, port, session_id)
-    record = answer_dict("session_cancel", call(address, port, "session_cancel", {"session_id": sid}, 30.0))
+    record = call_dict(address, port, "session_cancel", {"session_id": sid}, 30.0)
     if as_json:
         echo_json(record)
     state = record.get("status")

@@ -6,7 +6,6 @@ gathered concurrently and merged here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -14,18 +13,9 @@ import anyio
 import typer
 
 from butlers.cli.client import ToolError, call_tool
-from butlers.cli.common import (
-    CALL_TIMEOUT_S,
-    DirOption,
-    HostOption,
-    JsonOption,
-    discover_all,
-    echo_json,
-    error_dict,
-    report_errors,
-    resolve_dir,
-    settings,
-)
+from butlers.cli.common import CALL_TIMEOUT_S, discover_all, error_dict, report_errors, resolve_dir, settings
+from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.output import echo_json, print_table
 from butlers.config import ButlerConfig
 from butlers.errors import DaemonUnreachableError
 
@@ -175,9 +165,3 @@ def ceiling_line(ceiling: dict[str, Any] | None) -> str:
         return (f"{spent} of the ${ceiling['ceiling_usd']:.2f} monthly ceiling: REACHED, new sessions are "
                 f"refused until {str(ceiling['next_month_start'])[:10]}")  # fmt: skip
     return f"{spent} of the ${ceiling['ceiling_usd']:.2f} monthly ceiling (${ceiling['remaining_usd']:.4f} left)"
-
-
-def print_table(table: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
-    for row in table:
-        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

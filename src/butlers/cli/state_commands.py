@@ -11,19 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
-from butlers.cli.common import (
-    DirOption,
-    HostOption,
-    JsonOption,
-    NameArgument,
-    answer_dict,
-    butler_address,
-    call,
-    echo_json,
-    fail,
-    first_line,
-)
-from butlers.cli.spend_commands import print_table
+from butlers.cli.common import ask, fail
+from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
+from butlers.cli.output import first_line, listed, print_table, show
 
 state_app = typer.Typer(
     name="state",
@@ -45,14 +35,9 @@ def state_list(
     host: HostOption = None,
 ) -> None:
     """List butler NAME's keys starting with --prefix, in key order, with version and value."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("state_list", call(address, port, "state_list", {"prefix": prefix, "limit": limit}))
-    if as_json:
-        echo_json(answer)
-        return
-    entries = answer.get("entries") or []
+    answer = ask(directory, name, host, "state_list", {"prefix": prefix, "limit": limit})
+    entries = listed(answer, as_json, "entries", f"No keys{f' starting with {prefix!r}' if prefix else ''} on {name}.")
     if not entries:
-        typer.echo(f"No keys{f' starting with {prefix!r}' if prefix else ''} on {name}.")
         return
     table = [("KEY", "VERSION", "VALUE")]
     table += [(str(e["key"]), str(e.get("version")), first_line(json.dumps(e.get("value")), 70)) for e in entries]
@@ -68,12 +53,9 @@ def state_get(
     host: HostOption = None,
 ) -> None:
     """Print the JSON value stored under KEY on butler NAME. Exit 1 when there is none."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("state_get", call(address, port, "state_get", {"key": key}))
-    if as_json:
-        echo_json(answer)
-    elif answer.get("found"):
-        typer.echo(json.dumps(answer.get("value"), indent=2, ensure_ascii=False))
+    answer = ask(directory, name, host, "state_get", {"key": key})
+    if as_json or answer.get("found"):
+        show(answer, as_json, json.dumps(answer.get("value"), indent=2, ensure_ascii=False))
     if not answer.get("found"):
         fail(f"no key {key!r} on {name}")
 
@@ -101,12 +83,8 @@ def state_set(
     args: dict[str, Any] = {"key": key, "value": parsed}
     if expected_version is not None:
         args["expected_version"] = expected_version
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("state_set", call(address, port, "state_set", args))
-    if as_json:
-        echo_json(answer)
-    else:
-        typer.echo(f"{key} = version {answer.get('version')} on {name}")
+    answer = ask(directory, name, host, "state_set", args)
+    show(answer, as_json, f"{key} = version {answer.get('version')} on {name}")
 
 
 def _json(value: str) -> Any:
@@ -125,11 +103,8 @@ def state_delete(
     host: HostOption = None,
 ) -> None:
     """Delete KEY on butler NAME. Exit 1 when there was no such key."""
-    address, port = butler_address(directory, name, host)
-    answer = answer_dict("state_delete", call(address, port, "state_delete", {"key": key}))
-    if as_json:
-        echo_json(answer)
-    elif answer.get("deleted"):
-        typer.echo(f"deleted {key} on {name}")
+    answer = ask(directory, name, host, "state_delete", {"key": key})
+    if as_json or answer.get("deleted"):
+        show(answer, as_json, f"deleted {key} on {name}")
     if not answer.get("deleted"):
         fail(f"no key {key!r} on {name}")

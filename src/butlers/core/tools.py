@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from butlers.config import MAX_SCHEDULE_PROMPT, NAME_PATTERN, ScheduleConfig
 from butlers.core.records import Timestamp
-from butlers.core.scheduler import FiredWindow, Schedule
+from butlers.core.scheduler import FiredWindow, Schedule, Scheduler
 from butlers.core.tool_edge import declared
 from butlers.core.tool_errors import bad_argument
 from butlers.core.tool_schedules import check_tool_call
@@ -163,8 +163,13 @@ def _register_state(mcp: FastMCP, services: ButlerServices) -> None:
 
 
 def _register_schedules(mcp: FastMCP, services: ButlerServices, butler: CoreHost) -> None:
-    scheduler = services.scheduler
+    _register_schedule_list(mcp, services.scheduler)
+    _register_schedule_create(mcp, services.scheduler, butler)
+    _register_schedule_update(mcp, services.scheduler, butler)
+    _register_schedule_delete(mcp, services.scheduler)
 
+
+def _register_schedule_list(mcp: FastMCP, scheduler: Scheduler) -> None:
     @declared(
         mcp,
         "Every schedule (from butler.toml and runtime) with its mode (prompt or tool), next run,"
@@ -173,6 +178,8 @@ def _register_schedules(mcp: FastMCP, services: ButlerServices, butler: CoreHost
     async def schedule_list() -> ScheduleList:
         return ScheduleList(schedules=await scheduler.list_schedules())
 
+
+def _register_schedule_create(mcp: FastMCP, scheduler: Scheduler, butler: CoreHost) -> None:
     @declared(
         mcp,
         "Add a runtime schedule: a prompt (an agent session) or one of this butler's tools with args"
@@ -206,6 +213,8 @@ def _register_schedules(mcp: FastMCP, services: ButlerServices, butler: CoreHost
         butler.on_schedules_changed()
         return created
 
+
+def _register_schedule_update(mcp: FastMCP, scheduler: Scheduler, butler: CoreHost) -> None:
     @declared(mcp, "Change a schedule's cron, prompt, zone, misfire policy or enabled flag.")
     async def schedule_update(
         name: Annotated[str, Field(min_length=1, description="The schedule to change.")],
@@ -230,6 +239,8 @@ def _register_schedules(mcp: FastMCP, services: ButlerServices, butler: CoreHost
         butler.on_schedules_changed()
         return updated
 
+
+def _register_schedule_delete(mcp: FastMCP, scheduler: Scheduler) -> None:
     @declared(mcp, "Delete a schedule (one from butler.toml comes back at the next start).")
     async def schedule_delete(
         name: Annotated[str, Field(min_length=1, description="The schedule to delete.")],

@@ -97,56 +97,27 @@ def make_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]
     return cert, key
 
 
-class TestDovecot:
-    """One Dovecot IMAP server for one user, started and stopped by the test."""
+def _dovecot_users(f: Path) -> tuple[pwd.struct_passwd, str, str]:
+    """The mail user and the internal and login users Dovecot runs as (its own ones when we are root)."""
+    if os.getuid() != 0:
+        mail_user = pwd.getpwuid(os.getuid())
+        return mail_user, mail_user.pw_name, mail_user.pw_name
+    # Dovecot refuses root for mail and internal processes: use its own users.
+    mail_user = pwd.getpwnam("dovecot")
+    for sub in ("mail", "home"):
+        os.chown(f / sub, mail_user.pw_uid, mail_user.pw_gid)
+    f.chmod(0o755)
+    for parent in f.parents:  # the mail user must reach its folder
+        if parent == Path("/"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o005)
+    return mail_user, "dovecot", "dovenull"
 
-    __test__ = False
 
-    def __init__(
-        self,
-        folder: Path,
-        *,
-        user: str = "me@example.test",
-        password: str = "secret",
-        certificate: tuple[Path, Path] | None = None,
-    ) -> None:
-        self.folder = folder
-        self.user = user
-        self.password = password
-        self.certificate = certificate  # (cert, key): STARTTLS on `port`, implicit TLS on `tls_port`
-        self.port = free_port()
-        self.tls_port = free_port() if certificate else 0
-        self.host = "127.0.0.1"
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._binary = _require("dovecot", "dovecot-imapd")
-        self._conf = self._write_config()
-
-    def _write_config(self) -> Path:
-        f = self.folder
-        for sub in ("run", "state", "mail", "home"):
-            (f / sub).mkdir(parents=True, exist_ok=True)
-        if os.getuid() == 0:
-            # Dovecot refuses root for mail and internal processes: use its own users.
-            mail_user = pwd.getpwnam("dovecot")
-            internal, login = "dovecot", "dovenull"
-            for sub in ("mail", "home"):
-                os.chown(f / sub, mail_user.pw_uid, mail_user.pw_gid)
-            f.chmod(0o755)
-            for parent in f.parents:  # the mail user must reach its folder
-                if parent == Path("/"):
-                    break
-                parent.chmod(parent.stat().st_mode | 0o005)
-        else:
-            mail_user = pwd.getpwuid(os.getuid())
-            internal = login = mail_user.pw_name
-        (f / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
-        ssl = "ssl = no"
-        if self.certificate:
-            cert, key = self.certificate
-            ssl = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
-        conf = f / "dovecot.conf"
-        conf.write_text(
-            f"""
+def _dovecot_conf(
+    f: Path, ssl: str, internal: str, login: str, mail_user: pwd.struct_passwd, port: int, tls_port: int
+) -> str:
+    return f"""
 base_dir = {f}/run
 state_dir = {f}/state
 log_path = {f}/dovecot.log
@@ -180,15 +151,52 @@ namespace inbox {{
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
-    port = {self.port}
+    port = {port}
   }}
   inet_listener imaps {{
     address = 127.0.0.1
-    port = {self.tls_port}
+    port = {tls_port}
   }}
 }}
 """
-        )
+
+
+class TestDovecot:
+    """One Dovecot IMAP server for one user, started and stopped by the test."""
+
+    __test__ = False
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        user: str = "me@example.test",
+        password: str = "secret",
+        certificate: tuple[Path, Path] | None = None,
+    ) -> None:
+        self.folder = folder
+        self.user = user
+        self.password = password
+        self.certificate = certificate  # (cert, key): STARTTLS on `port`, implicit TLS on `tls_port`
+        self.port = free_port()
+        self.tls_port = free_port() if certificate else 0
+        self.host = "127.0.0.1"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._binary = _require("dovecot", "dovecot-imapd")
+        self._conf = self._write_config()
+
+    def _write_config(self) -> Path:
+        f = self.folder
+        for sub in ("run", "state", "mail", "home"):
+            (f / sub).mkdir(parents=True, exist_ok=True)
+        mail_user, internal, login = _dovecot_users(f)
+        (f / "passwd").write_text(f"{self.user}:{{PLAIN}}{self.password}::::::\n")
+        ssl = "ssl = no"
+        if self.certificate:
+            cert, key = self.certificate
+            ssl = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
+        conf = f / "dovecot.conf"
+        conf.write_text(_dovecot_conf(f, ssl, internal, login, mail_user, self.port, self.tls_port))
         return conf
 
     def start(self, timeout: float = 15.0) -> None:
