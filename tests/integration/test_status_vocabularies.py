@@ -30,7 +30,7 @@ from butlers.modules.relationship.models import (
     RelationKind,
 )
 from butlers.modules.telegram.channel import MessageDirection
-from butlers.modules.telegram.owner_approvals import Press
+from butlers.modules.telegram.owner_approvals import Pressed
 from butlers.statuses import (
     ApprovalStatus,
     HeldReason,
@@ -61,7 +61,7 @@ VOCABULARIES: dict[tuple[str, str], type[StrEnum]] = {
     ("routing_log", "classify_via"): ClassifyVia,
     ("email_sent", "kind"): SentKind,
     ("telegram_messages", "direction"): MessageDirection,
-    ("telegram_approval_prompts", "pressed"): Press,
+    ("telegram_approval_prompts", "pressed"): Pressed,
     ("health_medications", "frequency"): Frequency,
     ("health_doses", "status"): DoseStatus,
     ("health_conditions", "status"): ConditionStatus,

@@ -29,11 +29,12 @@ from butlers.errors import NotFoundError
 from butlers.statuses import ApprovalStatus
 
 
-class Press(StrEnum):
+class Pressed(StrEnum):
     """The button pressed (`telegram_approval_prompts.pressed`, mirrored by its CHECK)."""
 
     APPROVE = "approve"
     REJECT = "reject"
+
 
 log = structlog.get_logger(__name__)
 
@@ -163,7 +164,7 @@ class OwnerApprovals:
             press.approval_id,
             press.nonce,
             user_id,
-            Press.APPROVE if press.approve else Press.REJECT,
+            Pressed.APPROVE if press.approve else Pressed.REJECT,
         )
 
     async def _unclaim(self, press: Press) -> None:
