@@ -63,6 +63,7 @@ class EventHub:
         self._wake: dict[str, anyio.Event] = {}
         self._conns: dict[str, asyncpg.Connection] = {}
         self.listening: set[str] = set()  # butlers whose connection is up now
+        self.published = 0  # events so far: a page rendered at n and subscribed later missed any past n
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
@@ -80,6 +81,7 @@ class EventHub:
         return len(self._subscribers)
 
     def publish(self, event: Event) -> None:
+        self.published += 1
         for send in list(self._subscribers):
             try:
                 send.send_nowait(event)

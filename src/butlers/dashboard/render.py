@@ -42,7 +42,10 @@ class ApiResponse(JSONResponse):
 def page(request: Request, template: str, **data: Any) -> HTMLResponse:
     """A full page: `template` extends base.html, which shows the navigation and the CSRF token."""
     logged_in = getattr(request.state, "logged_in", False)
-    context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, "logged_in": logged_in, **data}
+    hub = getattr(getattr(request.app.state, "dashboard", None), "hub", None)
+    seen = hub.published if hub is not None else -1  # sent back by /events: what the page may have missed
+    context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, "logged_in": logged_in,
+               "events_seen": seen, **data}  # fmt: skip
     return templates.TemplateResponse(request, template, context)
 
 

@@ -14,10 +14,18 @@ PING_S = 15  # a comment line this often keeps proxies from closing an idle stre
 
 async def events(request: Request) -> EventSourceResponse:
     hub = dashboard(request).hub
+    try:
+        seen = int(request.query_params.get("seen", "-1"))
+    except ValueError:
+        seen = -1  # unknown: resync once
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async with hub.subscribe() as received:
             yield ServerSentEvent(comment="connected")
+            if hub.published != seen:
+                # Events came between rendering the page and this subscription (e.g. its session ended):
+                # each live part of the page fetches itself once. None came: nothing is re-fetched.
+                yield ServerSentEvent(data="{}", event="resync")
             async for event in received:
                 yield ServerSentEvent(data=event.json(), event=event.kind)
 
