@@ -39,6 +39,8 @@ from common import make_workspace, start_and_wait, stop_daemon
 from fastmcp import Client
 from floor import FLOOR_TOOL, free_ports, pct, start_floor, stop, url, wait_all_answer
 
+from butlers.auth import TOKEN_FILE
+
 P50_GOAL = 1.2
 TPUT_GOAL = 0.8
 KEY = "bench/key"
@@ -194,9 +196,11 @@ def main() -> int:
         durls = list(ws.urls.values())
         furls = [url(p) for p in fports]
 
+        token = (ws.data_dir / TOKEN_FILE).read_text().strip()  # state_set is an operator action
+
         async def seed() -> None:
             for u in durls:
-                async with Client(u, timeout=10) as c:
+                async with Client(u, timeout=10, auth=token) as c:
                     await c.call_tool("state_set", {"key": KEY, "value": {"n": 1, "tags": ["a", "b"]}})
 
         anyio.run(seed)
