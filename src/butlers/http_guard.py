@@ -100,7 +100,7 @@ class CallerGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = header_map(scope)
         if not self._host_ok(headers.get(b"host", b"")):
             return await _refuse(send, 403, "forbidden_host", "this Host is not one the daemon serves")
         origin = headers.get(b"origin")
@@ -124,17 +124,7 @@ class CallerGuard:
         await self._checked_call(scope, receive, send, caller)
 
     def _host_ok(self, raw: bytes) -> bool:
-        host = raw.decode("latin-1").lower()
-        name, port = host, None
-        if host.startswith("["):
-            end = host.find("]")
-            name, rest = host[: end + 1], host[end + 1 :]
-            port = rest[1:] if rest.startswith(":") else None
-        elif host.count(":") == 1:
-            name, port = host.split(":")
-        if port is not None and port != str(self.policy.port):
-            return False
-        return name in self.policy.host_names
+        return host_allowed(raw, self.policy.host_names, self.policy.port)
 
     def _caller(self, headers: dict[bytes, bytes]) -> Caller | None:
         via = headers.get(b"x-butlers-client", b"mcp").decode("latin-1")[:40] or "mcp"
@@ -151,7 +141,7 @@ class CallerGuard:
         return Caller(Role.AGENT, session_id=session, via="agent") if session else None
 
     async def _checked_call(self, scope: Scope, receive: Receive, send: Send, caller: Caller) -> None:
-        body = await _read_body(receive, self.policy.max_body_bytes)
+        body = await read_body(receive, self.policy.max_body_bytes)
         if body is None:
             return await _refuse(send, 413, "body_too_large", f"at most {self.policy.max_body_bytes} bytes")
         for tool in _called_tools(body):
@@ -159,10 +149,23 @@ class CallerGuard:
                 if caller.role is Role.AGENT:
                     return await _refuse(send, 403, "forbidden_tool", f"{tool} is not offered to agents")
                 return await _refuse(send, 401, "token_required", f"{tool} is an operator action: it needs the token")
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
 
-def _headers(scope: Scope) -> dict[bytes, bytes]:
+def host_allowed(raw: bytes, names: frozenset[str], port: int) -> bool:
+    """Whether a `Host` header names one of `names`, on `port` or with no port (IPv6 in brackets)."""
+    host = raw.decode("latin-1").lower()
+    name, given = host, None
+    if host.startswith("["):
+        end = host.find("]")
+        name, rest = host[: end + 1], host[end + 1 :]
+        given = rest[1:] if rest.startswith(":") else None
+    elif host.count(":") == 1:
+        name, given = host.split(":")
+    return (given is None or given == str(port)) and name in names
+
+
+def header_map(scope: Scope) -> dict[bytes, bytes]:
     # The first of a repeated header counts; names are already lower-case in ASGI.
     found: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
@@ -170,7 +173,8 @@ def _headers(scope: Scope) -> dict[bytes, bytes]:
     return found
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
+async def read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None past `limit` bytes."""
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -187,7 +191,8 @@ async def _read_body(receive: Receive, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the already read `body` again, then the server's own messages."""
     sent = False
 
     async def replay() -> Message:

@@ -28,7 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from butlers.auth import OperatorToken, is_loopback
 from butlers.dashboard.login_codes import login_cookie_value
-from butlers.http_guard import host_names, origins_for
+from butlers.http_guard import header_map, host_allowed, host_names, origins_for, read_body, replay_body
 
 AUTH_COOKIE = "butlers_dashboard"
 CSRF_COOKIE = "butlers_csrf"
@@ -79,9 +79,9 @@ class DashboardGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = _headers(scope)
+        headers = header_map(scope)
         cookies = _cookies(headers)
-        if not self._host_ok(headers.get(b"host", b"").decode("latin-1").lower()):
+        if not host_allowed(headers.get(b"host", b""), self.policy.host_names, self.policy.port):
             return await _refuse(send, 403, "foreign_host", "this Host is not one the dashboard serves")
         bearer = self._bearer(headers)
         if bearer is False:
@@ -104,16 +104,6 @@ class DashboardGuard:
             if not logged_in and not path.startswith(OPEN_PATHS):
                 return await _act_login_needed(path, headers, send)
         await self.app(scope, receive, _with_headers(send, fresh))
-
-    def _host_ok(self, host: str) -> bool:
-        name, port = host, None
-        if host.startswith("["):
-            end = host.find("]")
-            name, rest = host[: end + 1], host[end + 1 :]
-            port = rest[1:] if rest.startswith(":") else None
-        elif host.count(":") == 1:
-            name, port = host.split(":")
-        return (port is None or port == str(self.policy.port)) and name in self.policy.host_names
 
     def _bearer(self, headers: dict[bytes, bytes]) -> bool | None:
         """True: the operator token; False: some other credential; None: no Authorization header."""
@@ -144,22 +134,15 @@ class DashboardGuard:
         presented = headers.get(CSRF_HEADER, b"").decode("latin-1")
         content_type = headers.get(b"content-type", b"").decode("latin-1")
         if not presented and content_type.startswith("application/x-www-form-urlencoded"):
-            body = await _read_body(receive, self.policy.max_body_bytes)
+            body = await read_body(receive, self.policy.max_body_bytes)
             if body is None:
                 return receive, ("body_too_large", f"at most {self.policy.max_body_bytes} bytes")
             fields = parse_qs(body.decode("latin-1"))
             presented = (fields.get(CSRF_FIELD) or [""])[0]
-            receive = _replay(body, receive)
+            receive = replay_body(body, receive)
         if not expected or not presented or not hmac.compare_digest(presented, expected):
             return receive, ("csrf_token", "the form is stale or not the dashboard's: reload the page")
         return receive, None
-
-
-def _headers(scope: Scope) -> dict[bytes, bytes]:
-    found: dict[bytes, bytes] = {}
-    for name, value in scope["headers"]:
-        found.setdefault(name, value)
-    return found
 
 
 def _cookies(headers: dict[bytes, bytes]) -> dict[str, str]:
@@ -188,35 +171,6 @@ def _with_headers(send: Send, fresh_csrf: str) -> Send:
         await send(message)
 
     return sending
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        size += len(chunks[-1])
-        if size > limit:
-            return None
-        more = message.get("more_body", False)
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # then the disconnect, when the client goes
-
-    return replay
 
 
 async def _login_needed(scope: Scope, send: Send) -> None:
