@@ -73,6 +73,9 @@ async def concurrent(urls: list[str], clients: int, duration: float, max_calls: 
         u = urls[i % len(urls)]
         try:
             async with Client(u, timeout=30) as c:
+                # One call before the clock starts: the client lists the tools at its first call
+                # (to read their output schemas), a once-per-session cost outside the steady state.
+                await c.call_tool(FLOOR_TOOL, {"key": KEY}, raise_on_error=False)
                 ready += 1
                 await start.wait()
                 while time.perf_counter() < t_end and ok + sum(errors.values()) < max_calls:

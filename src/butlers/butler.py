@@ -33,6 +33,7 @@ from butlers.core.input_guard import HostileInputGuard
 from butlers.core.notify_tools import context_notifier, register_notify_tools
 from butlers.core.schedule_run_tools import register_schedule_run_tool
 from butlers.core.scheduler import FiredWindow
+from butlers.core.schema_cache import InlinedSchemas
 from butlers.core.services import ButlerPhase, build_services
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
@@ -215,7 +216,8 @@ class Butler:
             instructions=instructions,
             on_duplicate="error",
             mask_error_details=True,
-            middleware=[ToolGuard(lambda: self.health), HostileInputGuard(), SessionTraceLink()],
+            dereference_schemas=False,  # InlinedSchemas does it once per tool instead of per list
+            middleware=[ToolGuard(lambda: self.health), HostileInputGuard(), SessionTraceLink(), InlinedSchemas()],
         )
         register_core_tools(mcp, self.services, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)

@@ -1,0 +1,60 @@
+"""Tool schemas inlined once per tool, not on every `tools/list` (a FastMCP middleware).
+
+FastMCP inlines every `$ref` of every tool's input and output schema on each
+`tools/list` (so that clients without `$ref` support can read them). With the
+typed records as output schemas that is 65-90 ms of CPU per list on a shipped
+butler, paid by every client session (Claude Code lists at each session start),
+and 64 clients connecting at once kept the event loop busy for seconds. A
+tool's schemas never change while it is registered, so the inlined copy is
+kept and reused as long as FastMCP hands out the same tool object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import mcp.types as mt
+from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.tools.base import Tool
+from fastmcp.utilities.json_schema import dereference_refs
+
+
+class InlinedSchemas(Middleware):
+    """`tools/list` answers with `$ref`-free schemas, computed once per tool object."""
+
+    def __init__(self) -> None:
+        self._inlined: dict[str, tuple[Tool, Tool]] = {}
+
+    async def on_list_tools(
+        self,
+        context: MiddlewareContext[mt.ListToolsRequest],
+        call_next: CallNext[mt.ListToolsRequest, Sequence[Tool]],
+    ) -> Sequence[Tool]:
+        return [self._inline(tool) for tool in await call_next(context)]
+
+    def _inline(self, tool: Tool) -> Tool:
+        cached = self._inlined.get(tool.name)
+        if cached is not None and cached[0] is tool:
+            return cached[1]
+        inlined = inline_refs(tool)
+        self._inlined[tool.name] = (tool, inlined)
+        return inlined
+
+
+def inline_refs(tool: Tool) -> Tool:
+    """A copy of `tool` whose input and output schemas hold no `$ref` (the tool itself when none do)."""
+    updates: dict[str, Any] = {}
+    if _has_ref(tool.parameters):
+        updates["parameters"] = dereference_refs(tool.parameters)
+    if tool.output_schema is not None and _has_ref(tool.output_schema):
+        updates["output_schema"] = dereference_refs(tool.output_schema)
+    return tool.model_copy(update=updates) if updates else tool
+
+
+def _has_ref(schema: Any) -> bool:
+    if isinstance(schema, dict):
+        return "$ref" in schema or "$defs" in schema or any(_has_ref(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(_has_ref(v) for v in schema)
+    return False
