@@ -144,12 +144,17 @@ def is_loopback(host: str) -> bool:
 
 def check_bind(settings: Settings, token: OperatorToken) -> None:
     """Refuse to listen beyond loopback with a token nobody set (nobody has ever seen it)."""
-    if is_loopback(settings.host) or token.explicit:
+    check_bind_host(settings.host, token)
+
+
+def check_bind_host(host: str, token: OperatorToken, *, service: str = "") -> None:
+    """Beyond loopback only with a token the operator set (and so knows); `service` names who refuses."""
+    if is_loopback(host) or token.explicit:
         return
     raise AuthError(
-        f"refusing to listen on {settings.host}: beyond loopback every request needs the operator token, "
-        "so set one yourself first (BUTLERS_TOKEN, or the systemd credential 'butlers-token'); "
-        "see docs/security.md"
+        f"{service + ': ' if service else ''}refusing to listen on {host}: beyond loopback every request needs "
+        "the operator token, so set one yourself first (BUTLERS_TOKEN, or the systemd credential "
+        "'butlers-token'); see docs/security.md"
     )
 
 

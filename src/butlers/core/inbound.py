@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -141,20 +142,7 @@ class InboundLog:
         Never handed off; kept so the user sees who wrote (`butlerctl inbound list --status ignored`).
         Delivered twice, it is stored once: (id, newly stored).
         """
-        row = await self.pool.fetchrow(
-            """INSERT INTO inbound_messages (channel, external_id, sender, subject, text, metadata, received_at,
-                                             status, error, finished_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'ignored', $8, now())
-               ON CONFLICT (channel, external_id) DO NOTHING RETURNING id""",
-            msg.channel,
-            msg.external_id,
-            msg.sender,
-            msg.subject,
-            msg.text,
-            msg.metadata,
-            msg.received_at,
-            reason,
-        )
+        row = await self.pool.fetchrow(Q["store_ignored"], *_values(msg), reason)
         if row is not None:
             log.info("inbound.ignored", butler=self.butler, channel=msg.channel, inbound_id=str(row["id"]))
             return row["id"], True
@@ -165,10 +153,7 @@ class InboundLog:
 
     async def redeliver_pending(self) -> int:
         """Hand off every message still `received` (stored, never handed off); returns how many were."""
-        ids = await self.pool.fetch(Q["pending_ids"])
-        handed = 0
-        for row in ids:
-            handed += await self._try_hand_off(row["id"])
+        handed = await self._hand_off_each(await self.pool.fetch(Q["pending_ids"]))
         if handed:
             log.info("inbound.redelivered", butler=self.butler, count=handed)
         return handed
@@ -184,9 +169,7 @@ class InboundLog:
                 ORDER BY stored_at, id""",
             self.owner,
         )
-        handed = 0
-        for row in ids:
-            handed += await self._try_hand_off(row["id"])
+        handed = await self._hand_off_each(ids)
         if handed:
             log.warning("inbound.taken_over", butler=self.butler, count=handed)
         return handed
@@ -216,21 +199,18 @@ class InboundLog:
     # -- internals ----------------------------------------------------------
 
     async def _store(self, msg: InboundMessage) -> tuple[uuid.UUID, bool]:
-        row = await self.pool.fetchrow(
-            Q["store"],
-            msg.channel,
-            msg.external_id,
-            msg.sender,
-            msg.subject,
-            msg.text,
-            msg.metadata,
-            msg.received_at,
-            self.owner,
-        )
+        row = await self.pool.fetchrow(Q["store"], *_values(msg), self.owner)
         if row is not None:
             return row["id"], True
         existing = await self.pool.fetchval(Q["id_of"], msg.channel, msg.external_id)
         return existing, False
+
+    async def _hand_off_each(self, ids: Iterable[asyncpg.Record]) -> int:
+        """Hand off each row's message in turn (one failing does not stop the rest): how many were."""
+        handed = 0
+        for row in ids:
+            handed += await self._try_hand_off(row["id"])
+        return handed
 
     async def _try_hand_off(self, inbound_id: uuid.UUID) -> bool:
         if self.dispatcher is None:
@@ -261,16 +241,16 @@ class InboundLog:
                     reason=refused.reason)  # fmt: skip
 
 
+_FIELDS = tuple(f.name for f in fields(InboundMessage))  # also its columns of inbound_messages
+
+
+def _values(msg: InboundMessage) -> tuple[Any, ...]:
+    """The message's fields in order: $1-$7 of the `store` queries."""
+    return tuple(getattr(msg, name) for name in _FIELDS)
+
+
 def _request(row: asyncpg.Record) -> DispatchRequest:
-    msg = InboundMessage(
-        channel=row["channel"],
-        external_id=row["external_id"],
-        sender=row["sender"],
-        text=row["text"],
-        received_at=row["received_at"],
-        subject=row["subject"],
-        metadata=row["metadata"],
-    )
+    msg = InboundMessage(**{name: row[name] for name in _FIELDS})
     context = {"inbound_id": str(row["id"]), "channel": msg.channel, "sender": msg.sender, "subject": msg.subject}
     # The key makes a dispatcher that records outside this transaction (a remote
     # butler, later) return the same session if a hand-off is retried.

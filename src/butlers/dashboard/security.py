@@ -68,17 +68,16 @@ class DashboardPolicy:
         return login_cookie_value(self.token.value)
 
 
+@dataclass(frozen=True)
 class DashboardGuard:
     """ASGI middleware applying a DashboardPolicy; see the module docstring."""
 
-    def __init__(self, app: ASGIApp, policy: DashboardPolicy) -> None:
-        self.app = app
-        self.policy = policy
+    app: ASGIApp
+    policy: DashboardPolicy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+        if scope["type"] != "http":  # lifespan: nothing to guard
+            return await self.app(scope, receive, send)
         headers = header_map(scope)
         cookies = _cookies(headers)
         if not host_allowed(headers.get(b"host", b""), self.policy.host_names, self.policy.port):

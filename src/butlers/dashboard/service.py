@@ -9,7 +9,7 @@ from __future__ import annotations
 import anyio
 import structlog
 
-from butlers.auth import AuthError, OperatorToken, is_loopback, load_operator_token
+from butlers.auth import OperatorToken, check_bind_host, load_operator_token
 from butlers.dashboard.app import build_app
 from butlers.dashboard.context import Dashboard, Fleet
 from butlers.dashboard.events import EventHub
@@ -21,13 +21,8 @@ log = structlog.get_logger(__name__)
 
 
 def check_dashboard_bind(settings: Settings, token: OperatorToken) -> None:
-    """Beyond loopback only with a token the operator set (and so knows), as for the butlers' ports."""
-    if is_loopback(settings.dashboard_host) or token.explicit:
-        return
-    raise AuthError(
-        f"dashboard: refusing to listen on {settings.dashboard_host}: beyond loopback every request needs the "
-        "operator token, so set one yourself first (BUTLERS_TOKEN, or the systemd credential 'butlers-token')"
-    )
+    """Beyond loopback only with a token the operator set, as for the butlers' ports."""
+    check_bind_host(settings.dashboard_host, token, service="dashboard")
 
 
 class DashboardService:

@@ -9,32 +9,23 @@ key (inbound_id, attempt, part) serves it).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from enum import StrEnum
 
 import asyncpg
 
+from butlers.statuses import InboundStatus
 from butlers.switchboard.store import PartStatus, ReasonKind
 
 MAX_LIST = 500
-_MESSAGE_FIELDS = ("id", "channel", "external_id", "sender", "subject", "text", "received_at", "status",
-                   "session_id", "dispatched_at", "finished_at", "error")  # fmt: skip
-_MESSAGE_COLUMNS = ", ".join(_MESSAGE_FIELDS)
 _PART_COLUMNS = (
     "inbound_id, attempt, part, parts, butler, part_text, reason_kind, reason, status, session_id, error, decided_at,"
     " queued_at, classify_cost_usd"
 )
 
 
-class MessageStatus(StrEnum):
-    """An inbound message's status (mirrors the CHECK on inbound_messages.status)."""
-
-    RECEIVED = "received"
-    DISPATCHED = "dispatched"
-    HANDLED = "handled"
-    FAILED = "failed"
-    IGNORED = "ignored"
+# The inbound vocabulary under the page's name: one enum, mirrored by the CHECK on inbound_messages.status.
+MessageStatus = InboundStatus
 
 
 @dataclass(frozen=True)
@@ -83,6 +74,10 @@ class Message:
     def reroutable(self) -> bool:
         """`reroute` takes any message already handed off (not one still `received`)."""
         return self.status is not MessageStatus.RECEIVED
+
+
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message) if f.name != "routing")  # its columns of inbound_messages
+_MESSAGE_COLUMNS = ", ".join(_MESSAGE_FIELDS)
 
 
 def _part(r: asyncpg.Record) -> RoutedPart:

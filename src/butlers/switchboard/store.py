@@ -99,6 +99,10 @@ def _part_row(r: asyncpg.Record) -> PartRow:
                    r["reason"], PartStatus(r["status"]), r["session_id"], r["error"], r["parts"])  # fmt: skip
 
 
+def _retried(p: PartRow) -> str:
+    return p.reason if "(retried" in p.reason else f"{p.reason} (retried: attempt {p.attempt} failed)"
+
+
 class RoutingLog:
     """Reads and writes the switchboard's routing_log."""
 
@@ -117,7 +121,18 @@ class RoutingLog:
 
     async def record(self, origin: Origin, decision: Decision) -> list[PartRow]:
         """Commit a new attempt's decision (its own transaction: durable before anything is queued)."""
-        u = decision.usage
+        total = len(decision.parts)
+        return await self._commit_attempt(origin, [(i, total, p) for i, p in enumerate(decision.parts)], decision.usage)
+
+    async def record_retry(self, origin: Origin, parts: list[PartRow]) -> list[PartRow]:
+        """Commit a new attempt made of `parts` of an earlier decision (same butler, text, part number and
+        reason): a retry re-runs only what failed. No classification, so no usage."""
+        again = [(p.part, p.total, Part(p.butler, p.text, p.kind, _retried(p))) for p in parts]
+        return await self._commit_attempt(origin, again, Usage())
+
+    async def _commit_attempt(self, origin: Origin, parts: list[tuple[int, int, Part]], u: Usage) -> list[PartRow]:
+        """Insert a new attempt of `parts` (part number, how many the decision has, the part), in one transaction."""
+        cost = None if u.cost_usd is None else Decimal(str(round(u.cost_usd, 6)))
         async with self.pool.acquire() as conn, conn.transaction():
             attempt = await conn.fetchval(
                 "SELECT coalesce(max(attempt), 0) + 1 FROM routing_log WHERE inbound_id = $1", origin.inbound_id
@@ -130,8 +145,8 @@ class RoutingLog:
                        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *""",
                     origin.inbound_id,
                     attempt,
-                    i,
-                    len(decision.parts),
+                    number,
+                    total,
                     origin.text,
                     p.text,
                     origin.channel,
@@ -141,39 +156,11 @@ class RoutingLog:
                     p.reason,
                     u.input_tokens,
                     u.output_tokens,
-                    None if u.cost_usd is None else Decimal(str(round(u.cost_usd, 6))),
+                    cost,
                     u.elapsed_ms,
                     u.via,
                 )
-                for i, p in enumerate(decision.parts)
-            ]
-        return [_part_row(r) for r in rows if r is not None]
-
-    async def record_retry(self, origin: Origin, parts: list[PartRow]) -> list[PartRow]:
-        """Commit a new attempt made of `parts` of an earlier decision (same butler, text, part number and
-        reason): a retry re-runs only what failed. No classification, so no usage."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            attempt = await conn.fetchval(
-                "SELECT coalesce(max(attempt), 0) + 1 FROM routing_log WHERE inbound_id = $1", origin.inbound_id
-            )
-            rows = [
-                await conn.fetchrow(
-                    """INSERT INTO routing_log (inbound_id, attempt, part, parts, message, part_text, channel, sender,
-                           butler, reason_kind, reason)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *""",
-                    origin.inbound_id,
-                    attempt,
-                    p.part,
-                    p.total,
-                    origin.text,
-                    p.text,
-                    origin.channel,
-                    origin.sender,
-                    p.butler,
-                    p.kind.value,
-                    p.reason if "(retried" in p.reason else f"{p.reason} (retried: attempt {p.attempt} failed)",
-                )
-                for p in parts
+                for number, total, p in parts
             ]
         return [_part_row(r) for r in rows if r is not None]
 

@@ -2,8 +2,16 @@
 
 -- name: store
 -- Its own committed statement: the message is durable before any hand-off starts.
-INSERT INTO inbound_messages (channel, external_id, sender, subject, text, metadata, received_at, owner)
+-- $1-$7 are an InboundMessage's fields in their order (inbound._values).
+INSERT INTO inbound_messages (channel, external_id, sender, text, received_at, subject, metadata, owner)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (channel, external_id) DO NOTHING RETURNING id
+
+-- name: store_ignored
+-- A message never to be handed off, stored already ended, with why ($8).
+INSERT INTO inbound_messages (channel, external_id, sender, text, received_at, subject, metadata,
+                              status, error, finished_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'ignored', $8, now())
 ON CONFLICT (channel, external_id) DO NOTHING RETURNING id
 
 -- name: id_of

@@ -10,11 +10,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from butlers.core.approvals import Approval, Decider, UnknownActionError
 from butlers.dashboard import params
 from butlers.dashboard.context import Dashboard, dashboard
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.queries.fleet import each_butler
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import ButlersError, NotFoundError
@@ -92,8 +92,6 @@ async def decide_api(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/approvals", approvals_page),
-    Route("/api/approvals", approvals_api),
-    Route("/approvals/{butler}/{approval_id}/{decision:str}", decide_form, methods=["POST"]),
-    Route("/api/approvals/{butler}/{approval_id}/{decision:str}", decide_api, methods=["POST"]),
+    *with_api("/approvals", approvals_page, approvals_api),
+    *with_api("/approvals/{butler}/{approval_id}/{decision:str}", decide_form, decide_api, post=True),
 ]

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
 from butlers.dashboard.context import dashboard
 from butlers.dashboard.pages import butler_actions, butler_tools
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.render import ApiResponse, page
 from butlers.dashboard.tool_forms import fields_of
 
@@ -86,10 +86,8 @@ async def butlers_page(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/butlers", butlers_page),
-    Route("/api/butlers", butlers_page),
-    Route("/butlers/{name}", butler_page),
-    Route("/api/butlers/{name}", butler_api),
+    *with_api("/butlers", butlers_page),
+    *with_api("/butlers/{name}", butler_page, butler_api),
     *butler_actions.ROUTES,
     *butler_tools.ROUTES,
 ]

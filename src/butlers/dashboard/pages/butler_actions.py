@@ -13,9 +13,9 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from butlers.dashboard.pages.butler_input import is_api, perform, read_input, refused, target, tool_error_message
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.render import ApiResponse
 
 SCHEDULE_FIELDS = ("name", "cron", "at", "prompt", "tool", "timezone", "misfire")
@@ -109,19 +109,14 @@ async def trigger(request: Request) -> Response:
     return RedirectResponse(f"/sessions/{butler.name}/{answer['session_id']}", status_code=303)
 
 
-def _both(path: str, handler: Any) -> list[Route]:
-    """The browser route and its /api/ twin, both POST."""
-    return [Route(path, handler, methods=["POST"]), Route("/api" + path, handler, methods=["POST"])]
-
-
 ROUTES = [
-    *_both("/butlers/{name}/schedules", schedule_create),
-    *_both("/butlers/{name}/schedules/{schedule}/update", schedule_update),
-    *_both("/butlers/{name}/schedules/{schedule}/enable", schedule_switch),
-    *_both("/butlers/{name}/schedules/{schedule}/disable", schedule_switch),
-    *_both("/butlers/{name}/schedules/{schedule}/delete", schedule_delete),
-    *_both("/butlers/{name}/schedules/{schedule}/run", schedule_run),
-    *_both("/butlers/{name}/state", state_set),
-    *_both("/butlers/{name}/state/delete", state_delete),
-    *_both("/butlers/{name}/trigger", trigger),
+    *with_api("/butlers/{name}/schedules", schedule_create, post=True),
+    *with_api("/butlers/{name}/schedules/{schedule}/update", schedule_update, post=True),
+    *with_api("/butlers/{name}/schedules/{schedule}/enable", schedule_switch, post=True),
+    *with_api("/butlers/{name}/schedules/{schedule}/disable", schedule_switch, post=True),
+    *with_api("/butlers/{name}/schedules/{schedule}/delete", schedule_delete, post=True),
+    *with_api("/butlers/{name}/schedules/{schedule}/run", schedule_run, post=True),
+    *with_api("/butlers/{name}/state", state_set, post=True),
+    *with_api("/butlers/{name}/state/delete", state_delete, post=True),
+    *with_api("/butlers/{name}/trigger", trigger, post=True),
 ]

@@ -11,9 +11,9 @@ from fastmcp.exceptions import FastMCPError
 from fastmcp.exceptions import NotFoundError as UnknownToolError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from butlers.dashboard.pages.butler_input import is_api, read_input, target, tool_error_message
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.render import ApiResponse, page
 from butlers.dashboard.tool_forms import arguments
 from butlers.errors import NotFoundError
@@ -48,7 +48,4 @@ def _without_csrf(fields: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in fields.items() if k != "csrf_token"}
 
 
-ROUTES = [
-    Route("/butlers/{name}/tools/{tool}", call_tool, methods=["POST"]),
-    Route("/api/butlers/{name}/tools/{tool}", call_tool, methods=["POST"]),
-]
+ROUTES = with_api("/butlers/{name}/tools/{tool}", call_tool, post=True)

@@ -8,11 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
-from butlers.dashboard.context import dashboard
-from butlers.dashboard.pages.module_host import Unavailable, module_host, plain, unavailable
+from butlers.dashboard.pages.module_host import hosted, plain
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.params import BadParameterError
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import NotFoundError
@@ -25,8 +24,7 @@ TITLE = "Contacts"
 MAX_ID = 2**63 - 1
 
 
-def _host(request: Request) -> Butler | Unavailable:
-    return module_host(dashboard(request), "relationship", params.text(request, "butler"))
+_hosted = hosted("relationship", TITLE)
 
 
 async def search_data(request: Request, host: Butler) -> dict[str, Any]:
@@ -59,37 +57,27 @@ async def contact_data(request: Request, host: Butler) -> contacts.ContactPage:
     return found
 
 
-async def contacts_page(request: Request) -> Response:
-    host = _host(request)
-    if isinstance(host, Unavailable):
-        return unavailable(request, TITLE, host)
+@_hosted
+async def contacts_page(request: Request, host: Butler) -> Response:
     return page(request, "contacts.html", **await search_data(request, host))
 
 
-async def contacts_api(request: Request) -> Response:
-    host = _host(request)
-    if isinstance(host, Unavailable):
-        return unavailable(request, TITLE, host)
+@_hosted
+async def contacts_api(request: Request, host: Butler) -> Response:
     return ApiResponse(plain(await search_data(request, host)))
 
 
-async def contact_page(request: Request) -> Response:
-    host = _host(request)
-    if isinstance(host, Unavailable):
-        return unavailable(request, TITLE, host)
+@_hosted
+async def contact_page(request: Request, host: Butler) -> Response:
     return page(request, "contact.html", butler=host.name, view=await contact_data(request, host))
 
 
-async def contact_api(request: Request) -> Response:
-    host = _host(request)
-    if isinstance(host, Unavailable):
-        return unavailable(request, TITLE, host)
+@_hosted
+async def contact_api(request: Request, host: Butler) -> Response:
     return ApiResponse(plain(await contact_data(request, host)))
 
 
 ROUTES = [
-    Route("/contacts", contacts_page),
-    Route("/api/contacts", contacts_api),
-    Route("/contacts/{contact_id}", contact_page),
-    Route("/api/contacts/{contact_id}", contact_api),
+    *with_api("/contacts", contacts_page, contacts_api),
+    *with_api("/contacts/{contact_id}", contact_page, contact_api),
 ]

@@ -9,12 +9,11 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
-from butlers.dashboard.context import dashboard
 from butlers.dashboard.line_chart import LineChart, line_chart
-from butlers.dashboard.pages.module_host import Unavailable, module_host, plain, unavailable
+from butlers.dashboard.pages.module_host import hosted, plain
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.params import BadParameterError
 from butlers.dashboard.render import ApiResponse, page
 from butlers.fleet_views import health
@@ -29,8 +28,7 @@ TITLE = "Health"
 PRESETS = (7, 30, 90, 365)
 
 
-def _host(request: Request) -> Butler | Unavailable:
-    return module_host(dashboard(request), "health", params.text(request, "butler"))
+_hosted = hosted("health", TITLE)
 
 
 def _zone(host: Butler) -> ZoneInfo:
@@ -67,23 +65,19 @@ def _links(request: Request, host: Butler) -> dict[str, Any]:
             "until": request.query_params.get("until") or "", "kind": request.query_params.get("kind") or ""}  # fmt: skip
 
 
-async def health_page(request: Request) -> Response:
-    host = _host(request)
-    if isinstance(host, Unavailable):
-        return unavailable(request, TITLE, host)
+@_hosted
+async def health_page(request: Request, host: Butler) -> Response:
     view = await health_data(request, host)
     first, last = view.period.start.date(), (view.period.end - timedelta(days=1)).date()
     charts = [(t, chart(t, first, last)) for t in view.trends]
     return page(request, "health.html", view=view, charts=charts, first=first, last=last, **_links(request, host))
 
 
-async def health_api(request: Request) -> Response:
-    host = _host(request)
-    if isinstance(host, Unavailable):
-        return unavailable(request, TITLE, host)
+@_hosted
+async def health_api(request: Request, host: Butler) -> Response:
     view = await health_data(request, host)
     return ApiResponse({"butler": host.name, "since": view.period.start, "until": view.period.end,
                         "trends": plain(view.trends), "adherence": plain(view.adherence)})  # fmt: skip
 
 
-ROUTES = [Route("/health", health_page), Route("/api/health", health_api)]
+ROUTES = with_api("/health", health_page, health_api)

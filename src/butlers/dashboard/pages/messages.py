@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
 from butlers.dashboard.context import Dashboard, dashboard
-from butlers.dashboard.pages.module_host import Unavailable, field, module_host, plain, unavailable
+from butlers.dashboard.pages.module_host import field, hosted, plain
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.params import BadParameterError
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import NotFoundError
@@ -25,8 +25,7 @@ TITLE = "Messages"
 STATUSES = [s.value for s in MessageStatus]
 
 
-def _switchboard(request: Request) -> Butler | Unavailable:
-    return module_host(dashboard(request), "switchboard", params.text(request, "switchboard"))
+_hosted = hosted("switchboard", TITLE, "switchboard")
 
 
 def targets(d: Dashboard, switchboard: Butler) -> list[str]:
@@ -50,18 +49,14 @@ async def list_data(request: Request, switchboard: Butler) -> dict[str, Any]:
     }
 
 
-async def messages_page(request: Request) -> Response:
-    switchboard = _switchboard(request)
-    if isinstance(switchboard, Unavailable):
-        return unavailable(request, TITLE, switchboard)
+@_hosted
+async def messages_page(request: Request, switchboard: Butler) -> Response:
     data = await list_data(request, switchboard)
     return page(request, "messages.html", statuses=STATUSES, **data)
 
 
-async def messages_api(request: Request) -> Response:
-    switchboard = _switchboard(request)
-    if isinstance(switchboard, Unavailable):
-        return unavailable(request, TITLE, switchboard)
+@_hosted
+async def messages_api(request: Request, switchboard: Butler) -> Response:
     return ApiResponse(plain(await list_data(request, switchboard)))
 
 
@@ -73,27 +68,20 @@ async def _detail(request: Request, switchboard: Butler) -> messages.Message:
     return found
 
 
-async def message_page(request: Request) -> Response:
-    switchboard = _switchboard(request)
-    if isinstance(switchboard, Unavailable):
-        return unavailable(request, TITLE, switchboard)
+@_hosted
+async def message_page(request: Request, switchboard: Butler) -> Response:
     found = await _detail(request, switchboard)
     d = dashboard(request)
     return page(request, "message.html", switchboard=switchboard.name, message=found,
                 targets=targets(d, switchboard))  # fmt: skip
 
 
-async def message_api(request: Request) -> Response:
-    switchboard = _switchboard(request)
-    if isinstance(switchboard, Unavailable):
-        return unavailable(request, TITLE, switchboard)
+@_hosted
+async def message_api(request: Request, switchboard: Butler) -> Response:
     return ApiResponse(plain(await _detail(request, switchboard)))
 
 
-async def _act(request: Request, action: str) -> Response:
-    switchboard = _switchboard(request)
-    if isinstance(switchboard, Unavailable):
-        return unavailable(request, TITLE, switchboard)
+async def _act(request: Request, switchboard: Butler, action: str) -> Response:
     message_id = (await _detail(request, switchboard)).id  # an unknown id is a 404, before any tool runs
     if action == "retry":
         report = await steering.retry_message(switchboard, message_id)
@@ -118,21 +106,19 @@ def _back(message_id: uuid.UUID, switchboard: Butler) -> str:
     return f"/messages/{message_id}?switchboard={switchboard.name}"
 
 
-async def retry(request: Request) -> Response:
-    return await _act(request, "retry")
+@_hosted
+async def retry(request: Request, switchboard: Butler) -> Response:
+    return await _act(request, switchboard, "retry")
 
 
-async def reroute(request: Request) -> Response:
-    return await _act(request, "reroute")
+@_hosted
+async def reroute(request: Request, switchboard: Butler) -> Response:
+    return await _act(request, switchboard, "reroute")
 
 
 ROUTES = [
-    Route("/messages", messages_page),
-    Route("/api/messages", messages_api),
-    Route("/messages/{message_id}", message_page),
-    Route("/api/messages/{message_id}", message_api),
-    Route("/messages/{message_id}/retry", retry, methods=["POST"]),
-    Route("/api/messages/{message_id}/retry", retry, methods=["POST"]),
-    Route("/messages/{message_id}/reroute", reroute, methods=["POST"]),
-    Route("/api/messages/{message_id}/reroute", reroute, methods=["POST"]),
+    *with_api("/messages", messages_page, messages_api),
+    *with_api("/messages/{message_id}", message_page, message_api),
+    *with_api("/messages/{message_id}/retry", retry, post=True),
+    *with_api("/messages/{message_id}/reroute", reroute, post=True),
 ]

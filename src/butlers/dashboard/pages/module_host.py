@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, is_dataclass
+from functools import wraps
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
-from butlers.dashboard.context import Dashboard
+from butlers.dashboard import params
+from butlers.dashboard.context import Dashboard, dashboard
+from butlers.dashboard.pages.routing import Endpoint
 from butlers.dashboard.params import BadParameterError
 from butlers.dashboard.render import ApiResponse, page
 from butlers.fleet_views.hosts import hosts
@@ -53,6 +57,26 @@ def unavailable(request: Request, title: str, missing: Unavailable) -> Response:
     if request.url.path.startswith("/api/"):
         return ApiResponse({"configured": False, "module": missing.module, "message": missing.message})
     return page(request, "module_missing.html", title=title, message=missing.message)
+
+
+HostedEndpoint = Callable[[Request, "Butler"], Awaitable[Response]]
+
+
+def hosted(module: str, title: str, parameter: str = "butler") -> Callable[[HostedEndpoint], Endpoint]:
+    """An endpoint of a page about `module`, called with the butler hosting it (the one the query's
+    `parameter` names, if any); without one, the page's "not configured" answer instead."""
+
+    def wrap(endpoint: HostedEndpoint) -> Endpoint:
+        @wraps(endpoint)
+        async def with_host(request: Request) -> Response:
+            host = module_host(dashboard(request), module, params.text(request, parameter))
+            if isinstance(host, Unavailable):
+                return unavailable(request, title, host)
+            return await endpoint(request, host)
+
+        return with_host
+
+    return wrap
 
 
 def plain(value: Any) -> Any:

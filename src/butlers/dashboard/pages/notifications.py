@@ -6,11 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
-from butlers.dashboard.context import dashboard
-from butlers.dashboard.pages.module_host import Unavailable, module_host, plain, unavailable
+from butlers.dashboard.pages.module_host import hosted, plain
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import NotFoundError
 from butlers.fleet_views import notifications, steering
@@ -23,8 +22,7 @@ TITLE = "Notifications"
 STATUSES = [s.value for s in Status]
 
 
-def _delivering(request: Request) -> Butler | Unavailable:
-    return module_host(dashboard(request), "notify", params.text(request, "butler"))
+_hosted = hosted("notify", TITLE)
 
 
 async def list_data(request: Request, delivering: Butler) -> dict[str, Any]:
@@ -41,25 +39,19 @@ async def list_data(request: Request, delivering: Butler) -> dict[str, Any]:
     }
 
 
-async def notifications_page(request: Request) -> Response:
-    delivering = _delivering(request)
-    if isinstance(delivering, Unavailable):
-        return unavailable(request, TITLE, delivering)
+@_hosted
+async def notifications_page(request: Request, delivering: Butler) -> Response:
     return page(request, "notifications.html", statuses=STATUSES, **await list_data(request, delivering))
 
 
-async def notifications_api(request: Request) -> Response:
-    delivering = _delivering(request)
-    if isinstance(delivering, Unavailable):
-        return unavailable(request, TITLE, delivering)
+@_hosted
+async def notifications_api(request: Request, delivering: Butler) -> Response:
     return ApiResponse(plain(await list_data(request, delivering)))
 
 
-async def retry(request: Request) -> Response:
+@_hosted
+async def retry(request: Request, delivering: Butler) -> Response:
     """Send a failed notification again, as `butlerctl notifications retry` does; answers once it is tried."""
-    delivering = _delivering(request)
-    if isinstance(delivering, Unavailable):
-        return unavailable(request, TITLE, delivering)
     notification_id = params.identifier(request.path_params["notification_id"], "notification_id")
     if await notifications.get_notification(delivering.pool, notification_id) is None:
         raise NotFoundError(f"no notification {notification_id} on {delivering.name}")
@@ -70,8 +62,6 @@ async def retry(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/notifications", notifications_page),
-    Route("/api/notifications", notifications_api),
-    Route("/notifications/{notification_id}/retry", retry, methods=["POST"]),
-    Route("/api/notifications/{notification_id}/retry", retry, methods=["POST"]),
+    *with_api("/notifications", notifications_page, notifications_api),
+    *with_api("/notifications/{notification_id}/retry", retry, post=True),
 ]

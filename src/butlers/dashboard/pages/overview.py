@@ -36,37 +36,20 @@ async def overview_data(d: Dashboard) -> dict[str, Any]:
 
 def needs_you(butlers: list[ButlerSummary], unloaded: list[dict[str, str]]) -> list[dict[str, Any]]:
     """What the user should look at, most urgent first: broken butlers, held actions, failures."""
-    items: list[dict[str, Any]] = [
-        {"kind": "butler", "butler": b.name, "text": f"{b.name} is {b.phase}: {b.error}", "link": "/"}
-        for b in butlers
-        if b.error
-    ]
-    items += [{"kind": "config", "butler": None, "text": f"{u['file']}: {u['error']}", "link": "/"} for u in unloaded]
+    items = [_item("butler", b.name, f"{b.name} is {b.phase}: {b.error}", "/") for b in butlers if b.error]
+    items += [_item("config", None, f"{u['file']}: {u['error']}", "/") for u in unloaded]
+    items += [_item("approval", b.name, f"{a['action']}: {a['summary']}", "/approvals") for b in butlers
+              for a in b.pending_approvals]  # fmt: skip
     for b in butlers:
-        items += [
-            {"kind": "approval", "butler": b.name, "text": f"{a['action']}: {a['summary']}", "link": "/approvals"}
-            for a in b.pending_approvals
-        ]
-    for b in butlers:
-        items += [
-            {
-                "kind": "delivery",
-                "butler": b.name,
-                "text": f"{n['channel']} → {n['recipient']}: {n['error']}",
-                "link": "/notifications",
-            }
-            for n in b.failed_notifications
-        ]
-        items += [
-            {
-                "kind": "message",
-                "butler": b.name,
-                "text": f"{m['channel']} from {m['sender']}: {m['error']}",
-                "link": "/messages",
-            }
-            for m in b.failed_messages
-        ]
+        items += [_item("delivery", b.name, f"{n['channel']} → {n['recipient']}: {n['error']}", "/notifications")
+                  for n in b.failed_notifications]  # fmt: skip
+        items += [_item("message", b.name, f"{m['channel']} from {m['sender']}: {m['error']}", "/messages")
+                  for m in b.failed_messages]  # fmt: skip
     return items
+
+
+def _item(kind: str, butler: str | None, text: str, link: str) -> dict[str, Any]:
+    return {"kind": kind, "butler": butler, "text": text, "link": link}
 
 
 async def overview_page(request: Request) -> Response:

@@ -6,10 +6,10 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
 from butlers.dashboard.context import Dashboard, dashboard
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.queries.sessions import DEFAULT_LIMIT, SessionFilter, list_page, parse_cursor
 from butlers.dashboard.render import ApiResponse, page
 from butlers.errors import NotFoundError
@@ -89,10 +89,7 @@ async def cancel_api(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/sessions", sessions_page),
-    Route("/api/sessions", sessions_api),
-    Route("/sessions/{butler}/{session_id}", session_page),
-    Route("/api/sessions/{butler}/{session_id}", session_api),
-    Route("/sessions/{butler}/{session_id}/cancel", cancel_form, methods=["POST"]),
-    Route("/api/sessions/{butler}/{session_id}/cancel", cancel_api, methods=["POST"]),
+    *with_api("/sessions", sessions_page, sessions_api),
+    *with_api("/sessions/{butler}/{session_id}", session_page, session_api),
+    *with_api("/sessions/{butler}/{session_id}/cancel", cancel_form, cancel_api, post=True),
 ]

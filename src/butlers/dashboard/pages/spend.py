@@ -12,11 +12,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from butlers.dashboard import params
 from butlers.dashboard.charts import cost_per_day
 from butlers.dashboard.context import Dashboard, dashboard
+from butlers.dashboard.pages.routing import with_api
 from butlers.dashboard.render import ApiResponse, page
 from butlers.fleet_views import (
     CeilingState,
@@ -84,4 +84,4 @@ async def ceiling_panel(d: Dashboard) -> dict[str, Any] | None:
     return asdict(await ceiling_state(butler_dbs(d.fleet.butlers), d.settings.monthly_spend_ceiling_usd))
 
 
-ROUTES = [Route("/spend", spend_page), Route("/api/spend", spend_api)]
+ROUTES = with_api("/spend", spend_page, spend_api)
