@@ -8,9 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
-from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import SHORT_ID, first_line, format_time, indent, listed, print_table, show
+from butlers.cli.common import fail
+from butlers.cli.options import NameArgument
+from butlers.cli.output import SHORT_ID, first_line, format_time, indent
+from butlers.cli.remote import IdLookup, Remote, remote_command
 from butlers.statuses import ApprovalStatus
 
 approvals_app = typer.Typer(
@@ -25,14 +26,11 @@ ApprovalIdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="The approval id, or the start of it as `butlerctl approvals list` shows.")
 ]
 APPROVE_TIMEOUT_S = 120.0  # approving runs the action (sending mail...) before the butler answers
-
-
-def resolve_approval_id(host: str, port: int, approval_id: str) -> str:
-    args = {"status": "all", "limit": 500}
-    return resolve_id(host, port, approval_id, "approvals_list", args, "approvals", "no approval")
+APPROVALS = IdLookup("approvals_list", {"status": "all", "limit": 500}, "approvals", "no approval", "approval_id")
 
 
 @approvals_app.command("list")
+@remote_command
 def approvals_list(
     name: NameArgument,
     status_filter: Annotated[
@@ -41,24 +39,18 @@ def approvals_list(
             "--status", help="Only approvals in this status.", show_default=True, **one_of(ApprovalStatus, ["all"])
         ),
     ] = "pending",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """List butler NAME's actions held for approval, newest first: id, status, action, created, summary."""
-    answer = ask(directory, name, host, "approvals_list", {"status": status_filter})
-    rows = listed(
-        answer, as_json, "approvals", f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}."
-    )
-    if not rows:
-        return
-    table = [("ID", "STATUS", "ACTION", "CREATED", "SUMMARY")]
-    table += [
-        (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("action") or "-"),
-         format_time(r.get("created_at")), first_line(r.get("summary"), 80))
-        for r in rows
-    ]  # fmt: skip
-    print_table(table)
+    answer = remote.ask(name, "approvals_list", {"status": status_filter})
+    none = f"No {'' if status_filter == 'all' else status_filter + ' '}approvals of {name}."
+    remote.table(answer, "approvals", none, ("ID", "STATUS", "ACTION", "CREATED", "SUMMARY"), _row)
+
+
+def _row(r: dict[str, Any]) -> tuple[str, ...]:
+    return (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("action") or "-"),
+            format_time(r.get("created_at")), first_line(r.get("summary"), 80))  # fmt: skip
 
 
 def print_approval(record: dict[str, Any]) -> None:
@@ -73,47 +65,36 @@ def print_approval(record: dict[str, Any]) -> None:
 
 
 @approvals_app.command("approve")
-def approvals_approve(
-    name: NameArgument,
-    approval_id: ApprovalIdArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def approvals_approve(name: NameArgument, approval_id: ApprovalIdArgument, *, remote: Remote) -> None:
     """Approve a pending action of butler NAME: it runs now, once; print its outcome.
 
     Approving one already decided runs nothing and shows it. Exit 1 unless
     the action ran and succeeded.
     """
-    address, port = butler_address(directory, name, host)
-    aid = resolve_approval_id(address, port, approval_id)
-    record = call_dict(address, port, "approval_approve", {"approval_id": aid}, APPROVE_TIMEOUT_S)
-    show(record, as_json, print_approval)
+    aid, record = remote.ask_about(name, APPROVALS, approval_id, "approval_approve", timeout=APPROVE_TIMEOUT_S)
+    remote.show(record, print_approval)
     if record.get("status") != "succeeded":
         fail(f"approval {aid} is {record.get('status')}: {record.get('error') or record.get('reason') or '-'}")
 
 
 @approvals_app.command("reject")
+@remote_command
 def approvals_reject(
     name: NameArgument,
     approval_id: ApprovalIdArgument,
     reason: Annotated[
         str | None, typer.Option("--reason", help="Why, recorded with the rejection.", show_default=False)
     ] = None,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """Reject a pending action of butler NAME: it never runs.
 
     Exit 1 when it was already decided (it is left as it was).
     """
-    address, port = butler_address(directory, name, host)
-    aid = resolve_approval_id(address, port, approval_id)
-    args: dict[str, Any] = {"approval_id": aid}
-    if reason is not None:
-        args["reason"] = reason
-    record = call_dict(address, port, "approval_reject", args)
-    show(record, as_json, print_approval)
+    args = {} if reason is None else {"reason": reason}
+    aid, record = remote.ask_about(name, APPROVALS, approval_id, "approval_reject", args)
+    remote.show(record, print_approval)
     if record.get("status") != "rejected":
         fail(f"approval {aid} is {record.get('status')}, not rejected")

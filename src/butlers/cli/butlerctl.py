@@ -21,7 +21,15 @@ import typer
 from butlers.cli import backup_commands, dashboard_commands, mcp_config_commands, session_commands, spend_commands
 from butlers.cli.approval_commands import approvals_app
 from butlers.cli.client import ToolError, butler_url, call_tool
-from butlers.cli.common import discover_all, error_dict, fail, report_errors, resolve_dir, settings, version_callback
+from butlers.cli.common import (
+    discover_all,
+    error_dict,
+    fail,
+    host_or_default,
+    report_errors,
+    resolve_dir,
+    version_option,
+)
 from butlers.cli.inbound_commands import inbound_app
 from butlers.cli.notification_commands import notifications_app
 from butlers.cli.options import DirOption, HostOption, JsonOption
@@ -44,14 +52,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=version_callback("butlerctl"), help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
+def _main(version: bool = version_option("butlerctl")) -> None:
     """Administer butlers."""
 
 
@@ -211,7 +212,7 @@ def status(
     Exit 1 when any butler is down, unhealthy or misconfigured.
     """
     root = resolve_dir(directory)
-    address = host if host is not None else settings().host
+    address = host_or_default(host)
     configs, errors = discover_all(root)
     rows = anyio.run(probe_all, address, configs, timeout)
     if as_json:

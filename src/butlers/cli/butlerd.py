@@ -12,7 +12,7 @@ import structlog
 import typer
 
 from butlers.auth import check_bind, load_operator_token
-from butlers.cli.common import version_callback
+from butlers.cli.common import version_option
 from butlers.config import ButlerConfig, load_butler_config, select_configs
 from butlers.db import PostgresServer
 from butlers.errors import ButlersError, ConfigError, ConfigErrors
@@ -31,14 +31,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=version_callback("butlerd"), help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
+def _main(version: bool = version_option("butlerd")) -> None:
     """Butlers daemon."""
 
 

@@ -76,9 +76,14 @@ def butler_port(directory: Path | None, name: str) -> int:
     fail(f"unknown butler '{name}' (known: {known})", code=2)
 
 
+def host_or_default(host: str | None) -> str:
+    """--host, else BUTLERS_HOST (else 127.0.0.1)."""
+    return host if host is not None else settings().host
+
+
 def butler_address(directory: Path | None, name: str, host: str | None) -> tuple[str, int]:
     """Where butler NAME listens: --host (default BUTLERS_HOST) and the port from its butler.toml."""
-    return (host if host is not None else settings().host), butler_port(directory, name)
+    return host_or_default(host), butler_port(directory, name)
 
 
 def call(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> Any:
@@ -128,6 +133,13 @@ def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any]
         found = none_found if not matches else f"{len(matches)} {key}"
         fail(f"{found} with an id starting with {given!r}; give more of the id")
     return matches[0]
+
+
+def version_option(program: str) -> Any:
+    """The eager `--version` option of PROGRAM's app callback (`version: bool = version_option(...)`)."""
+    return typer.Option(
+        False, "--version", is_eager=True, callback=version_callback(program), help="Print the version and exit."
+    )
 
 
 def version_callback(program: str) -> Any:

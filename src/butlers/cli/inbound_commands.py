@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
-from butlers.cli.options import DirOption, HostOption, JsonOption
-from butlers.cli.output import SHORT_ID, first_line, format_time, indent, listed, print_table, show
+from butlers.cli.common import fail
+from butlers.cli.output import SHORT_ID, first_line, format_time, indent
+from butlers.cli.remote import IdLookup, Remote, remote_command
 from butlers.statuses import InboundStatus
 
 inbound_app = typer.Typer(
@@ -28,8 +28,7 @@ InboundIdArgument = Annotated[
 ]
 
 
-def _resolve(host: str, port: int, given: str) -> str:
-    return resolve_id(host, port, given, "inbound_list", {"limit": 500}, "messages", "no message")
+MESSAGES = IdLookup("inbound_list", {"limit": 500}, "messages", "no message", "inbound_id")
 
 
 def _print_message(record: dict[str, Any]) -> None:
@@ -50,6 +49,7 @@ def _print_message(record: dict[str, Any]) -> None:
 
 
 @inbound_app.command("list")
+@remote_command
 def inbound_list(
     status_filter: Annotated[
         str | None, typer.Option("--status", help="Only this status.", show_default=False, **one_of(InboundStatus))
@@ -57,63 +57,49 @@ def inbound_list(
     channel: Annotated[str | None, typer.Option("--channel", help="Only this channel.", show_default=False)] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many.")] = 50,
     switchboard: SwitchboardOption = "switchboard",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """List received messages, newest first: id, status, channel, received, sender, text."""
     args: dict[str, Any] = {"limit": limit, "status": status_filter, "channel": channel}
-    answer = ask(directory, switchboard, host, "inbound_list", args)
-    rows = listed(answer, as_json, "messages", "No messages.")
-    if not rows:
-        return
-    table = [("ID", "STATUS", "CHANNEL", "RECEIVED", "SENDER", "TEXT")]
-    table += [(str(r["id"])[:SHORT_ID], str(r["status"]), str(r["channel"]), format_time(r.get("received_at")),
-               first_line(r.get("sender"), 30), first_line(r.get("text"), 60)) for r in rows]  # fmt: skip
-    print_table(table)
+    columns = ("ID", "STATUS", "CHANNEL", "RECEIVED", "SENDER", "TEXT")
+    remote.table(remote.ask(switchboard, "inbound_list", args), "messages", "No messages.", columns, _row)
+
+
+def _row(r: dict[str, Any]) -> tuple[str, ...]:
+    return (str(r["id"])[:SHORT_ID], str(r["status"]), str(r["channel"]), format_time(r.get("received_at")),
+            first_line(r.get("sender"), 30), first_line(r.get("text"), 60))  # fmt: skip
 
 
 @inbound_app.command("show")
+@remote_command
 def inbound_show(
-    inbound_id: InboundIdArgument,
-    switchboard: SwitchboardOption = "switchboard",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    inbound_id: InboundIdArgument, switchboard: SwitchboardOption = "switchboard", *, remote: Remote
 ) -> None:
     """Show one message and every routing decision about it: butler, reason, session, error."""
-    address, port = butler_address(directory, switchboard, host)
-    mid = _resolve(address, port, inbound_id)
-    show(call_dict(address, port, "inbound_get", {"inbound_id": mid}), as_json, _print_message)
+    remote.show(remote.ask_about(switchboard, MESSAGES, inbound_id, "inbound_get")[1], _print_message)
 
 
 @inbound_app.command("retry")
+@remote_command
 def inbound_retry(
-    inbound_id: InboundIdArgument,
-    switchboard: SwitchboardOption = "switchboard",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    inbound_id: InboundIdArgument, switchboard: SwitchboardOption = "switchboard", *, remote: Remote
 ) -> None:
     """Dispatch a failed message again: only the parts that failed (anew if none succeeded). Exit 1 unless dispatched."""
-    address, port = butler_address(directory, switchboard, host)
-    mid = _resolve(address, port, inbound_id)
-    record = call_dict(address, port, "inbound_retry", {"inbound_id": mid})
-    show(record, as_json, _print_message)
+    mid, record = remote.ask_about(switchboard, MESSAGES, inbound_id, "inbound_retry")
+    remote.show(record, _print_message)
     if record.get("status") not in ("dispatched", "handled"):
         fail(f"message {mid} is {record.get('status')}: {record.get('error') or '-'}")
 
 
 @inbound_app.command("reroute")
+@remote_command
 def inbound_reroute(
     inbound_id: InboundIdArgument,
     butler: Annotated[str, typer.Argument(metavar="BUTLER", help="The butler that should have had it.")],
     switchboard: SwitchboardOption = "switchboard",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """Send a message again, whole, to BUTLER; the correction is kept in the routing log."""
-    address, port = butler_address(directory, switchboard, host)
-    mid = _resolve(address, port, inbound_id)
-    show(call_dict(address, port, "reroute", {"inbound_id": mid, "butler": butler}), as_json, _print_message)
+    remote.show(remote.ask_about(switchboard, MESSAGES, inbound_id, "reroute", {"butler": butler})[1], _print_message)

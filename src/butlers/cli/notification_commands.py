@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from butlers.cli.choices import one_of
-from butlers.cli.common import ask, butler_address, call_dict, fail, resolve_id
-from butlers.cli.options import DirOption, HostOption, JsonOption
-from butlers.cli.output import SHORT_ID, first_line, format_time, listed, print_table, show
+from butlers.cli.common import fail
+from butlers.cli.output import SHORT_ID, first_line, format_time
+from butlers.cli.remote import IdLookup, Remote, remote_command
 from butlers.statuses import NotificationStatus
 
 notifications_app = typer.Typer(
@@ -31,9 +31,13 @@ ButlerOption = Annotated[
 IdArgument = Annotated[
     str, typer.Argument(metavar="ID", help="The notification id, or the start of it as `list` shows.")
 ]
+FAILED = IdLookup(
+    "notify_list", {"status": "failed", "limit": 500}, "notifications", "no failed notification", "notification_id"
+)
 
 
 @notifications_app.command("list")
+@remote_command
 def notifications_list(
     status_filter: Annotated[
         str,
@@ -41,29 +45,20 @@ def notifications_list(
     ] = "all",
     limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="At most this many, newest first.")] = 50,
     butler: ButlerOption = "switchboard",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """List notifications, newest first: id, status, channel, recipient, created, attempts, message or error."""
     args: dict[str, Any] = {"limit": limit, **({} if status_filter == "all" else {"status": status_filter})}
-    answer = ask(directory, butler, host, "notify_list", args)
-    rows = listed(
-        answer,
-        as_json,
-        "notifications",
-        f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}.",
-    )
-    if not rows:
-        return
-    table = [("ID", "STATUS", "CHANNEL", "TO", "CREATED", "TRIES", "MESSAGE")]
-    table += [
-        (str(r["id"])[:SHORT_ID], _status(r), str(r["channel"]), str(r["recipient"]),
-         format_time(r.get("created_at")), str(r.get("attempts", 0)),
-         first_line(r.get("error") if r.get("status") == "failed" else r.get("message"), 70))
-        for r in rows
-    ]  # fmt: skip
-    print_table(table)
+    none = f"No {'' if status_filter == 'all' else status_filter + ' '}notifications on {butler}."
+    columns = ("ID", "STATUS", "CHANNEL", "TO", "CREATED", "TRIES", "MESSAGE")
+    remote.table(remote.ask(butler, "notify_list", args), "notifications", none, columns, _row)
+
+
+def _row(r: dict[str, Any]) -> tuple[str, ...]:
+    return (str(r["id"])[:SHORT_ID], _status(r), str(r["channel"]), str(r["recipient"]),
+            format_time(r.get("created_at")), str(r.get("attempts", 0)),
+            first_line(r.get("error") if r.get("status") == "failed" else r.get("message"), 70))  # fmt: skip
 
 
 def _print_outcome(record: dict[str, Any]) -> None:
@@ -77,18 +72,10 @@ def _status(row: dict[str, Any]) -> str:
 
 
 @notifications_app.command("retry")
-def notifications_retry(
-    notification_id: IdArgument,
-    butler: ButlerOption = "switchboard",
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def notifications_retry(notification_id: IdArgument, butler: ButlerOption = "switchboard", *, remote: Remote) -> None:
     """Send a failed notification again; print its outcome. Exit 1 unless it was sent."""
-    address, port = butler_address(directory, butler, host)
-    args = {"status": "failed", "limit": 500}
-    nid = resolve_id(address, port, notification_id, "notify_list", args, "notifications", "no failed notification")
-    record = call_dict(address, port, "notify_retry", {"notification_id": nid}, RETRY_TIMEOUT_S)
-    show(record, as_json, _print_outcome)
+    nid, record = remote.ask_about(butler, FAILED, notification_id, "notify_retry", timeout=RETRY_TIMEOUT_S)
+    remote.show(record, _print_outcome)
     if record.get("status") != "sent":
         fail(f"notification {nid} is {record.get('status')}: {record.get('error') or '-'}")

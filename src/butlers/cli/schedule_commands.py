@@ -12,9 +12,10 @@ from typing import Annotated, Any
 
 import typer
 
-from butlers.cli.common import ask, fail
-from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import echo_json, first_line, format_time, listed, print_table, show
+from butlers.cli.common import fail
+from butlers.cli.options import NameArgument
+from butlers.cli.output import echo_json, first_line, format_time
+from butlers.cli.remote import Remote, remote_command
 
 schedules_app = typer.Typer(
     name="schedules",
@@ -29,21 +30,17 @@ RUN_TIMEOUT_S = 120.0  # a tool-mode schedule runs its tool before the butler an
 
 
 @schedules_app.command("list")
-def schedules_list(
-    name: NameArgument, as_json: JsonOption = False, directory: DirOption = None, host: HostOption = None
-) -> None:
+@remote_command
+def schedules_list(name: NameArgument, *, remote: Remote) -> None:
     """List butler NAME's schedules: name, mode (prompt or tool), timing, enabled, next and last run, source."""
-    answer = ask(directory, name, host, "schedule_list", {})
-    rows = listed(answer, as_json, "schedules", f"No schedules on {name}.")
-    if not rows:
-        return
-    table = [("NAME", "MODE", "WHEN", "ENABLED", "NEXT", "LAST", "SOURCE", "DOES")]
-    table += [
-        (str(s["name"]), str(s.get("mode")), _timing(s), "yes" if s.get("enabled") else "no",
-         format_time(s.get("next_run_at")), format_time(s.get("last_run_at")), str(s.get("source")), _does(s))
-        for s in rows
-    ]  # fmt: skip
-    print_table(table)
+    columns = ("NAME", "MODE", "WHEN", "ENABLED", "NEXT", "LAST", "SOURCE", "DOES")
+    remote.table(remote.ask(name, "schedule_list", {}), "schedules", f"No schedules on {name}.", columns, _row)
+
+
+def _row(s: dict[str, Any]) -> tuple[str, ...]:
+    return (str(s["name"]), str(s.get("mode")), _timing(s), "yes" if s.get("enabled") else "no",
+            format_time(s.get("next_run_at")), format_time(s.get("last_run_at")), str(s.get("source")),
+            _does(s))  # fmt: skip
 
 
 def _timing(s: dict[str, Any]) -> str:
@@ -59,6 +56,7 @@ def _does(s: dict[str, Any]) -> str:
 
 
 @schedules_app.command("create")
+@remote_command
 def schedules_create(
     name: NameArgument,
     schedule: ScheduleArgument,
@@ -75,9 +73,8 @@ def schedules_create(
         str | None, typer.Option("--timezone", help="IANA zone of the cron, e.g. Europe/Paris; default the host's.")
     ] = None,
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled.")] = False,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """Create a runtime schedule SCHEDULE on butler NAME: exactly one of --cron/--at and one of --prompt/--tool.
 
@@ -90,8 +87,8 @@ def schedules_create(
     fields: dict[str, Any] = {"name": schedule, "cron": cron, "at": at, "prompt": prompt, "tool": tool}
     fields |= {"args": _json_object(args) if args is not None else None, "timezone": timezone}
     fields["enabled"] = not disabled
-    created = ask(directory, name, host, "schedule_create", _present(fields))
-    show(created, as_json, f"created schedule {schedule} on {name}; next run {format_time(created.get('next_run_at'))}")
+    created = remote.ask(name, "schedule_create", _present(fields))
+    remote.show(created, f"created schedule {schedule} on {name}; next run {format_time(created.get('next_run_at'))}")
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -108,26 +105,18 @@ def _present(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def _set_enabled(name: str, schedule: str, enabled: bool, as_json: bool, directory: Any, host: Any) -> None:
-    updated = ask(directory, name, host, "schedule_update", {"name": schedule, "enabled": enabled})
-    word = "enabled" if enabled else "disabled"
-    show(updated, as_json, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}")
-
-
 def _enabling(enabled: bool, doc: str) -> Callable[..., None]:
     """The `enable` or `disable` command (the same options; `doc` is its help)."""
 
-    def command(
-        name: NameArgument,
-        schedule: ScheduleArgument,
-        as_json: JsonOption = False,
-        directory: DirOption = None,
-        host: HostOption = None,
-    ) -> None:
-        _set_enabled(name, schedule, enabled, as_json, directory, host)
+    def command(name: NameArgument, schedule: ScheduleArgument, *, remote: Remote) -> None:
+        updated = remote.ask(name, "schedule_update", {"name": schedule, "enabled": enabled})
+        word = "enabled" if enabled else "disabled"
+        remote.show(
+            updated, f"{word} schedule {schedule} on {name}; next run {format_time(updated.get('next_run_at'))}"
+        )
 
     command.__doc__ = doc
-    return command
+    return remote_command(command)
 
 
 schedules_enable = schedules_app.command("enable")(
@@ -139,34 +128,24 @@ schedules_disable = schedules_app.command("disable")(
 
 
 @schedules_app.command("delete")
-def schedules_delete(
-    name: NameArgument,
-    schedule: ScheduleArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def schedules_delete(name: NameArgument, schedule: ScheduleArgument, *, remote: Remote) -> None:
     """Delete schedule SCHEDULE of butler NAME (one from butler.toml comes back at the next start)."""
-    answer = ask(directory, name, host, "schedule_delete", {"name": schedule})
+    answer = remote.ask(name, "schedule_delete", {"name": schedule})
     note = " (it is in butler.toml: it comes back at the next start)" if answer.get("source") == "config" else ""
-    show(answer, as_json, f"deleted schedule {schedule} of {name}{note}")
+    remote.show(answer, f"deleted schedule {schedule} of {name}{note}")
 
 
 @schedules_app.command("run")
-def schedules_run(
-    name: NameArgument,
-    schedule: ScheduleArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def schedules_run(name: NameArgument, schedule: ScheduleArgument, *, remote: Remote) -> None:
     """Run schedule SCHEDULE of butler NAME now, enabled or not; its next window is unchanged.
 
     A prompt schedule queues a session (follow it with `butlerctl session NAME ID`);
     a tool schedule calls its tool and prints the outcome. Exit 1 if the tool failed.
     """
-    run = ask(directory, name, host, "schedule_run", {"name": schedule}, RUN_TIMEOUT_S)
-    if as_json:
+    run = remote.ask(name, "schedule_run", {"name": schedule}, RUN_TIMEOUT_S)
+    if remote.as_json:
         echo_json(run)
     elif run.get("mode") == "tool":
         typer.echo(f"ran {run.get('tool')} for schedule {schedule}: {run.get('tool_status')}")

@@ -12,9 +12,10 @@ import typer
 
 from butlers.cli.choices import one_of
 from butlers.cli.client import ToolError, call_tool
-from butlers.cli.common import CALL_TIMEOUT_S, answer_dict, ask, butler_address, call_dict, fail, resolve_id
-from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, listed, print_table, show
+from butlers.cli.common import CALL_TIMEOUT_S, answer_dict, call_dict, fail
+from butlers.cli.options import NameArgument
+from butlers.cli.output import SHORT_ID, echo_json, first_line, format_time, indent, show
+from butlers.cli.remote import IdLookup, Remote, remote_command
 from butlers.errors import DaemonUnreachableError
 from butlers.statuses import SessionStatus, TriggerSource
 
@@ -26,6 +27,7 @@ SessionIdArgument = Annotated[
 ]
 WAIT_TIMEOUT_S = 900.0  # longer than the default per-session timeout (600 s)
 WAIT_GRACE_S = 15.0  # the MCP call outlives the wait by this much
+RECENT = IdLookup("sessions_list", {"limit": 200}, "sessions", "no recent session", "session_id")
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +48,7 @@ def format_cost(cost: Any) -> str:
     return f"${cost:.4f}" if isinstance(cost, int | float) else "-"
 
 
+@remote_command
 def trigger(
     name: NameArgument,
     prompt: Annotated[str, typer.Argument(metavar="PROMPT", help="What the butler's agent is asked to do.")],
@@ -72,9 +75,8 @@ def trigger(
             show_default=False,
         ),
     ] = None,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """Start an agent session of butler NAME with PROMPT; print its session id and status.
 
@@ -82,16 +84,16 @@ def trigger(
     when the session did not succeed or did not end within --timeout (it
     keeps running on the butler).
     """
-    address, port = butler_address(directory, name, host)
+    address, port = remote.address(name)
     if wait:
-        _trigger_and_wait(name, address, port, prompt, timeout or WAIT_TIMEOUT_S, idempotency_key, as_json)
+        _trigger_and_wait(name, address, port, prompt, timeout or WAIT_TIMEOUT_S, idempotency_key, remote.as_json)
         return
     args: dict[str, Any] = {"prompt": prompt, "wait": False}
     if idempotency_key is not None:
         args["idempotency_key"] = idempotency_key
     answer = call_dict(address, port, "trigger", args, timeout or CALL_TIMEOUT_S)
     again = "" if answer.get("created", True) else "  (existing session with this idempotency key)"
-    show(answer, as_json, f"session {answer.get('session_id')}  {answer.get('status')}{again}")
+    remote.show(answer, f"session {answer.get('session_id')}  {answer.get('status')}{again}")
 
 
 def _trigger_and_wait(
@@ -140,6 +142,7 @@ def print_outcome(record: dict[str, Any]) -> None:
     )
 
 
+@remote_command
 def sessions(
     name: NameArgument,
     status_filter: Annotated[
@@ -161,9 +164,8 @@ def sessions(
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=200, help="At most this many sessions, newest first.")
     ] = 20,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """List butler NAME's sessions, newest first: id, status, source, schedule, queued, duration, cost, prompt."""
     since_iso = _since(since)
@@ -171,12 +173,10 @@ def sessions(
     for key, value in (("status", status_filter), ("source", source), ("since", since_iso)):
         if value is not None:
             args[key] = value
-    answer = ask(directory, name, host, "sessions_list", args)
-    rows = listed(answer, as_json, "sessions", f"No sessions of {name}{' matching' if len(args) > 1 else ''}.")
-    if not rows:
-        return
-    _print_sessions(rows)
-    if answer.get("next_offset") is not None:
+    answer = remote.ask(name, "sessions_list", args)
+    none = f"No sessions of {name}{' matching' if len(args) > 1 else ''}."
+    columns = ("ID", "STATUS", "SOURCE", "SCHEDULE", "QUEUED", "DURATION", "COST", "PROMPT")
+    if remote.table(answer, "sessions", none, columns, _row) and answer.get("next_offset") is not None:
         typer.echo("(more: raise --limit or narrow with --since/--status)")
 
 
@@ -190,32 +190,16 @@ def _since(since: str | None) -> str | None:
         raise typer.BadParameter(f"not an ISO-8601 time: {since!r}", param_hint="'--since'") from None
 
 
-def _print_sessions(rows: list[dict[str, Any]]) -> None:
-    table = [("ID", "STATUS", "SOURCE", "SCHEDULE", "QUEUED", "DURATION", "COST", "PROMPT")]
-    table += [
-        (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("trigger_source") or "-"),
-         str(r.get("schedule_name") or "-"), format_time(r.get("queued_at")), format_duration(r.get("duration_ms")),
-         format_cost(r.get("cost_usd")), first_line(r.get("prompt")))
-        for r in rows
-    ]  # fmt: skip
-    print_table(table)
+def _row(r: dict[str, Any]) -> tuple[str, ...]:
+    return (str(r.get("id", ""))[:SHORT_ID], str(r.get("status") or "-"), str(r.get("trigger_source") or "-"),
+            str(r.get("schedule_name") or "-"), format_time(r.get("queued_at")), format_duration(r.get("duration_ms")),
+            format_cost(r.get("cost_usd")), first_line(r.get("prompt")))  # fmt: skip
 
 
-def resolve_session_id(host: str, port: int, session_id: str) -> str:
-    return resolve_id(host, port, session_id, "sessions_list", {"limit": 200}, "sessions", "no recent session")
-
-
-def session(
-    name: NameArgument,
-    session_id: SessionIdArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def session(name: NameArgument, session_id: SessionIdArgument, *, remote: Remote) -> None:
     """Show one session of butler NAME in full: times, prompt, result, error, tokens, cost and every tool call."""
-    address, port = butler_address(directory, name, host)
-    sid = resolve_session_id(address, port, session_id)
-    show(call_dict(address, port, "sessions_get", {"session_id": sid}), as_json, print_session)
+    remote.show(remote.ask_about(name, RECENT, session_id, "sessions_get")[1], print_session)
 
 
 def print_session(r: dict[str, Any]) -> None:
@@ -257,24 +241,16 @@ def print_session(r: dict[str, Any]) -> None:
             typer.echo(indent("no result recorded", 5))
 
 
-def cancel(
-    name: NameArgument,
-    session_id: SessionIdArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def cancel(name: NameArgument, session_id: SessionIdArgument, *, remote: Remote) -> None:
     """Cancel a queued or running session of butler NAME (a running agent is killed).
 
     Exit 1 when the session had already ended otherwise, or is not yet stopped.
     """
-    address, port = butler_address(directory, name, host)
-    sid = resolve_session_id(address, port, session_id)
-    record = call_dict(address, port, "session_cancel", {"session_id": sid}, 30.0)
-    if as_json:
-        echo_json(record)
+    sid, record = remote.ask_about(name, RECENT, session_id, "session_cancel", timeout=30.0)
     state = record.get("status")
-    if state != "cancelled":
-        fail(f"session {sid} is {state}, not cancelled")
-    if not as_json:
-        typer.echo(f"session {sid}  cancelled")
+    remote.show_or_fail(
+        record,
+        f"session {sid}  cancelled",
+        None if state == "cancelled" else f"session {sid} is {state}, not cancelled",
+    )

@@ -13,9 +13,9 @@ import anyio
 import typer
 
 from butlers.cli.client import ToolError, call_tool
-from butlers.cli.common import CALL_TIMEOUT_S, discover_all, error_dict, report_errors, resolve_dir, settings
-from butlers.cli.options import DirOption, HostOption, JsonOption
+from butlers.cli.common import CALL_TIMEOUT_S, discover_all, error_dict, host_or_default, report_errors, resolve_dir
 from butlers.cli.output import echo_json, print_table
+from butlers.cli.remote import Remote, remote_command
 from butlers.config import ButlerConfig
 from butlers.errors import DaemonUnreachableError
 
@@ -23,6 +23,7 @@ GROUPINGS = ("butler", "schedule", "day")
 Grouping = Literal["butler", "schedule", "day"]
 
 
+@remote_command
 def spend_command(
     by: Annotated[
         str, typer.Option("--by", help=f"Group the cost by {', '.join(GROUPINGS)}.", show_default=True)
@@ -36,9 +37,8 @@ def spend_command(
             show_default=False,
         ),
     ] = None,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """Show what the butlers' finished sessions cost since a day, grouped by butler, schedule or day.
 
@@ -48,12 +48,10 @@ def spend_command(
     """
     grouping = _grouping(by)
     args = {"since": _since(since).isoformat()} if since is not None else {}
-    root = resolve_dir(directory)
-    configs, config_errors = discover_all(root)
-    address = host if host is not None else settings().host
-    reports, failures = anyio.run(_ask_all, address, configs, args)
+    configs, config_errors = discover_all(resolve_dir(remote.directory))
+    reports, failures = anyio.run(_ask_all, host_or_default(remote.host), configs, args)
     rows = group(grouping, reports)
-    if as_json:
+    if remote.as_json:
         summary = {"by": grouping, "rows": rows, "total_usd": _total(reports), "ceiling": _ceiling(reports)}
         details = {"budgets": [r["budget"] for r in reports], "reports": reports, "failures": failures}
         echo_json(summary | details | {"errors": [error_dict(e) for e in config_errors]})

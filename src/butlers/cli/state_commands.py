@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
-from butlers.cli.common import ask, fail
-from butlers.cli.options import DirOption, HostOption, JsonOption, NameArgument
-from butlers.cli.output import first_line, listed, print_table, show
+from butlers.cli.options import NameArgument
+from butlers.cli.output import first_line
+from butlers.cli.remote import Remote, remote_command
 
 state_app = typer.Typer(
     name="state",
@@ -26,41 +26,35 @@ KeyArgument = Annotated[str, typer.Argument(metavar="KEY", help="The state key."
 
 
 @state_app.command("list")
+@remote_command
 def state_list(
     name: NameArgument,
     prefix: Annotated[str, typer.Option("--prefix", help="Only keys starting with this; default all.")] = "",
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="At most this many keys, in key order.")] = 100,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """List butler NAME's keys starting with --prefix, in key order, with version and value."""
-    answer = ask(directory, name, host, "state_list", {"prefix": prefix, "limit": limit})
-    entries = listed(answer, as_json, "entries", f"No keys{f' starting with {prefix!r}' if prefix else ''} on {name}.")
-    if not entries:
-        return
-    table = [("KEY", "VERSION", "VALUE")]
-    table += [(str(e["key"]), str(e.get("version")), first_line(json.dumps(e.get("value")), 70)) for e in entries]
-    print_table(table)
+    answer = remote.ask(name, "state_list", {"prefix": prefix, "limit": limit})
+    none = f"No keys{f' starting with {prefix!r}' if prefix else ''} on {name}."
+    remote.table(answer, "entries", none, ("KEY", "VERSION", "VALUE"), _row)
+
+
+def _row(e: dict[str, Any]) -> tuple[str, ...]:
+    return str(e["key"]), str(e.get("version")), first_line(json.dumps(e.get("value")), 70)
 
 
 @state_app.command("get")
-def state_get(
-    name: NameArgument,
-    key: KeyArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def state_get(name: NameArgument, key: KeyArgument, *, remote: Remote) -> None:
     """Print the JSON value stored under KEY on butler NAME. Exit 1 when there is none."""
-    answer = ask(directory, name, host, "state_get", {"key": key})
-    if as_json or answer.get("found"):
-        show(answer, as_json, json.dumps(answer.get("value"), indent=2, ensure_ascii=False))
-    if not answer.get("found"):
-        fail(f"no key {key!r} on {name}")
+    answer = remote.ask(name, "state_get", {"key": key})
+    value = json.dumps(answer.get("value"), indent=2, ensure_ascii=False)
+    remote.show_or_fail(answer, value, None if answer.get("found") else f"no key {key!r} on {name}")
 
 
 @state_app.command("set")
+@remote_command
 def state_set(
     name: NameArgument,
     key: KeyArgument,
@@ -70,9 +64,8 @@ def state_set(
         int | None,
         typer.Option("--expected-version", min=1, help="Write only if the key is still at this version."),
     ] = None,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
+    *,
+    remote: Remote,
 ) -> None:
     """Store VALUE (JSON) under KEY on butler NAME; print the new version.
 
@@ -83,8 +76,8 @@ def state_set(
     args: dict[str, Any] = {"key": key, "value": parsed}
     if expected_version is not None:
         args["expected_version"] = expected_version
-    answer = ask(directory, name, host, "state_set", args)
-    show(answer, as_json, f"{key} = version {answer.get('version')} on {name}")
+    answer = remote.ask(name, "state_set", args)
+    remote.show(answer, f"{key} = version {answer.get('version')} on {name}")
 
 
 def _json(value: str) -> Any:
@@ -95,16 +88,10 @@ def _json(value: str) -> Any:
 
 
 @state_app.command("delete")
-def state_delete(
-    name: NameArgument,
-    key: KeyArgument,
-    as_json: JsonOption = False,
-    directory: DirOption = None,
-    host: HostOption = None,
-) -> None:
+@remote_command
+def state_delete(name: NameArgument, key: KeyArgument, *, remote: Remote) -> None:
     """Delete KEY on butler NAME. Exit 1 when there was no such key."""
-    answer = ask(directory, name, host, "state_delete", {"key": key})
-    if as_json or answer.get("deleted"):
-        show(answer, as_json, f"deleted {key} on {name}")
-    if not answer.get("deleted"):
-        fail(f"no key {key!r} on {name}")
+    answer = remote.ask(name, "state_delete", {"key": key})
+    remote.show_or_fail(
+        answer, f"deleted {key} on {name}", None if answer.get("deleted") else f"no key {key!r} on {name}"
+    )

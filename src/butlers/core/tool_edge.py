@@ -1,6 +1,6 @@
-"""The MCP edge of the core tools: the one place errors become tool errors.
+"""The MCP edge of the core and module tools: the one place errors become tool errors.
 
-A core tool is a plain async function whose signature is its schema
+A tool is a plain async function (or bound method) whose signature is its schema
 (`Annotated[..., Field(...)]`, `Literal`, StrEnums) and whose return type is
 its output schema. `DeclaredTool` runs it and turns what goes wrong into the
 project's wording, `tool: argument 'x': what is wrong`:
@@ -11,13 +11,15 @@ project's wording, `tool: argument 'x': what is wrong`:
   message, naming its argument when it names one.
 
 Anything else stays masked by FastMCP (`mask_error_details`): its text may
-carry rows, paths or secrets.
+carry rows, paths or secrets. A subclass whose arguments are private (the
+health module's) sets `quote_choices = False`: a refused choice is then
+worded without the value sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fastmcp.exceptions import ToolError, ValidationError
 from fastmcp.tools import FunctionTool
@@ -40,8 +42,10 @@ def caller_error(tool: str, exc: CallerError) -> ToolError:
     return ToolError(str(ToolInputError(tool, exc.argument, str(exc))))
 
 
-def schema_error(tool: str, exc: PydanticValidationError) -> ValidationError:
+def schema_error(tool: str, exc: PydanticValidationError, quote_choices: bool = True) -> ValidationError:
     """The first schema error of a call, naming the argument (values are not quoted, except a refused choice).
+
+    With `quote_choices` False a refused choice is not quoted either (pydantic's words list the allowed ones).
 
     Still a (FastMCP) ValidationError, worded our way: an in-process caller (the switchboard's
     `route`) tells a bad call from a failing tool by it; clients get its text.
@@ -50,7 +54,7 @@ def schema_error(tool: str, exc: PydanticValidationError) -> ValidationError:
     first = errors[0]
     argument = str(first["loc"][0]) if first["loc"] else "arguments"
     same = [e for e in errors if e["loc"][:1] == first["loc"][:1]]
-    if all(e["type"] in _CHOICE_ERRORS for e in same):
+    if quote_choices and all(e["type"] in _CHOICE_ERRORS for e in same):
         message = _not_a_choice(first["input"], same)
     else:
         message = first["msg"]
@@ -73,13 +77,15 @@ def _not_a_choice(value: Any, errors: list[ErrorDetails]) -> str:
 class DeclaredTool(FunctionTool):
     """A function tool whose errors take the project's wording (see the module's doc)."""
 
+    quote_choices: ClassVar[bool] = True
+
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         try:
             return await super().run(arguments)
         except ValidationError as exc:
             cause = exc.__cause__
             if isinstance(cause, PydanticValidationError):
-                raise schema_error(self.name, cause) from None
+                raise schema_error(self.name, cause, self.quote_choices) from None
             raise ValidationError(f"{self.name}: invalid arguments") from None
         except CallerError as exc:
             raise caller_error(self.name, exc) from None
@@ -87,10 +93,13 @@ class DeclaredTool(FunctionTool):
             raise ToolError(str(exc)) from None
 
 
-def add_tools(mcp: FastMCP, tools: list[Callable[..., Any]]) -> None:
-    """Register each function (or bound method) as a DeclaredTool named after it; its docstring describes it."""
+def add_tools(mcp: FastMCP, tools: list[Callable[..., Any]], tool_class: type[DeclaredTool] = DeclaredTool) -> None:
+    """Register each function (or bound method) as a DeclaredTool (or `tool_class`) named after it.
+
+    Its docstring describes it.
+    """
     for fn in tools:
-        mcp.add_tool(DeclaredTool.from_function(fn, name=fn.__name__))
+        mcp.add_tool(tool_class.from_function(fn, name=fn.__name__))
 
 
 def declared(mcp: FastMCP, description: str | None = None) -> Callable[[F], F]:

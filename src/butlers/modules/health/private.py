@@ -1,10 +1,11 @@
 """Health tools whose errors never carry health data into logs or traces.
 
 FastMCP records a failing call's exception message on the tool's span and in its
-log line. Pydantic's argument errors quote the input (`input_value=81.2`); a
-`NamedArgumentTool` already names the argument without the value. A database
-error may quote a row: a `PrivateTool` withholds any unexpected error's text too
-(`from None`, so no chained traceback shows it either).
+log line. Pydantic's argument errors quote the input (`input_value=81.2`); the
+tool edge (`butlers.core.tool_edge`) names the argument without the value, and a
+`PrivateTool` does not quote a refused choice either. A database error may quote
+a row: a `PrivateTool` withholds any unexpected error's text too (`from None`,
+so no chained traceback shows it either).
 Our own `bad_argument` messages in this module never quote the value.
 
 FastMCP also logs every call's arguments at DEBUG ("Handler called: call_tool X
@@ -18,22 +19,24 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from fastmcp.exceptions import ToolError
+from fastmcp.exceptions import ToolError, ValidationError
 
-from butlers.modules.argument_errors import NamedArgumentTool, add_tools
+from butlers.core.tool_edge import DeclaredTool, add_tools
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
     from fastmcp.tools.base import ToolResult
 
 
-class PrivateTool(NamedArgumentTool):
+class PrivateTool(DeclaredTool):
     """A function tool whose failures say what was wrong, never what was sent."""
+
+    quote_choices = False
 
     async def run(self, arguments: dict[str, Any]) -> ToolResult:
         try:
-            return await super().run(arguments)  # schema errors: named, the value left out
-        except ToolError:
+            return await super().run(arguments)  # schema and caller errors: worded at the edge, no value quoted
+        except (ToolError, ValidationError):
             raise
         except Exception as exc:  # a bug or a database failure: its text may quote health data
             raise ToolError(f"{self.name}: failed ({type(exc).__name__}); details withheld") from None
