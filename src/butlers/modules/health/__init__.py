@@ -50,7 +50,7 @@ class HealthConfig(BaseModel):
         return ZoneInfo(self.timezone) if self.timezone else ZoneInfo(tzlocal.get_localzone_name())
 
 
-class HealthModule(Module):
+class HealthModule(Module[HealthConfig]):
     """Health records with validated units, medication adherence and summaries."""
 
     name = "health"
@@ -58,7 +58,6 @@ class HealthModule(Module):
     migrations_dir = Path(__file__).parent / "migrations"
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
-        assert isinstance(self.config, HealthConfig)
         env = HealthEnv(pool=ctx.pool, tz=self.config.zone(), notify=ctx.notify)
         m, meds, r = MeasurementTools(env), MedicationTools(env), RecordTools(env)
         reports = ReportTools(env, meds)
