@@ -118,7 +118,7 @@ class Module(ABC, Generic[ConfigT]):
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
         """Add this module's MCP tools to the butler's server."""
 
-    async def on_startup(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
+    async def on_startup(self, ctx: ModuleContext) -> None:  # optional hook: empty on purpose
         """Called after migrations, in dependency order."""
 
     async def serve(
@@ -136,7 +136,7 @@ class Module(ABC, Generic[ConfigT]):
         """
         task_status.started()
 
-    async def on_shutdown(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
+    async def on_shutdown(self, ctx: ModuleContext) -> None:  # optional hook: empty on purpose
         """Called at shutdown, in reverse dependency order, after `serve` was cancelled."""
 
     async def health(self) -> dict[str, Any]:
