@@ -11,7 +11,17 @@ from pydantic import Field
 from butlers.core.tool_errors import bad_argument
 
 from . import parsing
-from .common import ContactId, Notes, When, moment, parsed, require_contacts, require_row, text
+from .common import (
+    ContactId,
+    Notes,
+    When,
+    insert_for_contact,
+    moment,
+    parsed,
+    require_contacts,
+    require_row,
+    text,
+)
 from .models import (
     ContactNote,
     Direction,
@@ -107,20 +117,19 @@ class ActivityTools:
         clean = text(t, "name", name)
         occasion = text(t, "occasion", occasion, required=False)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                f"INSERT INTO relationship_gifts (contact_id, name, status, occasion, notes, occurred_at)"
-                f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_GIFT}",
-                contact_id,
-                clean,
-                status.value,
-                occasion,
-                notes.strip(),
-                at,
-            )
-        assert row is not None
-        return Gift(**dict(row))
+        return await insert_for_contact(
+            self.pool,
+            t,
+            contact_id,
+            Gift,
+            f"INSERT INTO relationship_gifts (contact_id, name, status, occasion, notes, occurred_at)"
+            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_GIFT}",
+            clean,
+            status.value,
+            occasion,
+            notes.strip(),
+            at,
+        )
 
     async def relationship_gift_update(
         self, id: Annotated[int, Field(ge=1)], status: GiftStatus, when: When = None
@@ -165,20 +174,19 @@ class ActivityTools:
         value = parsed(t, "amount", parsing.parse_amount, amount)
         code = parsed(t, "currency", parsing.parse_currency, currency)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                f"INSERT INTO relationship_loans (contact_id, direction, amount, currency, notes, occurred_at)"
-                f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_LOAN}",
-                contact_id,
-                direction.value,
-                value,
-                code,
-                notes.strip(),
-                at,
-            )
-        assert row is not None
-        return Loan(**dict(row))
+        return await insert_for_contact(
+            self.pool,
+            t,
+            contact_id,
+            Loan,
+            f"INSERT INTO relationship_loans (contact_id, direction, amount, currency, notes, occurred_at)"
+            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_LOAN}",
+            direction.value,
+            value,
+            code,
+            notes.strip(),
+            at,
+        )
 
     async def relationship_loan_settle(
         self,
@@ -224,19 +232,18 @@ class ActivityTools:
         t = "relationship_life_event_add"
         clean = text(t, "title", title)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                "INSERT INTO relationship_life_events (contact_id, kind, title, notes, occurred_at)"
-                " VALUES ($1,$2,$3,$4,$5) RETURNING *",
-                contact_id,
-                kind.value,
-                clean,
-                notes.strip(),
-                at,
-            )
-        assert row is not None
-        return LifeEvent(**dict(row))
+        return await insert_for_contact(
+            self.pool,
+            t,
+            contact_id,
+            LifeEvent,
+            "INSERT INTO relationship_life_events (contact_id, kind, title, notes, occurred_at)"
+            " VALUES ($1,$2,$3,$4,$5) RETURNING *",
+            kind.value,
+            clean,
+            notes.strip(),
+            at,
+        )
 
     async def relationship_note_add(
         self, contact_id: ContactId, body: Annotated[str, Field(max_length=20000)], when: When = None
@@ -245,16 +252,15 @@ class ActivityTools:
         t = "relationship_note_add"
         clean = text(t, "body", body, limit=20000)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                "INSERT INTO relationship_notes (contact_id, body, occurred_at) VALUES ($1,$2,$3) RETURNING *",
-                contact_id,
-                clean,
-                at,
-            )
-        assert row is not None
-        return ContactNote(**dict(row))
+        return await insert_for_contact(
+            self.pool,
+            t,
+            contact_id,
+            ContactNote,
+            "INSERT INTO relationship_notes (contact_id, body, occurred_at) VALUES ($1,$2,$3) RETURNING *",
+            clean,
+            at,
+        )
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]

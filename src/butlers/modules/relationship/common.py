@@ -8,13 +8,14 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from butlers.core.tool_errors import bad_argument
 
 from . import parsing
 
 T = TypeVar("T")
+RecordT = TypeVar("RecordT", bound=BaseModel)
 Conn = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 MAX_TEXT = 200
@@ -72,6 +73,18 @@ async def require_contacts(conn: Conn, tool: str, argument: str, ids: list[int])
     missing = sorted(set(ids) - {r["id"] for r in found})
     if missing:
         raise bad_argument(tool, argument, f"no contact with id {', '.join(map(str, missing))}")
+
+
+async def insert_for_contact(
+    pool: asyncpg.Pool, tool: str, contact_id: int, model: type[RecordT], sql: str, *values: Any
+) -> RecordT:
+    """One row about a contact: `sql` (an INSERT ... RETURNING taking the contact id as $1, then
+    `values`) runs in the transaction that checks the contact exists; the row as `model`."""
+    async with pool.acquire() as conn, conn.transaction():
+        await require_contacts(conn, tool, "contact_id", [contact_id])
+        row = await conn.fetchrow(sql, contact_id, *values)
+    assert row is not None
+    return model(**dict(row))
 
 
 async def require_row(conn: Conn, tool: str, table: str, what: str, row_id: int) -> None:
