@@ -8,19 +8,19 @@ from typing import Annotated, Any
 import asyncpg
 from pydantic import Field
 
-from butlers.core.tool_errors import bad_argument
-
 from . import parsing
 from .common import (
     ContactId,
     Notes,
     When,
     insert_for_contact,
+    list_for_contact,
     moment,
     parsed,
     require_contacts,
     require_row,
     text,
+    update_by_id,
 )
 from .models import (
     ContactNote,
@@ -136,29 +136,19 @@ class ActivityTools:
     ) -> Gift:
         """Move a gift on, e.g. an idea that was given; `when` defaults to now."""
         at = _now(moment("relationship_gift_update", "when", when))
-        row = await self.pool.fetchrow(
-            f"UPDATE relationship_gifts SET status = $2, occurred_at = $3 WHERE id = $1 RETURNING {_GIFT}",
-            id,
-            status.value,
-            at,
-        )
-        if row is None:
-            raise bad_argument("relationship_gift_update", "id", f"no gift with id {id}")
-        return Gift(**dict(row))
+        sql = f"UPDATE relationship_gifts SET status = $2, occurred_at = $3 WHERE id = $1 RETURNING {_GIFT}"
+        return await update_by_id(self.pool, "relationship_gift_update", "gift", Gift, sql, id, status.value, at)
 
     async def relationship_gifts_list(
         self, contact_id: ContactId | None = None, status: GiftStatus | None = None
     ) -> list[Gift]:
         """Gifts, newest first: of one contact and/or one status (e.g. every open idea)."""
-        if contact_id is not None:
-            await require_contacts(self.pool, "relationship_gifts_list", "contact_id", [contact_id])
-        rows = await self.pool.fetch(
+        sql = (
             f"SELECT {_GIFT} FROM relationship_gifts WHERE ($1::bigint IS NULL OR contact_id = $1)"
-            " AND ($2::text IS NULL OR status = $2) ORDER BY occurred_at DESC, id DESC LIMIT 200",
-            contact_id,
-            None if status is None else status.value,
+            " AND ($2::text IS NULL OR status = $2) ORDER BY occurred_at DESC, id DESC LIMIT 200"
         )
-        return [Gift(**dict(r)) for r in rows]
+        status_value = None if status is None else status.value
+        return await list_for_contact(self.pool, "relationship_gifts_list", contact_id, Gift, sql, status_value)
 
     async def relationship_loan_add(
         self,
@@ -194,15 +184,11 @@ class ActivityTools:
         settled: Annotated[bool, Field(description="false opens it again.")] = True,
     ) -> Loan:
         """Mark a loan paid back (or, with settled=false, open again)."""
-        row = await self.pool.fetchrow(
+        sql = (
             f"UPDATE relationship_loans SET settled = $2, settled_at = CASE WHEN $2 THEN now() END"
-            f" WHERE id = $1 RETURNING {_LOAN}",
-            id,
-            settled,
+            f" WHERE id = $1 RETURNING {_LOAN}"
         )
-        if row is None:
-            raise bad_argument("relationship_loan_settle", "id", f"no loan with id {id}")
-        return Loan(**dict(row))
+        return await update_by_id(self.pool, "relationship_loan_settle", "loan", Loan, sql, id, settled)
 
     async def relationship_loans_list(
         self,
@@ -210,15 +196,11 @@ class ActivityTools:
         open_only: Annotated[bool, Field(description="Only loans not settled.")] = True,
     ) -> list[Loan]:
         """Loans, newest first; by default only those not settled."""
-        if contact_id is not None:
-            await require_contacts(self.pool, "relationship_loans_list", "contact_id", [contact_id])
-        rows = await self.pool.fetch(
+        sql = (
             f"SELECT {_LOAN} FROM relationship_loans WHERE ($1::bigint IS NULL OR contact_id = $1)"
-            " AND NOT ($2 AND settled) ORDER BY occurred_at DESC, id DESC LIMIT 200",
-            contact_id,
-            open_only,
+            " AND NOT ($2 AND settled) ORDER BY occurred_at DESC, id DESC LIMIT 200"
         )
-        return [Loan(**dict(r)) for r in rows]
+        return await list_for_contact(self.pool, "relationship_loans_list", contact_id, Loan, sql, open_only)
 
     async def relationship_life_event_add(
         self,

@@ -87,6 +87,27 @@ async def insert_for_contact(
     return model(**dict(row))
 
 
+async def list_for_contact(
+    pool: asyncpg.Pool, tool: str, contact_id: int | None, model: type[RecordT], sql: str, *values: Any
+) -> list[RecordT]:
+    """The rows of `sql` (a SELECT taking the contact id or NULL as $1, then `values`) as `model`;
+    a contact id given must name a contact."""
+    if contact_id is not None:
+        await require_contacts(pool, tool, "contact_id", [contact_id])
+    return [model(**dict(r)) for r in await pool.fetch(sql, contact_id, *values)]
+
+
+async def update_by_id(
+    pool: asyncpg.Pool, tool: str, what: str, model: type[RecordT], sql: str, row_id: int, *values: Any
+) -> RecordT:
+    """The row `sql` (an UPDATE ... RETURNING taking the id as $1, then `values`) changed, as `model`;
+    an error on `id` naming `what` when there is no such row."""
+    row = await pool.fetchrow(sql, row_id, *values)
+    if row is None:
+        raise bad_argument(tool, "id", f"no {what} with id {row_id}")
+    return model(**dict(row))
+
+
 async def require_row(conn: Conn, tool: str, table: str, what: str, row_id: int) -> None:
     if await conn.fetchval(f"SELECT 1 FROM {table} WHERE id = $1", row_id) is None:
         raise bad_argument(tool, "id", f"no {what} with id {row_id}")
