@@ -117,19 +117,12 @@ class ActivityTools:
         clean = text(t, "name", name)
         occasion = text(t, "occasion", occasion, required=False)
         at = _now(moment(t, "when", when))
-        return await insert_for_contact(
-            self.pool,
-            t,
-            contact_id,
-            Gift,
+        sql = (
             f"INSERT INTO relationship_gifts (contact_id, name, status, occasion, notes, occurred_at)"
-            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_GIFT}",
-            clean,
-            status.value,
-            occasion,
-            notes.strip(),
-            at,
+            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_GIFT}"
         )
+        values = (clean, status.value, occasion, notes.strip(), at)
+        return await insert_for_contact(self.pool, t, contact_id, Gift, sql, *values)
 
     async def relationship_gift_update(
         self, id: Annotated[int, Field(ge=1)], status: GiftStatus, when: When = None
@@ -164,19 +157,12 @@ class ActivityTools:
         value = parsed(t, "amount", parsing.parse_amount, amount)
         code = parsed(t, "currency", parsing.parse_currency, currency)
         at = _now(moment(t, "when", when))
-        return await insert_for_contact(
-            self.pool,
-            t,
-            contact_id,
-            Loan,
+        sql = (
             f"INSERT INTO relationship_loans (contact_id, direction, amount, currency, notes, occurred_at)"
-            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_LOAN}",
-            direction.value,
-            value,
-            code,
-            notes.strip(),
-            at,
+            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_LOAN}"
         )
+        values = (direction.value, value, code, notes.strip(), at)
+        return await insert_for_contact(self.pool, t, contact_id, Loan, sql, *values)
 
     async def relationship_loan_settle(
         self,
@@ -214,18 +200,12 @@ class ActivityTools:
         t = "relationship_life_event_add"
         clean = text(t, "title", title)
         at = _now(moment(t, "when", when))
-        return await insert_for_contact(
-            self.pool,
-            t,
-            contact_id,
-            LifeEvent,
+        sql = (
             "INSERT INTO relationship_life_events (contact_id, kind, title, notes, occurred_at)"
-            " VALUES ($1,$2,$3,$4,$5) RETURNING *",
-            kind.value,
-            clean,
-            notes.strip(),
-            at,
+            " VALUES ($1,$2,$3,$4,$5) RETURNING *"
         )
+        values = (kind.value, clean, notes.strip(), at)
+        return await insert_for_contact(self.pool, t, contact_id, LifeEvent, sql, *values)
 
     async def relationship_note_add(
         self, contact_id: ContactId, body: Annotated[str, Field(max_length=20000)], when: When = None
@@ -234,15 +214,9 @@ class ActivityTools:
         t = "relationship_note_add"
         clean = text(t, "body", body, limit=20000)
         at = _now(moment(t, "when", when))
-        return await insert_for_contact(
-            self.pool,
-            t,
-            contact_id,
-            ContactNote,
-            "INSERT INTO relationship_notes (contact_id, body, occurred_at) VALUES ($1,$2,$3) RETURNING *",
-            clean,
-            at,
-        )
+        sql = "INSERT INTO relationship_notes (contact_id, body, occurred_at) VALUES ($1,$2,$3) RETURNING *"
+        values = (clean, at)
+        return await insert_for_contact(self.pool, t, contact_id, ContactNote, sql, *values)
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]
