@@ -13,10 +13,10 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from croniter import CroniterBadDateError, croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from butlers.errors import ConfigError, ConfigErrors
 from butlers.statuses import MisfirePolicy
@@ -32,6 +32,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _known_timezone(value: str) -> str:
+    validate_timezone(value)
+    return value
+
+
+# An IANA zone name, checked when the config is read (butler.toml's and the modules' `timezone` keys).
+TimezoneName = Annotated[str, AfterValidator(_known_timezone)]
+
+
 class ScheduleConfig(_Strict):
     """One `[[butler.schedule]]` entry: a prompt or one of the butler's tools, on a cron expression or once."""
 
@@ -45,7 +54,7 @@ class ScheduleConfig(_Strict):
         default=None, pattern=TOOL_PATTERN, description="A tool of this butler, called with `args`: no session."
     )
     args: dict[str, Any] | None = Field(default=None, description="Arguments of `tool`.")
-    timezone: str | None = Field(default=None, description="IANA zone; default: the host's.")
+    timezone: TimezoneName | None = Field(default=None, description="IANA zone; default: the host's.")
     enabled: bool = True
     misfire: MisfirePolicy = Field(
         default=MisfirePolicy.COALESCE,
@@ -70,13 +79,6 @@ class ScheduleConfig(_Strict):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and (value.tzinfo is None or value.utcoffset() is None):
             raise ValueError(f"'{value.isoformat()}' has no UTC offset; write it like 2026-05-01T08:00:00+02:00")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _valid_timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            validate_timezone(value)
         return value
 
     @model_validator(mode="after")

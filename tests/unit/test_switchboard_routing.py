@@ -72,7 +72,7 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
 
 def test_the_shipped_switchboard_enables_routing() -> None:
     [module] = load_modules(load_butler_config(SHIPPED / "switchboard"))
-    assert module.name == "switchboard" and module.config.fallback == "general"  # type: ignore[attr-defined]
+    assert module.name == "switchboard" and module.config.fallback == "general"
 
 
 def test_classification_answers_are_read_strictly() -> None:

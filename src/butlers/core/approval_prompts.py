@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 import structlog
 
+from butlers.core.fleet_services import offered_service
+
 if TYPE_CHECKING:
     from butlers.butler import Butler
 
@@ -46,13 +48,8 @@ OnHeld = Callable[[HeldAction], Awaitable[None]]
 
 def find_prompter(fleet: Mapping[str, Butler]) -> ApprovalPrompter | None:
     """A started module's `approval_prompter`, the switchboard's first; None when no butler has one."""
-    first = fleet.get(PROMPTING_BUTLER)
-    for butler in [*([first] if first else []), *fleet.values()]:
-        for module in butler.modules:
-            prompter = getattr(module, "approval_prompter", None)
-            if prompter is not None:
-                return prompter
-    return None
+    prompter: ApprovalPrompter | None = offered_service(fleet, "approval_prompter", first=PROMPTING_BUTLER)
+    return prompter
 
 
 def prompt_owner(butler: Butler) -> OnHeld:

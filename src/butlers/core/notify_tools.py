@@ -11,12 +11,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
 from butlers.config import ScheduleConfig
+from butlers.core.fleet_services import offered_service
 from butlers.core.scheduler import Schedule
 from butlers.core.tool_edge import declared
 from butlers.core.tool_errors import bad_argument
@@ -25,56 +27,34 @@ from butlers.statuses import HeldReason, NotificationStatus, Priority
 
 if TYPE_CHECKING:
     from butlers.butler import Butler
+    from butlers.modules.base import Notifier
 
 DELIVERING_BUTLER = "switchboard"
 MAX_MESSAGE = 20_000
 MAX_REMIND_MINUTES = 366 * 24 * 60
 
 
-class Engine(Protocol):
-    async def notify(
-        self,
-        message: str,
-        *,
-        channel: str | None = None,
-        recipient: str | None = None,
-        reply_to: str | None = None,
-        priority: str = "normal",
-        origin: str = "",
-    ) -> dict[str, Any]: ...
+def find_notifier(fleet: Mapping[str, Butler], origin: str) -> Notifier:
+    """Delivery for butler `origin`: the `notify` of the engine a started module offers as `notifier`
+    (the switchboard's first, else any butler's), with `origin` recorded as the asking butler."""
+    engine = offered_service(fleet, "notifier", first=DELIVERING_BUTLER)
+    if engine is None:
+        raise NotifyUnavailableError(
+            "no butler of this daemon delivers notifications: enable [modules.notify] on the switchboard"
+        )
+    deliver: Notifier = partial(engine.notify, origin=origin)
+    return deliver
 
 
-def find_engine(fleet: Mapping[str, Butler]) -> Engine:
-    """The delivery engine: a started module offering `notifier`, on the switchboard first, else any butler."""
-    first = fleet.get(DELIVERING_BUTLER)
-    for butler in [*([first] if first else []), *fleet.values()]:
-        for module in butler.modules:
-            engine = getattr(module, "notifier", None)
-            if engine is not None:
-                return engine
-    raise NotifyUnavailableError(
-        "no butler of this daemon delivers notifications: enable [modules.notify] on the switchboard"
-    )
-
-
-def context_notifier(butler: Butler) -> Any:
+def context_notifier(butler: Butler) -> Notifier:
     """`ModuleContext.notify` for the modules of `butler`: never raises for an unavailable engine."""
 
-    async def notify(
-        message: str,
-        *,
-        channel: str | None = None,
-        recipient: str | None = None,
-        reply_to: str | None = None,
-        priority: str = "normal",
-    ) -> dict[str, Any]:
+    async def notify(message: str, **where: Any) -> dict[str, Any]:
         try:
-            engine = find_engine(butler.fleet)
+            deliver = find_notifier(butler.fleet, butler.name)
         except NotifyUnavailableError as exc:
             return {"status": "not_delivered", "error": str(exc)}
-        return await engine.notify(
-            message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority, origin=butler.name
-        )
+        return await deliver(message, **where)
 
     return notify
 
@@ -130,10 +110,8 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
     ) -> NotificationRecord:
         """Deliver a message to the user (or answer a message in place). Returns the notification: its status is sent, failed, held (for approval or quiet hours) or pending."""
         try:
-            engine = find_engine(butler.fleet)
-            answer = await engine.notify(
-                message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority, origin=butler.name
-            )
+            deliver = find_notifier(butler.fleet, butler.name)
+            answer = await deliver(message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority)
         except NotifyUnavailableError as exc:
             raise bad_argument("notify", "channel", str(exc)) from None
         return NotificationRecord.model_validate(answer)
@@ -152,7 +130,7 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
         """Remind the user of something at a time: a one-shot schedule that delivers the message through notify, with no agent session. Returns the schedule (see schedule_list)."""
         when = _remind_time(at, in_minutes)
         try:
-            find_engine(butler.fleet)
+            find_notifier(butler.fleet, butler.name)
         except NotifyUnavailableError as exc:
             raise bad_argument("remind", "message", str(exc)) from None
         args: dict[str, Any] = {"message": message, **({"channel": channel} if channel else {})}

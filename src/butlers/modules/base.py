@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, TypeVar
 
 import anyio
 import anyio.abc
@@ -91,8 +91,15 @@ class ModuleContext:
             self.approvals = ApprovalGate(self.pool, self.butler)
 
 
-class Module(ABC):
-    """Subclass this, declare the class attributes, implement `register_tools`."""
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+class Module(ABC, Generic[ConfigT]):
+    """Subclass this, declare the class attributes, implement `register_tools`.
+
+    The parameter is the module's config model, the same as `config_schema`
+    (`class NotesModule(Module[NotesConfig])`), so `self.config` is typed without a cast.
+    """
 
     name: ClassVar[str]
     config_schema: ClassVar[type[BaseModel]] = EmptyConfig
@@ -104,14 +111,14 @@ class Module(ABC):
     # A folder of yoyo migrations, tracked apart from core's and other modules'.
     migrations_dir: ClassVar[Path | None] = None
 
-    def __init__(self, config: BaseModel) -> None:
+    def __init__(self, config: ConfigT) -> None:
         self.config = config
 
     @abstractmethod
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
         """Add this module's MCP tools to the butler's server."""
 
-    async def on_startup(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
+    async def on_startup(self, ctx: ModuleContext) -> None:  # optional hook: empty on purpose
         """Called after migrations, in dependency order."""
 
     async def serve(
@@ -129,7 +136,7 @@ class Module(ABC):
         """
         task_status.started()
 
-    async def on_shutdown(self, ctx: ModuleContext) -> None:  # noqa: B027 - optional hook
+    async def on_shutdown(self, ctx: ModuleContext) -> None:  # optional hook: empty on purpose
         """Called at shutdown, in reverse dependency order, after `serve` was cancelled."""
 
     async def health(self) -> dict[str, Any]:

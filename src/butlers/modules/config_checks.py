@@ -1,6 +1,18 @@
-"""Checks that several modules' config schemas share (call them from a field validator)."""
+"""What several modules' config schemas share: checks (call them from a field validator, or use
+the `Annotated` types) and the strict, frozen base of a config section."""
 
 from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+
+class StrictConfig(BaseModel):
+    """A config section: unknown keys are errors (a typo must not pass silently); frozen once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def http_url(value: str, what: str) -> str:
@@ -16,3 +28,31 @@ def webhook_path(value: str) -> str:
     if not value.startswith("/") or value.rstrip("/") in ("", "/mcp") or value.startswith("/mcp/"):
         raise ValueError(f"must start with '/' and not be '/' or under '/mcp', got {value!r}")
     return value
+
+
+def _api_base_url(value: str) -> str:
+    return http_url(value, "api_base_url")
+
+
+def only_outbound(tools: tuple[str, ...]) -> AfterValidator:
+    """The check of a `require_approval` list: every name is one of the module's outbound `tools`."""
+
+    def check(value: list[str]) -> list[str]:
+        for tool in value:
+            if tool not in tools:
+                raise ValueError(f"{tool!r} is not an outbound tool of this module (choose from {', '.join(tools)})")
+        return value
+
+    return AfterValidator(check)
+
+
+WebhookPath = Annotated[str, AfterValidator(webhook_path)]
+ApiBaseUrl = Annotated[str, AfterValidator(_api_base_url)]
+
+
+def matching_names(value: list[str], pattern: re.Pattern[str], error: str) -> list[str]:
+    """`value` without repeats, each name matching `pattern`; else ValueError(error.format(name))."""
+    for name in value:
+        if not pattern.fullmatch(name):
+            raise ValueError(error.format(name))
+    return list(dict.fromkeys(value))

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from fastmcp import FastMCP
 
 
-class SwitchboardModule(Module):
+class SwitchboardModule(Module[SwitchboardConfig]):
     """Routes tool calls, prompts and inbound messages to the butlers of this daemon."""
 
     name = "switchboard"
@@ -35,7 +35,6 @@ class SwitchboardModule(Module):
 
     def __init__(self, config: SwitchboardConfig) -> None:
         super().__init__(config)
-        self.config: SwitchboardConfig = config
         self.router: Router | None = None
         self.classifier: Classifier | None = None
         self.followed = 0  # messages whose outcome was copied from their sessions

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["CalendarConfig", "CalendarModule"]
 
 
-class CalendarModule(Module):
+class CalendarModule(Module[CalendarConfig]):
     """List events (recurrences expanded), create/update/delete them on CalDAV, find free time."""
 
     name = "calendar"
@@ -34,14 +34,13 @@ class CalendarModule(Module):
     # Required by the butler; ignored when `username` is not set (a server without auth, or ICS only).
     credentials_env = ("CALDAV_PASSWORD",)
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: CalendarConfig) -> None:
         super().__init__(config)
         self.store: CalDAVStore | None = None
         self.ctx: ModuleContext | None = None
 
     @property
     def cfg(self) -> CalendarConfig:
-        assert isinstance(self.config, CalendarConfig)
         return self.config
 
     async def on_startup(self, ctx: ModuleContext) -> None:

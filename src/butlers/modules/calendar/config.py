@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import tzlocal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from butlers.config import validate_timezone
+from butlers.config import TimezoneName
 
 #: The tools that write to the calendar; any of them can be listed in `require_approval`.
 OUTBOUND_TOOLS = ("calendar_create_event", "calendar_update_event", "calendar_delete_event")
@@ -62,7 +62,9 @@ class CalendarConfig(BaseModel):
         default_factory=list,
         description="Read-only ICS feeds: http(s) URLs or files (relative paths are to the butler's folder).",
     )
-    timezone: str = Field(default_factory=host_timezone, description="IANA zone for naive times; default the host's.")
+    timezone: TimezoneName = Field(
+        default_factory=host_timezone, description="IANA zone for naive times; default the host's."
+    )
     require_approval: list[str] = Field(
         default_factory=list, description=f"Outbound tools that wait for approval: any of {', '.join(OUTBOUND_TOOLS)}."
     )
@@ -96,12 +98,6 @@ class CalendarConfig(BaseModel):
                 _check_http_url(source)
         if len(set(value)) != len(value):
             raise ValueError("the same ICS source is listed twice")
-        return value
-
-    @field_validator("timezone")
-    @classmethod
-    def _valid_timezone(cls, value: str) -> str:
-        validate_timezone(value)  # raises ValueError with the message the user sees
         return value
 
     @field_validator("require_approval")

@@ -105,48 +105,44 @@ def check_span(start: datetime | date, end: datetime | date) -> None:
         raise InputError("end", "must be after start")
 
 
-def build_calendar(
-    uid: str,
-    summary: str,
-    start: datetime | date,
-    end: datetime | date,
-    description: str | None,
-    location: str | None,
-    rrule: str | None,
-) -> icalendar.Calendar:
+@dataclass(frozen=True)
+class EventFields:
+    """What an event says (a new one's, or an updated one's after the change)."""
+
+    summary: str
+    start: datetime | date
+    end: datetime | date
+    description: str | None
+    location: str | None
+    rrule: str | None
+
+
+def build_calendar(uid: str, fields: EventFields) -> icalendar.Calendar:
     cal = icalendar.Calendar()
     cal.add("prodid", "-//butlers//calendar module//EN")
     cal.add("version", "2.0")
     event = icalendar.Event()
     event.add("uid", uid)
     event.add("dtstamp", datetime.now(UTC))
-    fill_event(event, summary, start, end, description, location, rrule)
+    fill_event(event, fields)
     cal.add_component(event)
     cal.add_missing_timezones()
     return cal
 
 
-def fill_event(
-    event: icalendar.Event,
-    summary: str,
-    start: datetime | date,
-    end: datetime | date,
-    description: str | None,
-    location: str | None,
-    rrule: str | None,
-) -> None:
+def fill_event(event: icalendar.Event, fields: EventFields) -> None:
     for key in ("summary", "dtstart", "dtend", "duration", "description", "location", "rrule"):
         if key in event:
             del event[key]
-    event.add("summary", summary)
-    event.add("dtstart", start)
-    event.add("dtend", end)
-    if description:
-        event.add("description", description)
-    if location:
-        event.add("location", location)
-    if rrule:
-        event.add("rrule", icalendar.vRecur.from_ical(rrule))
+    event.add("summary", fields.summary)
+    event.add("dtstart", fields.start)
+    event.add("dtend", fields.end)
+    if fields.description:
+        event.add("description", fields.description)
+    if fields.location:
+        event.add("location", fields.location)
+    if fields.rrule:
+        event.add("rrule", icalendar.vRecur.from_ical(fields.rrule))
 
 
 def master_event(cal: icalendar.Calendar) -> icalendar.Event | None:

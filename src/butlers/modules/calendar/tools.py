@@ -21,6 +21,7 @@ from butlers.modules.base import ModuleContext
 from butlers.modules.calendar.backend import CalDAVStore, CalendarUnavailable, EventNotFound, load_ics
 from butlers.modules.calendar.config import CalendarConfig
 from butlers.modules.calendar.events import (
+    EventFields,
     InputError,
     Occurrence,
     build_calendar,
@@ -121,7 +122,7 @@ def apply_update(event: icalendar.Event, args: dict[str, Any], default_tz: str) 
         return str(old) if old is not None else None
 
     summary = args.get("summary") or str(event.get("SUMMARY", ""))
-    fill_event(event, summary, start, end, keep("description"), keep("location"), rrule_text)
+    fill_event(event, EventFields(summary, start, end, keep("description"), keep("location"), rrule_text))
     _bump_sequence(event)
 
 
@@ -196,9 +197,10 @@ class CalendarTools:
 
     async def run_create(self, args: dict[str, Any]) -> dict[str, Any]:
         first, last = new_span(args["start"], args["end"], args["timezone"])
-        ical = build_calendar(
-            args["uid"], args["summary"], first, last, args.get("description"), args.get("location"), args.get("rrule")
+        fields = EventFields(
+            args["summary"], first, last, args.get("description"), args.get("location"), args.get("rrule")
         )
+        ical = build_calendar(args["uid"], fields)
         await self.store("calendar_create_event").save(ical, new=True)
         return {"status": "created", "uid": args["uid"], "summary": args["summary"]}
 

@@ -32,7 +32,7 @@ class CollectionsConfig(BaseModel):
     )
 
 
-class CollectionsModule(Module):
+class CollectionsModule(Module[CollectionsConfig]):
     """Collections of entities with a title, free JSON attributes and tags; searchable and exportable."""
 
     name = "collections"
@@ -40,6 +40,5 @@ class CollectionsModule(Module):
     migrations_dir = Path(__file__).parent / "migrations"
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
-        assert isinstance(self.config, CollectionsConfig)
         tools = CollectionTools(ctx.pool, self.config.max_attributes_bytes)
         add_tools(mcp, tools.all())

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import asyncpg
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from butlers.core.tool_errors import bad_argument
 from butlers.modules.collections.models import Collection, CollectionExport, Deleted, Entity
@@ -21,33 +21,17 @@ Attributes = Annotated[
 ]
 Tags = Annotated[list[str] | None, Field(max_length=MAX_TAGS, description="Tags, compared in lower case.")]
 Limit = Annotated[int, Field(ge=1, le=500, description="How many entities at most, newest first.")]
+RecordT = TypeVar("RecordT", bound=BaseModel)
 _COLLECTION = """SELECT c.id, c.name, c.description, c.created_at, c.updated_at,
     (SELECT count(*) FROM collection_entities e WHERE e.collection_id = c.id) AS entities FROM collections c"""
 _ENTITY = """SELECT e.id, c.name AS collection, e.title, e.attributes, e.tags, e.created_at, e.updated_at
     FROM collection_entities e JOIN collections c ON c.id = e.collection_id"""
 
 
-def _collection(r: asyncpg.Record) -> Collection:
-    return Collection(
-        id=r["id"],
-        name=r["name"],
-        description=r["description"],
-        entities=r["entities"],
-        created_at=r["created_at"].isoformat(),
-        updated_at=r["updated_at"].isoformat(),
-    )
-
-
-def _entity(r: asyncpg.Record) -> Entity:
-    return Entity(
-        id=r["id"],
-        collection=r["collection"],
-        title=r["title"],
-        attributes=r["attributes"],
-        tags=list(r["tags"]),
-        created_at=r["created_at"].isoformat(),
-        updated_at=r["updated_at"].isoformat(),
-    )
+def _from_row(model: type[RecordT], r: asyncpg.Record) -> RecordT:
+    """`model` from a row of `_COLLECTION` or `_ENTITY` (its columns are the model's fields); times as ISO text."""
+    return model.model_validate({**dict(r), "created_at": r["created_at"].isoformat(),
+                                 "updated_at": r["updated_at"].isoformat()})  # fmt: skip
 
 
 def clean_text(tool: str, argument: str, text: str) -> str:
@@ -110,13 +94,13 @@ class CollectionTools:
     async def _get_collection(self, id: int) -> Collection:
         record = await self.pool.fetchrow(f"{_COLLECTION} WHERE c.id = $1", id)
         assert record is not None
-        return _collection(record)
+        return _from_row(Collection, record)
 
     async def _get_entity(self, tool: str, id: int) -> Entity:
         record = await self.pool.fetchrow(f"{_ENTITY} WHERE e.id = $1", id)
         if record is None:
             raise bad_argument(tool, "id", f"no entity with id {id}")
-        return _entity(record)
+        return _from_row(Entity, record)
 
     async def collections_create(
         self, name: Name, description: Annotated[str, Field(max_length=1000)] = ""
@@ -133,7 +117,7 @@ class CollectionTools:
 
     async def collections_list(self) -> list[Collection]:
         """Every collection with its number of entities, by name."""
-        return [_collection(r) for r in await self.pool.fetch(f"{_COLLECTION} ORDER BY lower(c.name)")]
+        return [_from_row(Collection, r) for r in await self.pool.fetch(f"{_COLLECTION} ORDER BY lower(c.name)")]
 
     async def collections_rename(self, collection: Name, new_name: Name) -> Collection:
         """Rename a collection; its entities stay in it."""
@@ -250,10 +234,12 @@ class CollectionTools:
             coll_id,
             limit,
         )
-        return [_entity(r) for r in records]
+        return [_from_row(Entity, r) for r in records]
 
     async def collections_export(self, collection: Name) -> CollectionExport:
         """A whole collection as JSON: the collection and all its entities, oldest first."""
         id = await self._collection_id("collections_export", "collection", collection)
         records = await self.pool.fetch(f"{_ENTITY} WHERE e.collection_id = $1 ORDER BY e.id", id)
-        return CollectionExport(collection=await self._get_collection(id), entities=[_entity(r) for r in records])
+        return CollectionExport(
+            collection=await self._get_collection(id), entities=[_from_row(Entity, r) for r in records]
+        )

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["OUTBOUND_TOOLS", "EmailConfig", "EmailModule"]
 
 
-class EmailModule(Module):
+class EmailModule(Module[EmailConfig]):
     """IMAP + SMTP for one account: search, read, mark, send, reply, draft; new mail becomes inbound messages."""
 
     name = "email"

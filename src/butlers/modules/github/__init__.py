@@ -41,7 +41,7 @@ HEALTH_TIMEOUT_S = 5.0
 MAX_ERROR_BACKOFF_S = 300.0
 
 
-class GithubModule(Module):
+class GithubModule(Module[GithubConfig]):
     """GitHub for a butler: what needs you arrives; the butler can read and (with approval) write."""
 
     name = "github"
@@ -50,7 +50,6 @@ class GithubModule(Module):
 
     def __init__(self, config: GithubConfig) -> None:
         super().__init__(config)
-        self.config: GithubConfig = config
         self.rate = RateLimitState()
         self.poll = PollState(interval_s=config.poll_interval_s)
         self.received = 0  # notifications/events newly stored

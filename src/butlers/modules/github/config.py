@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
-from butlers.modules.config_checks import http_url, webhook_path
+from butlers.modules.config_checks import ApiBaseUrl, StrictConfig, WebhookPath, matching_names, only_outbound
 
 TOKEN_ENV = "BUTLER_GITHUB_TOKEN"
 OUTBOUND_TOOLS = ("github_comment", "github_issue_create")
@@ -26,12 +26,10 @@ _REPO = re.compile(REPO_PATTERN)
 _EVENT = re.compile(r"[a-z_]{1,64}")
 
 
-class WebhookConfig(BaseModel):
+class WebhookConfig(StrictConfig):
     """`[modules.github.webhook]`: used when inbound = "webhook"."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(
+    path: WebhookPath = Field(
         default="/github/webhook", description="Path of the route on the butler's HTTP port that receives events."
     )
     secret: str | None = Field(
@@ -43,11 +41,6 @@ class WebhookConfig(BaseModel):
         description="Event types (X-GitHub-Event) that become inbound messages; others are acknowledged and ignored.",
     )
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return webhook_path(value)
-
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: str | None) -> str | None:
@@ -58,18 +51,13 @@ class WebhookConfig(BaseModel):
     @field_validator("events")
     @classmethod
     def _events(cls, value: list[str]) -> list[str]:
-        for event in value:
-            if not _EVENT.fullmatch(event):
-                raise ValueError(f"{event!r} is not a GitHub event name (e.g. 'issues', 'pull_request')")
-        return list(dict.fromkeys(value))
+        return matching_names(value, _EVENT, "{!r} is not a GitHub event name (e.g. 'issues', 'pull_request')")
 
 
-class GithubConfig(BaseModel):
+class GithubConfig(StrictConfig):
     """`[modules.github]` of butler.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    api_base_url: str = Field(
+    api_base_url: ApiBaseUrl = Field(
         default=DEFAULT_API,
         description="The REST API root: https://api.github.com, or https://HOST/api/v3 for GitHub Enterprise Server.",
     )
@@ -93,7 +81,9 @@ class GithubConfig(BaseModel):
         default_factory=list, description="owner/name of repositories whose notifications/events arrive; [] = all."
     )
     webhook: WebhookConfig = Field(default_factory=WebhookConfig, validate_default=True)
-    require_approval: list[str] = Field(default_factory=list, description="Outbound tools that need approval.")
+    require_approval: Annotated[list[str], only_outbound(OUTBOUND_TOOLS)] = Field(
+        default_factory=list, description="Outbound tools that need approval."
+    )
     max_rate_limit_wait_s: float = Field(
         default=120.0,
         ge=0,
@@ -102,28 +92,11 @@ class GithubConfig(BaseModel):
     )
     timeout_s: float = Field(default=15.0, gt=0, le=120, description="Timeout of one HTTP request to the API.")
 
-    @field_validator("api_base_url")
-    @classmethod
-    def _api(cls, value: str) -> str:
-        return http_url(value, "api_base_url")
-
     @field_validator("repositories")
     @classmethod
     def _repositories(cls, value: list[str]) -> list[str]:
-        for repo in value:
-            if not _REPO.fullmatch(repo):
-                raise ValueError(f"{repo!r} is not a repository as owner/name")
-        return list(dict.fromkeys(r.lower() for r in value))  # GitHub compares them case-insensitively
-
-    @field_validator("require_approval")
-    @classmethod
-    def _approval(cls, value: list[str]) -> list[str]:
-        for tool in value:
-            if tool not in OUTBOUND_TOOLS:
-                raise ValueError(
-                    f"{tool!r} is not an outbound tool of this module (choose from {', '.join(OUTBOUND_TOOLS)})"
-                )
-        return value
+        repos = matching_names(value, _REPO, "{!r} is not a repository as owner/name")
+        return list(dict.fromkeys(r.lower() for r in repos))  # GitHub compares them case-insensitively
 
     @field_validator("webhook")
     @classmethod

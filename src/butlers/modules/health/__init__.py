@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import tzlocal
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from butlers.config import validate_timezone
+from butlers.config import TimezoneName
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.health.env import HealthEnv
 from butlers.modules.health.measurements import MeasurementTools
@@ -35,22 +35,15 @@ class HealthConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timezone: str | None = Field(
+    timezone: TimezoneName | None = Field(
         default=None, description="IANA zone for naive times and medication times; default: the host's."
     )
-
-    @field_validator("timezone")
-    @classmethod
-    def _valid_timezone(cls, value: str | None) -> str | None:
-        if value is not None:
-            validate_timezone(value)
-        return value
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone) if self.timezone else ZoneInfo(tzlocal.get_localzone_name())
 
 
-class HealthModule(Module):
+class HealthModule(Module[HealthConfig]):
     """Health records with validated units, medication adherence and summaries."""
 
     name = "health"
@@ -58,7 +51,6 @@ class HealthModule(Module):
     migrations_dir = Path(__file__).parent / "migrations"
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
-        assert isinstance(self.config, HealthConfig)
         env = HealthEnv(pool=ctx.pool, tz=self.config.zone(), notify=ctx.notify)
         m, meds, r = MeasurementTools(env), MedicationTools(env), RecordTools(env)
         reports = ReportTools(env, meds)

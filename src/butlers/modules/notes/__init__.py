@@ -29,7 +29,7 @@ class NotesConfig(BaseModel):
     max_body_chars: int = Field(default=20000, ge=1, le=1_000_000, description="Longest body notes_add accepts.")
 
 
-class NotesModule(Module):
+class NotesModule(Module[NotesConfig]):
     """Notes with a title, a body and tags; searchable by text, listable by tag."""
 
     name = "notes"
@@ -37,5 +37,4 @@ class NotesModule(Module):
     migrations_dir = Path(__file__).parent / "migrations"
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
-        assert isinstance(self.config, NotesConfig)
         NotesTools(ctx.pool, self.config.max_body_chars).register(mcp)

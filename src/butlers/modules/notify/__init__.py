@@ -36,14 +36,13 @@ if TYPE_CHECKING:
 __all__ = ["NotifyConfig", "NotifyEngine", "NotifyModule", "OwnerConfig"]
 
 
-class NotifyModule(Module):
+class NotifyModule(Module[NotifyConfig]):
     name = "notify"
     config_schema = NotifyConfig
     migrations_dir = Path(__file__).parent / "migrations"
 
     def __init__(self, config: NotifyConfig) -> None:
         super().__init__(config)
-        self.config: NotifyConfig = config
         self.engine: NotifyEngine | None = None
 
     @property

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import tzlocal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from butlers.config import validate_timezone
+from butlers.config import TimezoneName
 from butlers.modules.slack.config import USER_ID
 
 ChannelName = Literal["telegram", "email", "slack"]
@@ -44,7 +44,7 @@ class OwnerConfig(BaseModel):
         default=None, description="The owner's Slack user id (U..., W...): slack notifications go to their DM."
     )
     email: str | None = Field(default=None, description="The owner's email address.")
-    timezone: str | None = Field(default=None, description="IANA zone of the owner; default: the host's.")
+    timezone: TimezoneName | None = Field(default=None, description="IANA zone of the owner; default: the host's.")
     quiet_hours: str | None = Field(
         default=None, description="'HH:MM-HH:MM' in the owner's zone (may cross midnight), e.g. '22:00-07:00'."
     )
@@ -65,13 +65,6 @@ class OwnerConfig(BaseModel):
         if value is not None and not USER_ID.fullmatch(value.strip()):
             raise ValueError(f"{value!r} is not a Slack user id (U... or W...; see docs/modules/slack.md)")
         return None if value is None else value.strip()
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str | None) -> str | None:
-        if value is not None:
-            validate_timezone(value)
-        return value
 
     @field_validator("quiet_hours")
     @classmethod

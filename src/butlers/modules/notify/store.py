@@ -20,8 +20,9 @@ Status = NotificationStatus
 
 
 @dataclass(frozen=True)
-class Notification:
-    id: uuid.UUID
+class Asked:
+    """What was asked to be delivered, where: the part a new notification and a recorded one share."""
+
     origin: str
     channel: str
     recipient: str
@@ -31,6 +32,11 @@ class Notification:
     priority: str
     reply_to: uuid.UUID | None
     reply: dict[str, Any] | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Notification(Asked):
+    id: uuid.UUID
     status: str
     held_reason: str | None
     hold_until: datetime | None
@@ -43,20 +49,11 @@ class Notification:
     sent_at: datetime | None
 
     def to_json(self) -> dict[str, Any]:
-        return jsonable(asdict(self))
+        return jsonable({"id": self.id, **asdict(self)})  # the id first, as in the table
 
 
 @dataclass(frozen=True)
-class NewNotification:
-    origin: str
-    channel: str
-    recipient: str
-    to_owner: bool
-    message: str
-    subject: str
-    priority: str
-    reply_to: uuid.UUID | None
-    reply: dict[str, Any] | None
+class NewNotification(Asked):
     status: Status
     held_reason: HeldReason | None = None
     hold_until: datetime | None = None

@@ -56,7 +56,7 @@ class RelationshipConfig(BaseModel):
         return value
 
 
-class RelationshipModule(Module):
+class RelationshipModule(Module[RelationshipConfig]):
     """Contacts and keeping in touch."""
 
     name = "relationship"
@@ -64,7 +64,6 @@ class RelationshipModule(Module):
     migrations_dir = Path(__file__).parent / "migrations"
 
     def register_tools(self, mcp: FastMCP, ctx: ModuleContext) -> None:
-        assert isinstance(self.config, RelationshipConfig)
         carddav = CardDavSettings(
             url=self.config.carddav_url,
             username=self.config.carddav_username,

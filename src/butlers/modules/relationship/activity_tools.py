@@ -8,10 +8,20 @@ from typing import Annotated, Any
 import asyncpg
 from pydantic import Field
 
-from butlers.core.tool_errors import bad_argument
-
 from . import parsing
-from .common import ContactId, Notes, When, moment, parsed, require_contacts, require_row, text
+from .common import (
+    ContactId,
+    Notes,
+    When,
+    insert_for_contact,
+    list_for_contact,
+    moment,
+    parsed,
+    require_contacts,
+    require_row,
+    text,
+    update_by_id,
+)
 from .models import (
     ContactNote,
     Direction,
@@ -107,49 +117,31 @@ class ActivityTools:
         clean = text(t, "name", name)
         occasion = text(t, "occasion", occasion, required=False)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                f"INSERT INTO relationship_gifts (contact_id, name, status, occasion, notes, occurred_at)"
-                f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_GIFT}",
-                contact_id,
-                clean,
-                status.value,
-                occasion,
-                notes.strip(),
-                at,
-            )
-        assert row is not None
-        return Gift(**dict(row))
+        sql = (
+            f"INSERT INTO relationship_gifts (contact_id, name, status, occasion, notes, occurred_at)"
+            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_GIFT}"
+        )
+        values = (clean, status.value, occasion, notes.strip(), at)
+        return await insert_for_contact(self.pool, t, contact_id, Gift, sql, *values)
 
     async def relationship_gift_update(
         self, id: Annotated[int, Field(ge=1)], status: GiftStatus, when: When = None
     ) -> Gift:
         """Move a gift on, e.g. an idea that was given; `when` defaults to now."""
         at = _now(moment("relationship_gift_update", "when", when))
-        row = await self.pool.fetchrow(
-            f"UPDATE relationship_gifts SET status = $2, occurred_at = $3 WHERE id = $1 RETURNING {_GIFT}",
-            id,
-            status.value,
-            at,
-        )
-        if row is None:
-            raise bad_argument("relationship_gift_update", "id", f"no gift with id {id}")
-        return Gift(**dict(row))
+        sql = f"UPDATE relationship_gifts SET status = $2, occurred_at = $3 WHERE id = $1 RETURNING {_GIFT}"
+        return await update_by_id(self.pool, "relationship_gift_update", "gift", Gift, sql, id, status.value, at)
 
     async def relationship_gifts_list(
         self, contact_id: ContactId | None = None, status: GiftStatus | None = None
     ) -> list[Gift]:
         """Gifts, newest first: of one contact and/or one status (e.g. every open idea)."""
-        if contact_id is not None:
-            await require_contacts(self.pool, "relationship_gifts_list", "contact_id", [contact_id])
-        rows = await self.pool.fetch(
+        sql = (
             f"SELECT {_GIFT} FROM relationship_gifts WHERE ($1::bigint IS NULL OR contact_id = $1)"
-            " AND ($2::text IS NULL OR status = $2) ORDER BY occurred_at DESC, id DESC LIMIT 200",
-            contact_id,
-            None if status is None else status.value,
+            " AND ($2::text IS NULL OR status = $2) ORDER BY occurred_at DESC, id DESC LIMIT 200"
         )
-        return [Gift(**dict(r)) for r in rows]
+        status_value = None if status is None else status.value
+        return await list_for_contact(self.pool, "relationship_gifts_list", contact_id, Gift, sql, status_value)
 
     async def relationship_loan_add(
         self,
@@ -165,20 +157,12 @@ class ActivityTools:
         value = parsed(t, "amount", parsing.parse_amount, amount)
         code = parsed(t, "currency", parsing.parse_currency, currency)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                f"INSERT INTO relationship_loans (contact_id, direction, amount, currency, notes, occurred_at)"
-                f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_LOAN}",
-                contact_id,
-                direction.value,
-                value,
-                code,
-                notes.strip(),
-                at,
-            )
-        assert row is not None
-        return Loan(**dict(row))
+        sql = (
+            f"INSERT INTO relationship_loans (contact_id, direction, amount, currency, notes, occurred_at)"
+            f" VALUES ($1,$2,$3,$4,$5,$6) RETURNING {_LOAN}"
+        )
+        values = (direction.value, value, code, notes.strip(), at)
+        return await insert_for_contact(self.pool, t, contact_id, Loan, sql, *values)
 
     async def relationship_loan_settle(
         self,
@@ -186,15 +170,11 @@ class ActivityTools:
         settled: Annotated[bool, Field(description="false opens it again.")] = True,
     ) -> Loan:
         """Mark a loan paid back (or, with settled=false, open again)."""
-        row = await self.pool.fetchrow(
+        sql = (
             f"UPDATE relationship_loans SET settled = $2, settled_at = CASE WHEN $2 THEN now() END"
-            f" WHERE id = $1 RETURNING {_LOAN}",
-            id,
-            settled,
+            f" WHERE id = $1 RETURNING {_LOAN}"
         )
-        if row is None:
-            raise bad_argument("relationship_loan_settle", "id", f"no loan with id {id}")
-        return Loan(**dict(row))
+        return await update_by_id(self.pool, "relationship_loan_settle", "loan", Loan, sql, id, settled)
 
     async def relationship_loans_list(
         self,
@@ -202,15 +182,11 @@ class ActivityTools:
         open_only: Annotated[bool, Field(description="Only loans not settled.")] = True,
     ) -> list[Loan]:
         """Loans, newest first; by default only those not settled."""
-        if contact_id is not None:
-            await require_contacts(self.pool, "relationship_loans_list", "contact_id", [contact_id])
-        rows = await self.pool.fetch(
+        sql = (
             f"SELECT {_LOAN} FROM relationship_loans WHERE ($1::bigint IS NULL OR contact_id = $1)"
-            " AND NOT ($2 AND settled) ORDER BY occurred_at DESC, id DESC LIMIT 200",
-            contact_id,
-            open_only,
+            " AND NOT ($2 AND settled) ORDER BY occurred_at DESC, id DESC LIMIT 200"
         )
-        return [Loan(**dict(r)) for r in rows]
+        return await list_for_contact(self.pool, "relationship_loans_list", contact_id, Loan, sql, open_only)
 
     async def relationship_life_event_add(
         self,
@@ -224,19 +200,12 @@ class ActivityTools:
         t = "relationship_life_event_add"
         clean = text(t, "title", title)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                "INSERT INTO relationship_life_events (contact_id, kind, title, notes, occurred_at)"
-                " VALUES ($1,$2,$3,$4,$5) RETURNING *",
-                contact_id,
-                kind.value,
-                clean,
-                notes.strip(),
-                at,
-            )
-        assert row is not None
-        return LifeEvent(**dict(row))
+        sql = (
+            "INSERT INTO relationship_life_events (contact_id, kind, title, notes, occurred_at)"
+            " VALUES ($1,$2,$3,$4,$5) RETURNING *"
+        )
+        values = (kind.value, clean, notes.strip(), at)
+        return await insert_for_contact(self.pool, t, contact_id, LifeEvent, sql, *values)
 
     async def relationship_note_add(
         self, contact_id: ContactId, body: Annotated[str, Field(max_length=20000)], when: When = None
@@ -245,16 +214,9 @@ class ActivityTools:
         t = "relationship_note_add"
         clean = text(t, "body", body, limit=20000)
         at = _now(moment(t, "when", when))
-        async with self.pool.acquire() as conn, conn.transaction():
-            await require_contacts(conn, t, "contact_id", [contact_id])
-            row = await conn.fetchrow(
-                "INSERT INTO relationship_notes (contact_id, body, occurred_at) VALUES ($1,$2,$3) RETURNING *",
-                contact_id,
-                clean,
-                at,
-            )
-        assert row is not None
-        return ContactNote(**dict(row))
+        sql = "INSERT INTO relationship_notes (contact_id, body, occurred_at) VALUES ($1,$2,$3) RETURNING *"
+        values = (clean, at)
+        return await insert_for_contact(self.pool, t, contact_id, ContactNote, sql, *values)
 
     def tools(self) -> list[Any]:
         return [getattr(self, name) for name in dir(self) if name.startswith("relationship_")]

@@ -8,13 +8,14 @@ from typing import Annotated, Any, TypeVar
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from butlers.core.tool_errors import bad_argument
 
 from . import parsing
 
 T = TypeVar("T")
+RecordT = TypeVar("RecordT", bound=BaseModel)
 Conn = asyncpg.Connection | PoolConnectionProxy | asyncpg.Pool
 
 MAX_TEXT = 200
@@ -72,6 +73,39 @@ async def require_contacts(conn: Conn, tool: str, argument: str, ids: list[int])
     missing = sorted(set(ids) - {r["id"] for r in found})
     if missing:
         raise bad_argument(tool, argument, f"no contact with id {', '.join(map(str, missing))}")
+
+
+async def insert_for_contact(
+    pool: asyncpg.Pool, tool: str, contact_id: int, model: type[RecordT], sql: str, *values: Any
+) -> RecordT:
+    """One row about a contact: `sql` (an INSERT ... RETURNING taking the contact id as $1, then
+    `values`) runs in the transaction that checks the contact exists; the row as `model`."""
+    async with pool.acquire() as conn, conn.transaction():
+        await require_contacts(conn, tool, "contact_id", [contact_id])
+        row = await conn.fetchrow(sql, contact_id, *values)
+    assert row is not None
+    return model(**dict(row))
+
+
+async def list_for_contact(
+    pool: asyncpg.Pool, tool: str, contact_id: int | None, model: type[RecordT], sql: str, *values: Any
+) -> list[RecordT]:
+    """The rows of `sql` (a SELECT taking the contact id or NULL as $1, then `values`) as `model`;
+    a contact id given must name a contact."""
+    if contact_id is not None:
+        await require_contacts(pool, tool, "contact_id", [contact_id])
+    return [model(**dict(r)) for r in await pool.fetch(sql, contact_id, *values)]
+
+
+async def update_by_id(
+    pool: asyncpg.Pool, tool: str, what: str, model: type[RecordT], sql: str, row_id: int, *values: Any
+) -> RecordT:
+    """The row `sql` (an UPDATE ... RETURNING taking the id as $1, then `values`) changed, as `model`;
+    an error on `id` naming `what` when there is no such row."""
+    row = await pool.fetchrow(sql, row_id, *values)
+    if row is None:
+        raise bad_argument(tool, "id", f"no {what} with id {row_id}")
+    return model(**dict(row))
 
 
 async def require_row(conn: Conn, tool: str, table: str, what: str, row_id: int) -> None:

@@ -39,15 +39,7 @@ class NewContact:
 
 
 def date_record(row: asyncpg.Record) -> ImportantDate:
-    return ImportantDate(
-        id=row["id"],
-        kind=row["kind"],
-        label=row["label"],
-        month=row["month"],
-        day=row["day"],
-        year=row["year"],
-        text=parsing.format_partial_date(row["year"], row["month"], row["day"]),
-    )
+    return ImportantDate(**dict(row), text=parsing.format_partial_date(row["year"], row["month"], row["day"]))
 
 
 async def fetch_contact(conn: Conn, contact_id: int) -> Contact | None:

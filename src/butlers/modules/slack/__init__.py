@@ -61,7 +61,7 @@ HEALTH_TIMEOUT_S = 5.0
 MAX_IGNORED = 20  # how many ignored senders health() remembers (to help fill the allow-list)
 
 
-class SlackModule(Module):
+class SlackModule(Module[SlackConfig]):
     """A Slack bot: allowed conversations reach the butler; the butler can write back."""
 
     name = "slack"
@@ -71,7 +71,6 @@ class SlackModule(Module):
 
     def __init__(self, config: SlackConfig) -> None:
         super().__init__(config)
-        self.config: SlackConfig = config
         self._ctx: ModuleContext | None = None
         self._session: aiohttp.ClientSession | None = None
         self._web: AsyncWebClient | None = None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from butlers.modules.config_checks import webhook_path
+from butlers.modules.config_checks import StrictConfig, WebhookPath, only_outbound
 
 BOT_TOKEN_ENV = "BUTLER_SLACK_BOT_TOKEN"  # xoxb-...: every Web API call
 APP_TOKEN_ENV = "BUTLER_SLACK_APP_TOKEN"  # xapp-...: Socket Mode (apps.connections.open)
@@ -29,12 +29,12 @@ def _ids(value: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-class EventsConfig(BaseModel):
+class EventsConfig(StrictConfig):
     """`[modules.slack.events]`: used when mode = "events" (Slack posts events to the butler's HTTP port)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(default="/slack/events", description="Route on the butler's HTTP port that receives events.")
+    path: WebhookPath = Field(
+        default="/slack/events", description="Route on the butler's HTTP port that receives events."
+    )
     max_age_s: int = Field(
         default=300,
         ge=10,
@@ -42,16 +42,9 @@ class EventsConfig(BaseModel):
         description="Replay window: a request whose X-Slack-Request-Timestamp is older (or newer) is refused.",
     )
 
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return webhook_path(value)
 
-
-class SlackConfig(BaseModel):
+class SlackConfig(StrictConfig):
     """`[modules.slack]` of butler.toml."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: Literal["socket", "events"] = Field(
         default="socket", description="How events arrive: Socket Mode (a websocket) or the Events API (HTTP)."
@@ -64,7 +57,9 @@ class SlackConfig(BaseModel):
         default_factory=list, description="User ids (U..., W...) whose messages reach the butler, in any conversation."
     )
     owner: str | None = Field(default=None, description="Your user id: where deliver() sends by default (your DM).")
-    require_approval: list[str] = Field(default_factory=list, description="Outbound tools that need approval.")
+    require_approval: Annotated[list[str], only_outbound(OUTBOUND_TOOLS)] = Field(
+        default_factory=list, description="Outbound tools that need approval."
+    )
     events: EventsConfig = Field(default_factory=EventsConfig)
     ping_interval_s: float = Field(
         default=5.0, gt=0, le=60, description="Socket Mode: seconds between pings and reconnect attempts."
@@ -92,16 +87,6 @@ class SlackConfig(BaseModel):
     @classmethod
     def _owner(cls, value: str | None) -> str | None:
         return None if value is None else _ids([value], USER_ID, "user id (U... or W...)")[0]
-
-    @field_validator("require_approval")
-    @classmethod
-    def _approval(cls, value: list[str]) -> list[str]:
-        for tool in value:
-            if tool not in OUTBOUND_TOOLS:
-                raise ValueError(
-                    f"{tool!r} is not an outbound tool of this module (choose from {', '.join(OUTBOUND_TOOLS)})"
-                )
-        return value
 
     @property
     def users(self) -> frozenset[str]:

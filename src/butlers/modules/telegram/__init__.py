@@ -56,7 +56,7 @@ def _gate(ctx: ModuleContext, butler: str) -> ApprovalGate | None:
     return getattr(ctx.fleet.get(butler), "approvals", None)
 
 
-class TelegramModule(Module):
+class TelegramModule(Module[TelegramConfig]):
     """A Telegram bot: allowed chats reach the butler; the butler can write back."""
 
     name = "telegram"
@@ -66,7 +66,6 @@ class TelegramModule(Module):
 
     def __init__(self, config: TelegramConfig) -> None:
         super().__init__(config)
-        self.config: TelegramConfig = config
         self._bot: Bot | None = None
         self._requests: list[HTTPXRequest] = []
         self._ctx: ModuleContext | None = None

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from butlers.modules.config_checks import http_url, webhook_path
+from butlers.modules.config_checks import ApiBaseUrl, StrictConfig, WebhookPath, http_url, only_outbound
 
 TOKEN_ENV = "BUTLER_TELEGRAM_TOKEN"
 OUTBOUND_TOOLS = ("telegram_send",)
@@ -17,12 +17,10 @@ _SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts as a webh
 _USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 
 
-class WebhookConfig(BaseModel):
+class WebhookConfig(StrictConfig):
     """`[modules.telegram.webhook]`: used when mode = "webhook"."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    path: str = Field(
+    path: WebhookPath = Field(
         default="/telegram/webhook", description="Path of the route on the butler's HTTP port that receives updates."
     )
     secret_token: str | None = Field(
@@ -33,11 +31,6 @@ class WebhookConfig(BaseModel):
         default=None,
         description="The butler's public base URL (your HTTPS reverse proxy); Telegram posts to public_url + path.",
     )
-
-    @field_validator("path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return webhook_path(value)
 
     @field_validator("secret_token")
     @classmethod
@@ -57,13 +50,11 @@ class WebhookConfig(BaseModel):
         return f"{self.public_url}{self.path}"
 
 
-class TelegramConfig(BaseModel):
+class TelegramConfig(StrictConfig):
     """`[modules.telegram]` of butler.toml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
     mode: Literal["polling", "webhook"] = Field(default="polling", description="How updates arrive.")
-    api_base_url: str = Field(
+    api_base_url: ApiBaseUrl = Field(
         default=DEFAULT_API,
         description="The Bot API server; python-telegram-bot's base_url is this + '/bot'.",
     )
@@ -72,7 +63,9 @@ class TelegramConfig(BaseModel):
         default_factory=list, description="Users (@name or name) whose private chats reach the butler."
     )
     webhook: WebhookConfig = Field(default_factory=WebhookConfig, validate_default=True)
-    require_approval: list[str] = Field(default_factory=list, description="Outbound tools that need approval.")
+    require_approval: Annotated[list[str], only_outbound(OUTBOUND_TOOLS)] = Field(
+        default_factory=list, description="Outbound tools that need approval."
+    )
     poll_timeout_s: int = Field(default=30, ge=1, le=50, description="getUpdates long-polling timeout.")
     owner_chat_id: int | None = Field(
         default=None,
@@ -85,11 +78,6 @@ class TelegramConfig(BaseModel):
         "(a private chat's id is its user's). Required when owner_chat_id is a group.",
     )
 
-    @field_validator("api_base_url")
-    @classmethod
-    def _api(cls, value: str) -> str:
-        return http_url(value, "api_base_url")
-
     @field_validator("allowed_usernames")
     @classmethod
     def _usernames(cls, value: list[str]) -> list[str]:
@@ -100,16 +88,6 @@ class TelegramConfig(BaseModel):
                 raise ValueError(f"{raw!r} is not a Telegram username (letters, digits and '_')")
             names.append(name.lower())  # Telegram usernames compare case-insensitively
         return list(dict.fromkeys(names))
-
-    @field_validator("require_approval")
-    @classmethod
-    def _approval(cls, value: list[str]) -> list[str]:
-        for tool in value:
-            if tool not in OUTBOUND_TOOLS:
-                raise ValueError(
-                    f"{tool!r} is not an outbound tool of this module (choose from {', '.join(OUTBOUND_TOOLS)})"
-                )
-        return value
 
     @field_validator("webhook")
     @classmethod
