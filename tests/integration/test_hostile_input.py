@@ -53,7 +53,7 @@ def target(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
             closing(DatabaseFingerprint(pg_address, alpha)) as fingerprint,
             RawMcpSession(f"http://127.0.0.1:{ports['alpha']}/mcp", token.value, timeout=60) as session,
         ):
-            writes = NoPartialWrite(fingerprint, fingerprint.wait_until_no_session_runs)
+            writes = NoPartialWrite(fingerprint, fingerprint.wait_until_idle)
             yield Target(session, {t["name"]: t for t in session.list_tools()}, writes)
 
 
@@ -203,7 +203,8 @@ def test_zz_figures(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\nhostile-input fuzz: {calls} calls over {len(BY_TOOL)} tools; answers by kind: {dict(FIGURES)}")
         print(f"no partial write: {writes.checked} calls answered with an error fingerprinted before and after "
-              f"({len(writes.fingerprint.tables)} tables; {writes.taken} fingerprints in {writes.seconds:.1f} s)")  # fmt: skip
+              f"({len(writes.fingerprint.tables)} tables; {writes.taken} fingerprints in {writes.seconds:.1f} s, "
+              f"{writes.waited:.1f} s waiting for work in flight)")  # fmt: skip
     assert calls == 0 or FIGURES["internal_error"] == 0
 
 

@@ -117,7 +117,7 @@ def test_every_tool_of_the_module_answers_hostile_input_with_a_result_or_a_clear
         closing(DatabaseFingerprint(daemon.pg, daemon.fleet.names[module])) as fingerprint,
         daemon.session(module) as session,
     ):
-        writes = NoPartialWrite(fingerprint, fingerprint.wait_until_no_session_runs)
+        writes = NoPartialWrite(fingerprint, fingerprint.wait_until_idle)
         fuzzed = Fuzzed(module, session, writes)
         for name, tool in sorted(tools.items()):
             fuzz_tool(fuzzed, name, tool)
@@ -125,7 +125,8 @@ def test_every_tool_of_the_module_answers_hostile_input_with_a_result_or_a_clear
         if text_tool is not None:  # one 10 MB string per module: refused early by the transport
             arg = first_text_argument(tools[text_tool])
             record(fuzzed, text_tool, json.dumps({arg: "x" * HUGE}))
-        WRITES.update(checked=writes.checked, fingerprints=writes.taken, ms=round(writes.seconds * 1000))
+        WRITES.update(checked=writes.checked, fingerprints=writes.taken, ms=round(writes.seconds * 1000),
+                      waited_ms=round(writes.waited * 1000))  # fmt: skip
         assert not fuzzed.failures, "\n".join(fuzzed.failures[:8])
         assert not writes.failures, "\n".join(writes.failures[:8])  # never a partial write
         assert classify("state_get", session.call("state_get", {"key": "alive"})) == "ok"  # still serving
@@ -153,5 +154,6 @@ def test_zz_module_figures(capsys: pytest.CaptureFixture[str]) -> None:
         print(f"\nhostile-input fuzz over module tools: {calls} calls; answers by kind: {dict(FIGURES)}; "
               f"calls by module: {dict(BY_MODULE)}")  # fmt: skip
         print(f"no partial write: {WRITES['checked']} calls answered with an error fingerprinted before and after "
-              f"({WRITES['fingerprints']} fingerprints in {WRITES['ms'] / 1000:.1f} s)")  # fmt: skip
+              f"({WRITES['fingerprints']} fingerprints in {WRITES['ms'] / 1000:.1f} s, "
+              f"{WRITES['waited_ms'] / 1000:.1f} s waiting for work in flight)")  # fmt: skip
     assert calls == 0 or FIGURES["internal_error"] == 0
