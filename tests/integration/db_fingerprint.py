@@ -4,7 +4,9 @@ Per table of the butler's schema: the row count and an md5 over every row's text
 that text, so any insert, update or delete (committed by anyone) changes it. All tables in one
 query, one round trip: a few milliseconds on the fuzz suites' small tables. `NoPartialWrite` takes
 one before each call (or reuses the one taken after the last refused call: nothing was written
-since) and one after each call answered with an error, and records every difference.
+since) and one after each call answered with an error, and records every difference. After a call
+that succeeded it first waits until the work that call may have started is done (a session, a routed
+message, a pending notification), so that work is not blamed on the next call.
 """
 
 from __future__ import annotations
