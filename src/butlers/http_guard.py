@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic_core
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from butlers.auth import OperatorToken, Role, SessionCredentials, is_loopback, may_call
@@ -127,16 +128,17 @@ class CallerGuard:
         return host_allowed(raw, self.policy.host_names, self.policy.port)
 
     def _caller(self, headers: dict[bytes, bytes]) -> Caller | None:
-        via = headers.get(b"x-butlers-client", b"mcp").decode("latin-1")[:40] or "mcp"
+        client = headers.get(b"x-butlers-client")
+        via = "mcp" if client is None else client.decode("latin-1")[:40] or "mcp"
         auth = headers.get(b"authorization")
         if auth is None:
-            return Caller(Role.ANONYMOUS, via=via)
+            return _plain_caller(Role.ANONYMOUS, via)
         scheme, _, presented = auth.decode("latin-1").partition(" ")
         presented = presented.strip()
         if scheme.lower() != "bearer" or not presented:
             return None
         if self.policy.token.matches(presented):
-            return Caller(Role.OPERATOR, via=via)
+            return _plain_caller(Role.OPERATOR, via)
         session = self.policy.sessions.session_of(presented) if self.policy.sessions else None
         return Caller(Role.AGENT, session_id=session, via="agent") if session else None
 
@@ -150,6 +152,14 @@ class CallerGuard:
                     return await _refuse(send, 403, "forbidden_tool", f"{tool} is not offered to agents")
                 return await _refuse(send, 401, "token_required", f"{tool} is an operator action: it needs the token")
         await self.app(scope, replay_body(body, receive), send)
+
+
+_PLAIN_CALLERS = {role: Caller(role) for role in (Role.ANONYMOUS, Role.OPERATOR)}
+
+
+def _plain_caller(role: Role, via: str) -> Caller:
+    # Callers are frozen: the usual ones are built once and shared, not per request.
+    return _PLAIN_CALLERS[role] if via == "mcp" else Caller(role, via=via)
 
 
 def host_allowed(raw: bytes, names: frozenset[str], port: int) -> bool:
@@ -175,8 +185,15 @@ def header_map(scope: Scope) -> dict[bytes, bytes]:
 
 async def read_body(receive: Receive, limit: int) -> bytes | None:
     """The whole request body, or None past `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
+    first = await receive()
+    if first["type"] != "http.request":
+        return b""
+    body: bytes = first.get("body", b"")
+    if len(body) > limit:
+        return None
+    if not first.get("more_body", False):
+        return body  # the usual case: the whole body in one message, nothing to join
+    chunks, size = [body], len(body)
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -208,7 +225,10 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
 def _called_tools(body: bytes) -> list[str]:
     """Names of the tools a JSON-RPC body calls; an unreadable body calls none (the SDK refuses it)."""
     try:
-        data: Any = json.loads(body)
+        # The MCP SDK's own parser (mcp.server.streamable_http): the guard reads exactly the message
+        # the SDK will act on. Also ~7x faster than json.loads on bytes, and a deeply nested body is
+        # a ValueError here, where json.loads raised RecursionError out of the guard (a 500).
+        data: Any = pydantic_core.from_json(body)
     except ValueError:
         return []
     messages = data if isinstance(data, list) else [data]

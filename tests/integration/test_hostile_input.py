@@ -13,9 +13,11 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any, cast
 
 import pytest
+from db_fingerprint import DatabaseFingerprint, NoPartialWrite, changed_tables
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schema_strategies import from_schema
@@ -33,8 +35,8 @@ BY_TOOL: Counter[str] = Counter()
 
 
 class Target:
-    def __init__(self, session: RawMcpSession, tools: dict[str, dict[str, Any]]) -> None:
-        self.session, self.tools = session, tools
+    def __init__(self, session: RawMcpSession, tools: dict[str, dict[str, Any]], writes: NoPartialWrite) -> None:
+        self.session, self.tools, self.writes = session, tools, writes
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +47,14 @@ def target(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
         assert len(supervisor.serving) == 2, supervisor.failures
         token = find_operator_token(config)
         assert token is not None
-        assert names_by_short(config.dir)
+        alpha = names_by_short(config.dir)["alpha"]
         # The operator's token: operator actions are exercised too.
-        with RawMcpSession(f"http://127.0.0.1:{ports['alpha']}/mcp", token.value, timeout=60) as session:
-            yield Target(session, {t["name"]: t for t in session.list_tools()})
+        with (
+            closing(DatabaseFingerprint(pg_address, alpha)) as fingerprint,
+            RawMcpSession(f"http://127.0.0.1:{ports['alpha']}/mcp", token.value, timeout=60) as session,
+        ):
+            writes = NoPartialWrite(fingerprint, fingerprint.wait_until_idle)
+            yield Target(session, {t["name"]: t for t in session.list_tools()}, writes)
 
 
 TOOLS = [
@@ -159,7 +165,11 @@ def test_every_tool_answers_hostile_input_with_a_result_or_a_clear_error(target:
     )
     @given(arguments=hostile_arguments(tool))
     def run(arguments: str) -> None:
-        answer = target.session.post(target.session.call_body(tool_name, arguments))
+        answer = target.writes.around(
+            lambda: target.session.post(target.session.call_body(tool_name, arguments)),
+            lambda answer: classify(tool_name, answer) != "ok",
+            f"{tool_name}({arguments[:200]})",
+        )
         kind = classify(tool_name, answer)
         if kind == "internal_error" and known_elsewhere(tool_name, arguments):
             kind = "known_elsewhere"
@@ -170,6 +180,8 @@ def test_every_tool_answers_hostile_input_with_a_result_or_a_clear_error(target:
 
     run()
     assert not failures, "\n".join(failures[:5])
+    partial = target.writes.take_failures()
+    assert not partial, "\n".join(partial[:5])  # never a partial write
     assert classify("state_get", target.session.call("state_get", {"key": "alive"})) == "ok"  # still serving
 
 
@@ -178,10 +190,21 @@ def test_every_tool_is_fuzzed(target: Target) -> None:
     assert not missing, f"tools not in the fuzz list: {missing}"
 
 
-def test_zz_figures(capsys: pytest.CaptureFixture[str]) -> None:
-    calls = sum(FIGURES.values())
+def test_the_fingerprint_sees_a_write_over_http(target: Target) -> None:
+    # The no-partial-write check is only as good as its fingerprint: a real write must change it.
+    before = target.writes.fingerprint.take()
+    answer = target.session.call("state_set", {"key": "fingerprint-probe", "value": {"n": len(before)}})
+    assert classify("state_set", answer) == "ok", answer.text
+    assert changed_tables(before, target.writes.fingerprint.take()) == ["state"]
+
+
+def test_zz_figures(target: Target, capsys: pytest.CaptureFixture[str]) -> None:
+    calls, writes = sum(FIGURES.values()), target.writes
     with capsys.disabled():
         print(f"\nhostile-input fuzz: {calls} calls over {len(BY_TOOL)} tools; answers by kind: {dict(FIGURES)}")
+        print(f"no partial write: {writes.checked} calls answered with an error fingerprinted before and after "
+              f"({len(writes.fingerprint.tables)} tables; {writes.taken} fingerprints in {writes.seconds:.1f} s, "
+              f"{writes.waited:.1f} s waiting for work in flight)")  # fmt: skip
     assert calls == 0 or FIGURES["internal_error"] == 0
 
 

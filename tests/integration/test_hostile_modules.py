@@ -13,9 +13,11 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from typing import Any
 
 import pytest
+from db_fingerprint import DatabaseFingerprint, NoPartialWrite
 from hostile_fleet import MODULES, ModuleFleet, module_fleet
 from hypothesis import HealthCheck, given, settings
 from switchboard_fleet import environment
@@ -32,11 +34,12 @@ EXAMPLES_PER_TOOL = int(os.environ.get("BUTLERS_FUZZ_EXAMPLES", "10"))
 HUGE = 10_000_001  # characters: a 10 MB string
 FIGURES: Counter[str] = Counter()
 BY_MODULE: Counter[str] = Counter()
+WRITES: Counter[str] = Counter()  # the no-partial-write check: calls checked, fingerprints, milliseconds
 
 
 class Daemon:
-    def __init__(self, fleet: ModuleFleet, token: str) -> None:
-        self.fleet, self.token = fleet, token
+    def __init__(self, fleet: ModuleFleet, token: str, pg: ServerAddress) -> None:
+        self.fleet, self.token, self.pg = fleet, token, pg
 
     def session(self, module: str) -> RawMcpSession:
         return RawMcpSession(f"http://127.0.0.1:{self.fleet.ports[module]}/mcp", self.token, timeout=60)
@@ -52,7 +55,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
         assert len(supervisor.serving) == len(MODULES), supervisor.failures
         token = find_operator_token(fleet.settings)
         assert token is not None
-        yield Daemon(fleet, token.value)
+        yield Daemon(fleet, token.value, pg_address)
 
 
 def module_tools(daemon: Daemon, module: str) -> dict[str, dict[str, Any]]:
@@ -71,19 +74,32 @@ def first_text_argument(tool: dict[str, Any]) -> str | None:
     return None
 
 
-def fuzz_tool(session: RawMcpSession, name: str, tool: dict[str, Any], module: str, failures: list[str]) -> None:
+class Fuzzed:
+    """One module's butler under fuzz: its MCP session, the no-partial-write check, what failed."""
+
+    def __init__(self, module: str, session: RawMcpSession, writes: NoPartialWrite) -> None:
+        self.module, self.session, self.writes = module, session, writes
+        self.failures: list[str] = []
+
+
+def fuzz_tool(fuzzed: Fuzzed, name: str, tool: dict[str, Any]) -> None:
     @settings(max_examples=EXAMPLES_PER_TOOL, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))  # fmt: skip
     @given(arguments=hostile_arguments(tool))
     def run(arguments: str) -> None:
-        record(session, name, arguments, module, failures)
+        record(fuzzed, name, arguments)
 
     run()
-    record(session, name, '{"\\ud800": 1}', module, failures)  # a lone surrogate in a key
+    record(fuzzed, name, '{"\\ud800": 1}')  # a lone surrogate in a key
 
 
-def record(session: RawMcpSession, name: str, arguments: str, module: str, failures: list[str]) -> None:
-    answer = session.post(session.call_body(name, arguments))
+def record(fuzzed: Fuzzed, name: str, arguments: str) -> None:
+    session, module, failures = fuzzed.session, fuzzed.module, fuzzed.failures
+    answer = fuzzed.writes.around(
+        lambda: session.post(session.call_body(name, arguments)),
+        lambda answer: classify(name, answer) != "ok",
+        f"{name}({arguments[:200]})",
+    )
     kind = classify(name, answer)
     FIGURES[kind] += 1
     BY_MODULE[module] += 1
@@ -97,15 +113,22 @@ def test_every_tool_of_the_module_answers_hostile_input_with_a_result_or_a_clear
 ) -> None:
     tools = module_tools(daemon, module)
     assert tools, f"module {module} shows no tools of its own"
-    failures: list[str] = []
-    with daemon.session(module) as session:
+    with (
+        closing(DatabaseFingerprint(daemon.pg, daemon.fleet.names[module])) as fingerprint,
+        daemon.session(module) as session,
+    ):
+        writes = NoPartialWrite(fingerprint, fingerprint.wait_until_idle)
+        fuzzed = Fuzzed(module, session, writes)
         for name, tool in sorted(tools.items()):
-            fuzz_tool(session, name, tool, module, failures)
+            fuzz_tool(fuzzed, name, tool)
         text_tool = next((n for n, t in sorted(tools.items()) if first_text_argument(t)), None)
         if text_tool is not None:  # one 10 MB string per module: refused early by the transport
             arg = first_text_argument(tools[text_tool])
-            record(session, text_tool, json.dumps({arg: "x" * HUGE}), module, failures)
-        assert not failures, "\n".join(failures[:8])
+            record(fuzzed, text_tool, json.dumps({arg: "x" * HUGE}))
+        WRITES.update(checked=writes.checked, fingerprints=writes.taken, ms=round(writes.seconds * 1000),
+                      waited_ms=round(writes.waited * 1000))  # fmt: skip
+        assert not fuzzed.failures, "\n".join(fuzzed.failures[:8])
+        assert not writes.failures, "\n".join(writes.failures[:8])  # never a partial write
         assert classify("state_get", session.call("state_get", {"key": "alive"})) == "ok"  # still serving
     with daemon.session("notes" if module != "notes" else "health") as other:
         assert classify("state_get", other.call("state_get", {"key": "alive"})) == "ok"
@@ -130,4 +153,7 @@ def test_zz_module_figures(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\nhostile-input fuzz over module tools: {calls} calls; answers by kind: {dict(FIGURES)}; "
               f"calls by module: {dict(BY_MODULE)}")  # fmt: skip
+        print(f"no partial write: {WRITES['checked']} calls answered with an error fingerprinted before and after "
+              f"({WRITES['fingerprints']} fingerprints in {WRITES['ms'] / 1000:.1f} s, "
+              f"{WRITES['waited_ms'] / 1000:.1f} s waiting for work in flight)")  # fmt: skip
     assert calls == 0 or FIGURES["internal_error"] == 0

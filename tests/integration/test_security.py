@@ -220,6 +220,21 @@ def test_a_non_loopback_bind_without_an_explicit_token_is_refused_at_start(tmp_p
     assert "BUTLERS_TOKEN" in done.stderr
 
 
+async def test_a_deeply_nested_body_from_an_anonymous_caller_is_a_parse_error_not_a_crash(daemon: Daemon) -> None:
+    # The guard reads an anonymous caller's body to see which tools it calls. json.loads raised
+    # RecursionError out of the guard on deep nesting (a 500 and a traceback); the guard now uses
+    # the SDK's own parser, so it refuses the body exactly as the SDK does: a JSON-RPC parse error.
+    deep = "[" * 100_000 + "]" * 100_000
+    nested_call = json.dumps(STATE_SET).replace('"value": 1', f'"value": {deep}')
+    async with httpx.AsyncClient() as http:
+        for body in (deep, nested_call):
+            answer = await http.post(daemon.url("alpha"), content=body, headers=MCP_HEADERS)
+            assert answer.status_code == 400, answer.text[:300]
+            assert answer.json()["error"]["code"] == -32700, answer.text[:300]
+    async with daemon.client("alpha") as anonymous:  # still serving, and nothing was written
+        assert (await anonymous.call_tool("state_get", {"key": "pwned"})).structured_content["found"] is False
+
+
 def reason(body: Any) -> str:
     return str(body["error"]["data"]["reason"])
 
