@@ -38,8 +38,8 @@ from butlers.core.services import ButlerPhase, build_services
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
 from butlers.core.spend_tools import register_spend_tools
-from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tool_lookup import DirectToolLookup
+from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
 from butlers.db_health import (
