@@ -52,7 +52,7 @@ def pct(values: list[float], p: float) -> float:
 
 async def one_story(
     supervisor: Supervisor, story: Story, telegram: TelegramBotAPI, model: ModelApiStandIn
-) -> tuple[float, float]:
+) -> tuple[float, dict[str, float]]:
     model.push(*[agent_turn] * 4)
     model.push_classification(classification_answer((story.names["health"], PARTS[0]),
                                                     (story.names["relationship"], PARTS[1])))  # fmt: skip
@@ -65,16 +65,35 @@ async def one_story(
     elapsed = time.perf_counter() - t
     original = telegram.sent[before].params.get("reply_to_message_id") or telegram.sent[before].reply_to_message_id
     assert original is not None, "the answer is not a reply"
-    started = []
-    for role in ("health", "relationship"):
-        pool = supervisor.butlers[story.names[role]].pool
-        started.append(await pool.fetchval("SELECT max(started_at) FROM sessions WHERE trigger_source = 'route'"))
     with anyio.fail_after(120):  # the sessions' last turn ends before the next figure is taken
         for role in ("health", "relationship"):
             pool = supervisor.butlers[story.names[role]].pool
             while await pool.fetchval("SELECT count(*) FROM sessions WHERE finished_at IS NULL"):  # noqa: ASYNC110
                 await anyio.sleep(0.05)
-    return elapsed, (max(started) - wall).total_seconds()
+    return elapsed, await phases(supervisor, story, wall)
+
+
+async def phases(supervisor: Supervisor, story: Story, wall: datetime) -> dict[str, float]:
+    """Where the time went, from the databases' own timestamps: seconds from the update queued to each step
+    (the later of the two parts, as the story waits for both)."""
+    board = supervisor.butlers[story.names["switchboard"]].pool
+    inbound = await board.fetchrow("SELECT id, stored_at FROM inbound_messages ORDER BY stored_at DESC LIMIT 1")
+    decided = await board.fetchval("SELECT max(decided_at) FROM routing_log WHERE inbound_id = $1", inbound["id"])
+    notes = await board.fetchrow("SELECT max(created_at) AS asked, max(sent_at) AS sent FROM notifications "
+                                 "WHERE reply_to = $1", inbound["id"])  # fmt: skip
+    queued, started, finished = [], [], []
+    for role in ("health", "relationship"):
+        row = await supervisor.butlers[story.names[role]].pool.fetchrow(
+            "SELECT queued_at, started_at, finished_at FROM sessions WHERE context->'origin'->>'inbound_id' = $1",
+            str(inbound["id"]),
+        )
+        queued.append(row["queued_at"])
+        started.append(row["started_at"])
+        finished.append(row["finished_at"])
+    steps = {"recorded": inbound["stored_at"], "classified+routed": decided, "sessions queued": max(queued),
+             "sessions started": max(started), "notify called": notes["asked"], "reply sent": notes["sent"],
+             "sessions finished": max(finished)}  # fmt: skip
+    return {name: (at - wall).total_seconds() for name, at in steps.items()}
 
 
 async def bare_starts(supervisor: Supervisor, story: Story, model: ModelApiStandIn, k: int) -> float:
@@ -110,11 +129,11 @@ async def main(runs: int) -> None:
             async with anyio.create_task_group() as tg:
                 await tg.start(supervisor.run)
                 await one_story(supervisor, story, telegram, model)  # warm-up (CLI files in the page cache)
-                stories, routed, bare, pairs = [], [], [], []
+                stories, steps, bare, pairs = [], [], [], []
                 for _ in range(runs):  # interleaved, so machine noise hits all alike
-                    total, to_started = await one_story(supervisor, story, telegram, model)
+                    total, at = await one_story(supervisor, story, telegram, model)
                     stories.append(total)
-                    routed.append(to_started)
+                    steps.append(at)
                     bare.append(await bare_starts(supervisor, story, model, 1))
                     pairs.append(await bare_starts(supervisor, story, model, 2))
                 supervisor.request_stop()
@@ -129,7 +148,8 @@ async def main(runs: int) -> None:
     )
     ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
     print(f"message in -> both replies at the stand-in ({runs} runs): p50 {ms(p50)}, p95 {ms(p95)}")
-    print(f"message in -> both routed sessions started (daemon's part): p50 {ms(statistics.median(routed))}")
+    print("where the time goes (p50, from the update queued at the stand-in): " + "; ".join(
+        f"{name} {ms(statistics.median(at[name] for at in steps))}" for name in steps[0]))  # fmt: skip
     print(f"bare Claude Code start, one: p50 {ms(b50)}; two side by side: p50 {ms(two50)}, p95 {ms(pct(pairs, 95))}")
     print(f"story p50 minus two bare starts side by side: {ms(p50 - two50)} (goal <= 1500 ms)")
     print(f"classification requests: {len(model.classifications)} for {runs + 1} messages; "

@@ -38,6 +38,7 @@ from butlers.core.services import ButlerPhase, build_services
 from butlers.core.session_tools import register_session_tools
 from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
 from butlers.core.spend_tools import register_spend_tools
+from butlers.core.tool_lookup import DirectToolLookup
 from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, create_pool, database_name, ensure_database
@@ -219,6 +220,7 @@ class Butler:
             dereference_schemas=False,  # InlinedSchemas does it once per tool instead of per list
             middleware=[ToolGuard(lambda: self.health), HostileInputGuard(), SessionTraceLink(), InlinedSchemas()],
         )
+        mcp.add_transform(DirectToolLookup(mcp))  # one provider: no task group per tool lookup
         register_core_tools(mcp, self.services, self)
         register_session_tools(mcp, self.spawner, self.spawner.sessions)
         register_approval_tools(mcp, self.approvals)

@@ -133,6 +133,16 @@ async def test_route_gives_every_butler_the_same_results_and_errors_as_its_own_p
         assert "argument 'arguments'" in error_text(
             await fleet.call("switchboard", "route", {"butler": name, "tool": "state_get", "arguments": {}})
         )
+        # A value no tool can use is refused by route's own guard, for the same reason the target gives.
+        hostile = {"key": "a\x00b"}
+        own = error_text(await fleet.call(name, "state_get", hostile))
+        routed_error = error_text(
+            await fleet.call("switchboard", "route", {"butler": name, "tool": "state_get", "arguments": hostile})
+        )
+        assert own.startswith("state_get: argument 'key': ") and routed_error.startswith(
+            "route: argument 'arguments.key': "
+        )
+        assert routed_error.split(": ", 2)[2] == own.split(": ", 2)[2]
     unknown_tool = error_text(await fleet.call("switchboard", "route", {"butler": "health", "tool": "no_such_tool"}))
     assert unknown_tool == "route: argument 'tool': butler 'health' has no tool 'no_such_tool'"
     unknown_butler = error_text(await fleet.call("switchboard", "route", {"butler": "dentist", "tool": "status"}))

@@ -1,8 +1,9 @@
 """In-process routing: a hosted butler's tools and sessions, reached through `Butler.fleet`.
 
-`call_tool` goes through the target's own FastMCP app (`FastMCP.call_tool`,
-middleware included), so validation, results and errors are the ones a client
-gets on the target's port, with no HTTP hop. Both calls open a span: FastMCP's
+`call_tool` goes through the target's own FastMCP app (`FastMCP.call_tool`, with
+the target's middleware that the `route` call has not already run: see `hop`),
+so validation, results and errors are the ones a client gets on the target's
+port, with no HTTP hop. Both calls open a span: FastMCP's
 span of the target's tool, and the target's session span (its parent
 traceparent is taken when it is queued), are its children: one trace.
 """
@@ -23,6 +24,7 @@ from butlers.core.sessions import FinishedTrigger, Triggered
 from butlers.core.tool_errors import bad_argument
 from butlers.http_guard import current_caller
 from butlers.statuses import TriggerSource
+from butlers.switchboard import hop
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -61,7 +63,7 @@ async def call_tool(fleet: Mapping[str, Butler], butler: str, tool: str, argumen
     mcp: FastMCP = target.mcp  # type: ignore[assignment]  # serving() checked it
     with tracer.start_as_current_span(f"route {butler}.{tool}", attributes={"butler": butler, "tool": tool}):
         try:
-            return await mcp.call_tool(tool, arguments)
+            return await hop.call(mcp, tool, arguments)
         except ValidationError as exc:
             raise bad_argument("route", "arguments", f"butler '{butler}' tool '{tool}': {exc}") from None
         except (NotFoundError, DisabledError):  # what the target's port answers as "Unknown tool"
