@@ -14,8 +14,8 @@ from typing import Any
 import anyio
 import asyncpg
 from yoyo import read_migrations
-from yoyo.exceptions import LockTimeout
 from yoyo.connections import get_backend_class, parse_uri
+from yoyo.exceptions import LockTimeout
 
 from butlers.compat import own_yoyo_tables
 from butlers.db import ServerAddress
