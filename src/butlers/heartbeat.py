@@ -72,7 +72,7 @@ class Heartbeat:
         async def one(butler: Tickable) -> None:
             try:
                 due = await butler.next_due_at()
-            except LOST_CONNECTION_ERRORS + (TimeoutError,) as exc:
+            except (*LOST_CONNECTION_ERRORS, TimeoutError) as exc:
                 # The database is away (its health monitor says so, and pokes us when it is back): no
                 # traceback, whose rendering blocked the event loop for seconds on a loaded machine.
                 log.warning("heartbeat.next_due_failed", butler=butler.name, error=repr(exc))
