@@ -52,6 +52,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection whose backend died while it sat idle (its FATAL arriving unasked, as when the
+    # postmaster is killed) is left in a protocol state asyncpg refuses to query from.
+    asyncpg.InternalClientError,
 )
 
 
@@ -215,7 +218,12 @@ class DatabaseHealth:
         """
         if not self.server.restartable or time.monotonic() < self._next_restart:
             return False
-        if await anyio.to_thread.run_sync(self.server.postmaster_running):
+        pid = await anyio.to_thread.run_sync(self.server.postmaster_pid)
+        if pid is not None:
+            if _process_gone(pid):
+                # Dead but not yet reaped by its parent (init): PostgreSQL will not start over a pid
+                # file whose process still exists, so look again a step later, not a probe later.
+                self._next_restart = time.monotonic() + WATCH_STEP_S
             return False  # running but not answering: a restart would not help; keep probing
         attempt = self._restart_attempt
         delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
