@@ -72,13 +72,13 @@ class Heartbeat:
         async def one(butler: Tickable) -> None:
             try:
                 due = await butler.next_due_at()
-            except (*LOST_CONNECTION_ERRORS, TimeoutError) as exc:
-                # The database is away (its health monitor says so, and pokes us when it is back): no
-                # traceback, whose rendering blocked the event loop for seconds on a loaded machine.
-                log.warning("heartbeat.next_due_failed", butler=butler.name, error=repr(exc))
-                return
-            except Exception:
-                log.exception("heartbeat.next_due_failed", butler=butler.name)
+            except Exception as exc:
+                if isinstance(exc, (*LOST_CONNECTION_ERRORS, TimeoutError)):
+                    # The database is away (its health monitor says so, and pokes us when it is back): no
+                    # traceback, whose rendering blocked the event loop for seconds on a loaded machine.
+                    log.warning("heartbeat.next_due_failed", butler=butler.name, error=repr(exc))
+                else:
+                    log.exception("heartbeat.next_due_failed", butler=butler.name)
                 return
             if due is not None:
                 out.append((butler, due))
