@@ -1,8 +1,9 @@
 """The core under failure: time to notice and to recover, and cancel-to-cancelled.
 
-    uv run python benches/failure_recovery.py             # 3 rounds per failure, 200 cancels
+    uv run python benches/failure_recovery.py             # 3 rounds per failure, 1,000 cancels
     uv run python benches/failure_recovery.py --rounds 1 --cancels 50
     uv run python benches/failure_recovery.py --only load --rounds 3 --writers 8
+    uv run python benches/failure_recovery.py --only cancel   # the 1,000-fold cancel race alone
 
 Figures:
 - postmaster killed (SIGKILL): from the kill to `status` showing the database
@@ -30,8 +31,8 @@ import signal
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -136,9 +137,9 @@ async def cancel_latencies(pg: TestPostgres, n: int) -> list[float]:
                     queued = await spawner.trigger(f"race {i}")
                     await anyio.sleep(random.uniform(0, 0.004))
                     started = time.perf_counter()
-                    out = await spawner.cancel(uuid.UUID(queued["session_id"]))
+                    out = await spawner.cancel(queued.session_id)
                     latencies.append(time.perf_counter() - started)
-                    assert out["status"] == "cancelled", out
+                    assert out.status == "cancelled", out
                 tg.cancel_scope.cancel()
     finally:
         await pool.close()
@@ -162,11 +163,12 @@ def fmt(values: list[float], unit: Callable[[float], str] = lambda v: f"{v:.2f} 
     return f"median {unit(statistics.median(values))}, max {unit(max(values))}"
 
 
-async def in_process(rounds: int, cancels: int) -> None:
+async def in_process(rounds: int, cancels: int, *, halfopen: bool = True) -> None:
     folder = Path(tempfile.mkdtemp(prefix="butlers-bench-pg-"))
     pg = TestPostgres(folder / "data")
     try:
-        show("half-open connection (stalled)", await halfopen_rounds(pg, rounds))
+        if halfopen:
+            show("half-open connection (stalled)", await halfopen_rounds(pg, rounds))
         lat = await cancel_latencies(pg, cancels)
         label = f"cancel -> cancelled ({cancels} races)"
         print(f"{label:<38} p50 {lat_ms(statistics.median(lat))}, max {lat_ms(max(lat))}")
@@ -185,6 +187,9 @@ def main(rounds: int, cancels: int, writers: int, only: str | None) -> None:
         show_timeline(timelines)
     if only == "load":
         return
+    if only == "cancel":
+        anyio.run(partial(in_process, rounds, cancels, halfopen=False))
+        return
     show("postmaster killed (SIGKILL)", postmaster_rounds(rounds, signal.SIGKILL))
     show("server restarted (SIGINT, fast stop)", postmaster_rounds(rounds, signal.SIGINT))
     anyio.run(in_process, rounds, cancels)
@@ -193,8 +198,10 @@ def main(rounds: int, cancels: int, writers: int, only: str | None) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3, help="failures of each kind")
-    parser.add_argument("--cancels", type=int, default=200, help="cancel races")
+    parser.add_argument("--cancels", type=int, default=1000, help="cancel races (the issue's race test: 1,000)")
     parser.add_argument("--writers", type=int, default=8, help="MCP clients writing during the kill (load rounds)")
-    parser.add_argument("--only", choices=["load"], help="only the kill under a write load")
+    parser.add_argument(
+        "--only", choices=["load", "cancel"], help="only the kill under a write load, or only the cancel race"
+    )
     args = parser.parse_args()
     main(args.rounds, args.cancels, args.writers, args.only)

@@ -3,7 +3,8 @@
 Used by failure_recovery.py. Each round kills the postmaster while `writers` MCP
 clients call `state_set` in a loop, then reads the daemon's own JSON log for the
 steps of its recovery, relative to the kill:
-`database.down` (noticed) -> `database.restarting` (restart begun) -> `database.restarted`
+`database.postmaster_gone` (its process seen gone between probes) -> `database.down` (noticed)
+-> `database.restarting` (restart begun) -> `database.restarted`
 (`pg_ctl -w start` done: PostgreSQL's crash recovery) -> `database.up` (probe answered, pools
 reset), and the first write acknowledged after the kill (a client saw it recover).
 """
@@ -25,7 +26,7 @@ from fastmcp import Client
 from fastmcp.client.transports import StreamableHttpTransport
 from fastmcp.exceptions import ToolError
 
-STEPS = ("database.down", "database.restarting", "database.restarted", "database.up")
+STEPS = ("database.postmaster_gone", "database.down", "database.restarting", "database.restarted", "database.up")
 
 
 def loaded_postmaster_rounds(rounds: int, writers: int) -> list[dict[str, float]]:

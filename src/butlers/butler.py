@@ -379,6 +379,8 @@ class Butler:
         return await self.scheduler.claim_due()
 
     async def next_due_at(self) -> datetime | None:
+        if self.health is not None and self.health.down:
+            return None  # not asked of a lost server (a half-open link would hang it); `database_changed` pokes
         return await self.scheduler.next_due_at()
 
     async def status(self) -> dict[str, Any]:

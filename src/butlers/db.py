@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 COMMAND_TIMEOUT_S = 15.0
+POOL_OPEN_RETRIES_S = (0.5, 1.0, 2.0)  # waits between attempts to open a pool whose connect timed out
 
 
 def database_name(butler: str) -> str:
@@ -106,6 +107,9 @@ class EmbeddedPostgres:
     def running(self) -> bool:
         return postmaster_alive(self.data_dir)
 
+    def postmaster_pid(self) -> int | None:
+        return postmaster_pid(self.data_dir)
+
     async def restart(self) -> None:
         """Start the server again after its postmaster died; same data, same socket."""
         server = self._server
@@ -166,6 +170,10 @@ class PostgresServer:
         """Whether the embedded server's postmaster process exists (blocking: run it in a thread)."""
         return self._embedded is not None and self._embedded.running()
 
+    def postmaster_pid(self) -> int | None:
+        """The embedded server's running postmaster, if any (blocking: run it in a thread)."""
+        return self._embedded.postmaster_pid() if self._embedded is not None else None
+
     async def restart(self) -> None:
         if self._embedded is None:
             raise DatabaseError("an external PostgreSQL is not restarted by the daemon")
@@ -201,10 +209,15 @@ def forget_dead_handles(data_dir: Path) -> list[int]:
 
 def postmaster_alive(data_dir: Path) -> bool:
     """Whether the postmaster named in `postmaster.pid` runs (a stale file does not count)."""
+    return postmaster_pid(data_dir) is not None
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid of the postmaster named in `postmaster.pid` while it runs (None for a stale file)."""
     from pgserver.utils import PostmasterInfo
 
     info = PostmasterInfo.read_from_pgdata(data_dir.expanduser().resolve())
-    return info is not None and info.is_running()
+    return info.pid if info is not None and info.is_running() else None
 
 
 async def ensure_database(address: ServerAddress, database: str) -> bool:
@@ -221,7 +234,9 @@ async def ensure_database(address: ServerAddress, database: str) -> bool:
             return False
         try:
             await conn.execute(f'CREATE DATABASE "{database}"')
-        except asyncpg.DuplicateDatabaseError:  # another daemon created it meanwhile
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+            # Another daemon created it meanwhile: PostgreSQL says so as a duplicate database, or,
+            # when both inserts into pg_database overlapped, as a unique violation on its name index.
             return False
         return True
     finally:
@@ -229,22 +244,44 @@ async def ensure_database(address: ServerAddress, database: str) -> bool:
 
 
 async def create_pool(address: ServerAddress, database: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """One pool per butler; JSONB is decoded to Python values on the way in and out."""
-    try:
-        # Bounded connects and statements: a lost or half-open server fails a call instead of hanging it.
-        pool = await asyncpg.create_pool(
-            database=database,
-            min_size=min_size,
-            max_size=max_size,
-            init=_init_connection,
-            timeout=CONNECT_TIMEOUT_S,
-            command_timeout=COMMAND_TIMEOUT_S,
-            **address.connect_kwargs(),
-        )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise DatabaseError(f"cannot open a pool on database {database}: {exc}") from exc
+    """One pool per butler; JSONB is decoded to Python values on the way in and out.
+
+    Opening it is retried when the first connection times out (bounded, each retry logged): while a
+    daemon starts many butlers, or two daemons start at once, its event loop can be busy elsewhere
+    for seconds on a loaded machine, and the connect's clock runs on meanwhile. Any other error
+    (refused, no such database, bad password) fails at once.
+    """
+    for attempt, retry_in in enumerate((*POOL_OPEN_RETRIES_S, None), start=1):
+        try:
+            return await _open_pool(address, database, min_size=min_size, max_size=max_size)
+        except TimeoutError as exc:
+            if retry_in is None:
+                raise DatabaseError(f"cannot open a pool on database {database}: {_what(exc)}") from exc
+            log.warning("database.pool_open_retry", database=database, attempt=attempt, retry_in_s=retry_in)
+            await anyio.sleep(retry_in)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseError(f"cannot open a pool on database {database}: {_what(exc)}") from exc
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+async def _open_pool(address: ServerAddress, database: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
+    # Bounded connects and statements: a lost or half-open server fails a call instead of hanging it.
+    pool = await asyncpg.create_pool(
+        database=database,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        timeout=CONNECT_TIMEOUT_S,
+        command_timeout=COMMAND_TIMEOUT_S,
+        **address.connect_kwargs(),
+    )
     assert pool is not None
     return pool
+
+
+def _what(exc: BaseException) -> str:
+    # A connect timeout has no message of its own: name the error so the log says what happened.
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

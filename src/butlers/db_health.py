@@ -4,6 +4,9 @@ One probe connection per daemon asks the server `SELECT 1` every second with a
 short deadline. A refused connection (a killed postmaster) is noticed at the
 next probe; a half-open one (a proxy or network that stops forwarding without
 closing) when the deadline passes: both within `interval + timeout` (< 5 s).
+The embedded server's postmaster process is also watched between probes: its
+death is certain, so the restart begins within `WATCH_STEP_S`, alongside (not
+after) telling the butlers.
 While down, every butler's tools answer "database unavailable, retry" at once
 (`ToolGuard`) and `status` says why. The embedded server is restarted with a
 bounded backoff, each attempt logged; an external one is simply probed until it
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import asyncpg
+import psutil
 import structlog
 from fastmcp.exceptions import ToolError
 from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
@@ -34,7 +38,10 @@ log = structlog.get_logger(__name__)
 
 PROBE_INTERVAL_S = 1.0
 PROBE_TIMEOUT_S = 2.0
-RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then every 30 s
+RESTART_BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # then every 30 s
+# Between probes the embedded postmaster's process is looked at this often: its death is certain
+# (no probe, connect or timeout needed to know it), so the restart begins within this step.
+WATCH_STEP_S = 0.1
 
 # What a lost server looks like to a client, as opposed to a bad query.
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -45,6 +52,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # A connection whose backend died while it sat idle (its FATAL arriving unasked, as when the
+    # postmaster is killed) is left in a protocol state asyncpg refuses to query from.
+    asyncpg.InternalClientError,
 )
 
 
@@ -91,6 +101,7 @@ class DatabaseHealth:
         self._conn: asyncpg.Connection | None = None
         self._next_restart = 0.0
         self._restart_attempt = 0
+        self._postmaster: int | None = None  # the embedded server's postmaster pid, watched between probes
 
     @property
     def down(self) -> bool:
@@ -110,18 +121,53 @@ class DatabaseHealth:
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         task_status.started()
         try:
+            await self._remember_postmaster()
             while True:
                 problem = await self.probe()
                 if problem is None:
                     await self._set(DatabaseState.UP, None)
-                else:
-                    await self._set(DatabaseState.DOWN, problem)
-                    if await self._maybe_restart():
-                        continue  # `pg_ctl -w` returned with the server ready: up at once, not a probe later
-                await anyio.sleep(self.interval_s)
+                elif await self._down_and_restart(problem):
+                    continue  # `pg_ctl -w` returned with the server ready: up at once, not a probe later
+                await self._pause()
         finally:
             if self._conn is not None:
                 self._conn.terminate()
+
+    async def _down_and_restart(self, problem: str) -> bool:
+        """Mark the server down and, at the same time, restart the embedded one if it died.
+
+        The restart does not wait for the listeners (pools, workers): both begin at once.
+        True when the server was restarted.
+        """
+        restarted = False
+
+        async def restart() -> None:
+            nonlocal restarted
+            restarted = await self._maybe_restart()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(restart)
+            await self._set(DatabaseState.DOWN, problem)
+        return restarted
+
+    async def _pause(self) -> None:
+        """Wait one probe interval, cut short when the embedded postmaster's process is gone.
+
+        While down with a restart pending, the wait ends when the backoff allows the next attempt.
+        """
+        until = time.monotonic() + self.interval_s
+        if self.down and self._next_restart > time.monotonic():
+            until = min(until, self._next_restart)
+        while (left := until - time.monotonic()) > 0:
+            if self._postmaster is not None and _process_gone(self._postmaster):
+                log.warning("database.postmaster_gone", pid=self._postmaster, server=self.server.description)
+                self._postmaster = None
+                return
+            await anyio.sleep(min(WATCH_STEP_S, left))
+
+    async def _remember_postmaster(self) -> None:
+        if self.server.restartable:
+            self._postmaster = await anyio.to_thread.run_sync(self.server.postmaster_pid)
 
     async def probe(self) -> str | None:
         """None when the server answers within the deadline, else why not."""
@@ -153,12 +199,17 @@ class DatabaseHealth:
             log.info("database.up", down_for_s=round(down_for, 3), server=self.server.description)
             self._restart_attempt = 0
             self._next_restart = 0.0
-        for listener in self._listeners:
-            try:
-                with anyio.fail_after(self.timeout_s):
-                    await listener(state)
-            except Exception:
-                log.exception("database.listener_failed")
+        # Every butler at once: one slow butler does not hold back the others' pools and workers.
+        async with anyio.create_task_group() as tg:
+            for listener in self._listeners:
+                tg.start_soon(self._tell, listener, state)
+
+    async def _tell(self, listener: Callable[[DatabaseState], Awaitable[None]], state: DatabaseState) -> None:
+        try:
+            with anyio.fail_after(self.timeout_s):
+                await listener(state)
+        except Exception:
+            log.exception("database.listener_failed")
 
     async def _maybe_restart(self) -> bool:
         """Restart the embedded server if its postmaster is gone, no faster than the backoff allows.
@@ -167,7 +218,12 @@ class DatabaseHealth:
         """
         if not self.server.restartable or time.monotonic() < self._next_restart:
             return False
-        if await anyio.to_thread.run_sync(self.server.postmaster_running):
+        pid = await anyio.to_thread.run_sync(self.server.postmaster_pid)
+        if pid is not None:
+            if _process_gone(pid):
+                # Dead but not yet reaped by its parent (init): PostgreSQL will not start over a pid
+                # file whose process still exists, so look again a step later, not a probe later.
+                self._next_restart = time.monotonic() + WATCH_STEP_S
             return False  # running but not answering: a restart would not help; keep probing
         attempt = self._restart_attempt
         delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]
@@ -182,6 +238,7 @@ class DatabaseHealth:
             return False
         self.restarts += 1
         log.info("database.restarted", attempt=attempt + 1, took_s=round(time.monotonic() - started, 3))
+        await self._remember_postmaster()
         return True
 
 
@@ -214,6 +271,14 @@ class ToolGuard(Middleware):
             raise
         except LOST_CONNECTION_ERRORS as exc:
             raise ToolError(unavailable(name, describe(exc))) from None
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether a process has exited (a zombie nobody reaped yet counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def unavailable(tool: str, reason: str | None) -> str:

@@ -16,6 +16,7 @@ import anyio
 import structlog
 
 from butlers.core.scheduler import FiredWindow
+from butlers.db_health import LOST_CONNECTION_ERRORS
 
 log = structlog.get_logger(__name__)
 
@@ -71,8 +72,13 @@ class Heartbeat:
         async def one(butler: Tickable) -> None:
             try:
                 due = await butler.next_due_at()
-            except Exception:
-                log.exception("heartbeat.next_due_failed", butler=butler.name)
+            except Exception as exc:
+                if isinstance(exc, (*LOST_CONNECTION_ERRORS, TimeoutError)):
+                    # The database is away (its health monitor says so, and pokes us when it is back): no
+                    # traceback, whose rendering blocked the event loop for seconds on a loaded machine.
+                    log.warning("heartbeat.next_due_failed", butler=butler.name, error=repr(exc))
+                else:
+                    log.exception("heartbeat.next_due_failed", butler=butler.name)
                 return
             if due is not None:
                 out.append((butler, due))

@@ -15,6 +15,7 @@ import anyio
 import asyncpg
 from yoyo import read_migrations
 from yoyo.connections import get_backend_class, parse_uri
+from yoyo.exceptions import LockTimeout
 
 from butlers.compat import own_yoyo_tables
 from butlers.db import ServerAddress
@@ -54,6 +55,11 @@ def _yoyo_uri(address: ServerAddress, database: str) -> str:
     return address.dsn(database)
 
 
+#: How long a daemon waits for another one migrating the same database (two daemons starting at
+#: once): yoyo's default of 10 s is shorter than a fresh database's migrations on a busy machine.
+LOCK_TIMEOUT_S = 120
+
+
 def apply_migrations_sync(address: ServerAddress, database: str, folder: Path, owner: str) -> list[str]:
     """Apply every pending migration of `folder`; return the ids applied now."""
     if not folder.is_dir():
@@ -61,12 +67,22 @@ def apply_migrations_sync(address: ServerAddress, database: str, folder: Path, o
     backend = _backend(_yoyo_uri(address, database), owner)
     try:
         migrations = read_migrations(str(folder))
-        with backend.lock():
-            pending = backend.to_apply(migrations)
-            try:
-                backend.apply_migrations(pending)
-            except Exception as exc:
-                raise MigrationError(f"migrations of {owner} in {folder} failed on database {database}: {exc}") from exc
+        try:
+            # yoyo's lock row: one migrator of a database at a time; a second daemon waits, then finds
+            # nothing left to apply.
+            with backend.lock(timeout=LOCK_TIMEOUT_S):
+                pending = backend.to_apply(migrations)
+                try:
+                    backend.apply_migrations(pending)
+                except Exception as exc:
+                    raise MigrationError(
+                        f"migrations of {owner} in {folder} failed on database {database}: {exc}"
+                    ) from exc
+        except LockTimeout as exc:
+            raise MigrationError(
+                f"migrations of {owner} on database {database}: another process held the migration lock "
+                f"for over {LOCK_TIMEOUT_S} s ({exc})"
+            ) from exc
         return [m.id for m in pending]
     finally:
         backend.connection.close()

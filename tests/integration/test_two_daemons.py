@@ -6,6 +6,7 @@ suite's real PostgreSQL server, reached through POSTGRES_* like any external ser
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -91,4 +92,63 @@ async def test_restarting_one_daemon_leaves_the_other_daemons_session_running(
             assert restarted.stop() == 0
         finally:
             await conn.close()
+            pg.drop_database(database_name(name))
+
+
+def ready_line(daemon: Daemon) -> dict[str, Any] | None:
+    """The daemon's `supervisor.ready` log record, once it wrote it."""
+    for line in daemon.log.read_text().splitlines():
+        if '"supervisor.ready"' in line:
+            return dict(json.loads(line))
+    return None
+
+
+async def wait_ready(daemon: Daemon, within: float = 180) -> dict[str, Any]:
+    with anyio.fail_after(within):
+        while (ready := ready_line(daemon)) is None:
+            assert daemon.proc.poll() is None, daemon.log.read_text()[-4000:]
+            await anyio.sleep(0.1)
+    return ready
+
+
+async def test_two_daemons_starting_at_once_on_fresh_databases_both_serve(
+    tmp_path: Path, pg: TestPostgres, pg_address: ServerAddress, daemons: list[Daemon]
+) -> None:
+    # Same butlers (so the same databases, none existing yet), two daemons started together: both
+    # race CREATE DATABASE, yoyo's migrations and the schedule sync for every butler.
+    names = [f"race{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    env = {
+        "POSTGRES_HOST": pg_address.host,
+        "POSTGRES_PORT": str(pg_address.port),
+        "POSTGRES_USER": pg_address.user,
+        "POSTGRES_PASSWORD": pg_address.password,
+    }
+    ports: dict[str, dict[str, int]] = {}
+    for label in ("a", "b"):
+        root = tmp_path / label / "butlers.d"
+        ports[label] = {name: free_port() for name in names}
+        for name, port in ports[label].items():
+            (root / name).mkdir(parents=True)
+            (root / name / "butler.toml").write_text(
+                f'[butler]\nname = "{name}"\nport = {port}\n\n[modules.notes]\n\n'
+                '[[butler.schedule]]\nname = "daily"\ncron = "0 8 * * *"\nprompt = "Good morning"\n'
+            )
+    try:
+        pair = [Daemon(tmp_path / x / "butlers.d", tmp_path / x / "data", tmp_path / f"{x}.log", env) for x in "ab"]
+        daemons.extend(pair)
+        for daemon in pair:
+            ready = await wait_ready(daemon)
+            assert ready["failed"] == [], daemon.log.read_text()[-4000:]
+            assert sorted(ready["serving"]) == sorted(names)
+        for label, daemon in zip("ab", pair, strict=True):
+            for port in ports[label].values():
+                await wait_answering(port, daemon)
+        for daemon in pair:
+            assert daemon.stop() == 0
+    finally:
+        for daemon in daemons:  # stopped before their databases go
+            if daemon.proc.poll() is None:
+                daemon.proc.kill()
+                daemon.proc.wait()
+        for name in names:
             pg.drop_database(database_name(name))

@@ -313,10 +313,11 @@ class Spawner:
             self._wake = anyio.Event()
             try:
                 await self._claim(tg)
-            except DB_ERRORS:
-                # The database is away: keep the worker (and the butler) alive,
-                # try again at the next wake-up or poll.
-                log.exception("could not claim queued sessions", butler=self.name)
+            except DB_ERRORS as exc:
+                # The database is away: keep the worker (and the butler) alive, try again at the
+                # next wake-up or poll. No traceback: an expected outage (the health monitor reports
+                # it), and rendering one blocked the event loop for seconds on a loaded machine.
+                log.warning("could not claim queued sessions", butler=self.name, error=repr(exc))
             with anyio.move_on_after(POLL_S):
                 await self._wake.wait()
 
