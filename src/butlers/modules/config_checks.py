@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
+# A Slack user id. Here, not in the slack module, so that the notify module's config (which the
+# dashboard reads) does not load the slack package and with it slack-sdk and aiohttp.
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+
 
 def http_url(value: str, what: str) -> str:
     """An http(s) URL, stripped and without a trailing slash; ValueError naming `what` otherwise."""
