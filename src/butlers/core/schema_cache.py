@@ -6,11 +6,15 @@ typed records as output schemas that is 65-90 ms of CPU per list on a shipped
 butler, paid by every client session (Claude Code lists at each session start),
 and 64 clients connecting at once kept the event loop busy for seconds. A
 tool's schemas never change while it is registered, so the inlined copy is
-kept and reused as long as FastMCP hands out the same tool object.
+kept and reused as long as FastMCP hands out the same tool object. The
+daemon's butlers share their core tools' schemas, so an inlined schema is
+also kept by content: each is computed once per daemon, not once per butler.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,10 +50,21 @@ def inline_refs(tool: Tool) -> Tool:
     """A copy of `tool` whose input and output schemas hold no `$ref` (the tool itself when none do)."""
     updates: dict[str, Any] = {}
     if _has_ref(tool.parameters):
-        updates["parameters"] = dereference_refs(tool.parameters)
+        updates["parameters"] = _dereferenced(tool.parameters)
     if tool.output_schema is not None and _has_ref(tool.output_schema):
-        updates["output_schema"] = dereference_refs(tool.output_schema)
+        updates["output_schema"] = _dereferenced(tool.output_schema)
     return tool.model_copy(update=updates) if updates else tool
+
+
+def _dereferenced(schema: dict[str, Any]) -> dict[str, Any]:
+    # Each tool gets its own copy (json.loads is cheap); the inlining itself runs once per distinct schema.
+    inlined: dict[str, Any] = json.loads(_dereferenced_text(json.dumps(schema)))
+    return inlined
+
+
+@functools.lru_cache(maxsize=1024)
+def _dereferenced_text(schema: str) -> str:
+    return json.dumps(dereference_refs(json.loads(schema)))
 
 
 def _has_ref(schema: Any) -> bool:

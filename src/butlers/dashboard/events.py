@@ -3,9 +3,11 @@
 The core migration 0030 (and the notify module's) make PostgreSQL announce a
 session, approval, inbound message or notification that starts or changes status
 on the channel `butlers_events`. Each serving butler gets one listening
-connection (its own, outside the pool), and each open browser one bounded
-queue here: a slow browser loses events (it gets `resync`), it never slows the others.
-A lost connection is replaced; when it is back, pages are told to `resync`.
+connection (its own, outside the pool), opened when the first page subscribes:
+a daemon nobody watches holds none, and a start does not pay for them. Each open
+browser gets one bounded queue here: a slow browser loses events (it gets `resync`),
+it never slows the others. A lost connection is replaced; when it is up (the first
+time too), pages are told to `resync`.
 """
 
 from __future__ import annotations
@@ -64,11 +66,14 @@ class EventHub:
         self._conns: dict[str, asyncpg.Connection] = {}
         self.listening: set[str] = set()  # butlers whose connection is up now
         self.published = 0  # events so far: a page rendered at n and subscribed later missed any past n
+        self._listeners: tuple[anyio.abc.TaskGroup, list[Butler]] | None = None  # set by `run`
+        self._started = False
 
     @contextlib.asynccontextmanager
     async def subscribe(self) -> AsyncIterator[MemoryObjectReceiveStream[Event]]:
         send, receive = anyio.create_memory_object_stream[Event](QUEUE_SIZE)
         self._subscribers.add(send)
+        self._start_listening()  # after adding: this page gets the `resync` each listener sends when up
         try:
             async with receive:
                 yield receive
@@ -102,14 +107,26 @@ class EventHub:
         self._subscribers.clear()
 
     async def run(self, butlers: Iterable[Butler], *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        """Listen on every butler's database until cancelled."""
+        """Until cancelled: listen on every butler's database, from the first subscriber on."""
         async with anyio.create_task_group() as tg:
-            for butler in butlers:
+            listed = list(butlers)
+            for butler in listed:
                 self._wake[butler.name] = anyio.Event()
                 if butler.health is not None:
                     butler.health.subscribe(self._health_changed(butler.name))
-                tg.start_soon(self._listen, butler)
+            self._listeners = (tg, listed)
+            if self._subscribers:
+                self._start_listening()
             task_status.started()
+            await anyio.sleep_forever()
+
+    def _start_listening(self) -> None:
+        if self._started or self._listeners is None:
+            return
+        self._started = True
+        tg, butlers = self._listeners
+        for butler in butlers:
+            tg.start_soon(self._listen, butler)
 
     def _health_changed(self, name: str) -> Callable[[DatabaseState], Any]:
         async def changed(state: DatabaseState) -> None:

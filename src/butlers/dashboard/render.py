@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.templating import Jinja2Templates
 
 from butlers.dashboard.nav import NAV
 
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
+
 HERE = Path(__file__).resolve().parent
-templates = Jinja2Templates(directory=HERE / "templates")
+
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """The page templates, built at the first page served: Jinja2 is not loaded by a start nobody looks at."""
+    from starlette.templating import Jinja2Templates
+
+    built = Jinja2Templates(directory=HERE / "templates")
+    built.env.filters.update(short_json=short_json, money=money, when=when)
+    return built
 
 
 def _plain(value: Any) -> Any:
@@ -46,7 +58,7 @@ def page(request: Request, template: str, **data: Any) -> HTMLResponse:
     seen = hub.published if hub is not None else -1  # sent back by /events: what the page may have missed
     context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, "logged_in": logged_in,
                "events_seen": seen, **data}  # fmt: skip
-    return templates.TemplateResponse(request, template, context)
+    return templates().TemplateResponse(request, template, context)
 
 
 def error_page(request: Request, status: int, message: str) -> Response:
@@ -57,7 +69,7 @@ def error_page(request: Request, status: int, message: str) -> Response:
     logged_in = getattr(request.state, "logged_in", False)
     context = {"nav": NAV, "path": request.url.path, "csrf": csrf, "logged_in": logged_in}
     context |= {"status": status, "message": message}
-    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+    return templates().TemplateResponse(request, "error.html", context, status_code=status)
 
 
 def short_json(value: Any, limit: int = 4000) -> str:
@@ -81,8 +93,3 @@ def when(value: Any) -> str:
     if not isinstance(value, datetime):
         return "—"
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-templates.env.filters["short_json"] = short_json
-templates.env.filters["money"] = money
-templates.env.filters["when"] = when

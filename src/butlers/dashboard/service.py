@@ -10,7 +10,6 @@ import anyio
 import structlog
 
 from butlers.auth import OperatorToken, check_bind_host, load_operator_token
-from butlers.dashboard.app import build_app
 from butlers.dashboard.context import Dashboard, Fleet
 from butlers.dashboard.events import EventHub
 from butlers.dashboard.security import DashboardPolicy
@@ -46,6 +45,10 @@ class DashboardService:
             self._server.should_exit = True
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        # The pages (and Jinja2, and the module stores they read) are imported here, once the butlers
+        # serve: constructing this service at start costs next to nothing.
+        from butlers.dashboard.app import build_app
+
         s = self.settings
         token = load_operator_token(s)
         check_dashboard_bind(s, token)

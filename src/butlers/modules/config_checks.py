@@ -8,6 +8,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
+# A Slack user id. Here, not in the slack module, so that the notify module's config (which the
+# dashboard reads) does not load the slack package and with it slack-sdk and aiohttp.
+SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
+
 
 class StrictConfig(BaseModel):
     """A config section: unknown keys are errors (a typo must not pass silently); frozen once loaded."""

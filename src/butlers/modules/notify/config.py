@@ -24,7 +24,7 @@ import tzlocal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from butlers.config import TimezoneName
-from butlers.modules.slack.config import USER_ID
+from butlers.modules.config_checks import SLACK_USER_ID
 
 ChannelName = Literal["telegram", "email", "slack"]
 _QUIET = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
@@ -62,7 +62,7 @@ class OwnerConfig(BaseModel):
     @field_validator("slack_user_id")
     @classmethod
     def _slack(cls, value: str | None) -> str | None:
-        if value is not None and not USER_ID.fullmatch(value.strip()):
+        if value is not None and not SLACK_USER_ID.fullmatch(value.strip()):
             raise ValueError(f"{value!r} is not a Slack user id (U... or W...; see docs/modules/slack.md)")
         return None if value is None else value.strip()
 

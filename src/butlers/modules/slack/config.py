@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
+from butlers.modules.config_checks import SLACK_USER_ID as USER_ID
 from butlers.modules.config_checks import StrictConfig, WebhookPath, only_outbound
 
 BOT_TOKEN_ENV = "BUTLER_SLACK_BOT_TOKEN"  # xoxb-...: every Web API call
@@ -16,7 +17,6 @@ OUTBOUND_TOOLS = ("slack_send", "slack_reply", "slack_react", "slack_upload")
 DEFAULT_API = "https://slack.com/api"
 
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}")  # public, private, direct-message conversations
-USER_ID = re.compile(r"[UW][A-Z0-9]{2,30}")
 
 
 def _ids(value: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
