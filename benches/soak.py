@@ -10,9 +10,10 @@ serve`, temp butlers.d and data dir under /tmp. The model is
 answering every request at once; the daemon gets `ANTHROPIC_BASE_URL` (and a
 dummy key) pointing at it, so each session runs the real Claude Code CLI.
 
-Phase 1: tool calls over one MCP client (state_set, state_get, state_list in
-turn). Phase 2: sessions through the `trigger` tool with `wait=true`, 4 at a
-time. At each milestone (calls: 10 %, 50 %, 100 %; sessions: 20 %, 50 %, 100 %,
+Phase 1: tool calls from `--clients` MCP clients at once (state_set with the
+operator token, state_get, state_list in turn). Phase 2: sessions through the
+`trigger` tool with `wait=true`, `--concurrency` at a time (also the butler's
+`max_concurrency`). `--overlap` runs both phases together. At each milestone (calls: 10 %, 50 %, 100 %; sessions: 20 %, 50 %, 100 %,
 so 1k/5k/10k and 100/250/500 in the full run) it prints the daemon's VmRSS,
 the client connections of the embedded PostgreSQL, and the Claude Code
 processes under the daemon. After the sessions: leaked CLI processes (goal 0).
