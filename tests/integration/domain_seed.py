@@ -227,11 +227,19 @@ async def seed_health(pool: asyncpg.Pool, tz: ZoneInfo = TZ, days: int = 14) -> 
     """A weight and a blood pressure each morning, a custom kind twice, and a daily 08:00 medication."""
     env = HealthEnv(pool=pool, tz=tz, notify=None)
     m, meds = MeasurementTools(env), MedicationTools(env)
-    today = datetime.now(tz).date()
+    clock = datetime.now(tz)
+    today = clock.date()
+
+    def morning(day: date, hh_mm: str) -> str:
+        # Today's morning may still be ahead (the suite runs at any hour): then a moment ago, same day.
+        when = datetime.combine(day, datetime.strptime(hh_mm, "%H:%M").time(), tz)
+        return min(when, clock - timedelta(seconds=1)).isoformat(timespec="seconds")
+
     for i in range(days):
         day = today - timedelta(days=days - 1 - i)
-        await m.health_measurement_add("weight", 82.0 - 0.1 * i, "kg", at=f"{day}T07:00")
-        await m.health_measurement_add("blood_pressure", systolic=130 - i % 5, diastolic=85 - i % 3, at=f"{day}T07:05")
+        await m.health_measurement_add("weight", 82.0 - 0.1 * i, "kg", at=morning(day, "07:00"))
+        bp = {"systolic": 130 - i % 5, "diastolic": 85 - i % 3}
+        await m.health_measurement_add("blood_pressure", **bp, at=morning(day, "07:05"))
     await m.health_measurement_add("waist", 90, "cm", at=f"{today - timedelta(days=3)}T07:10")
     await m.health_measurement_add("waist", 89, "cm", at=f"{today - timedelta(days=1)}T07:10")
     med = await meds.health_medication_add(

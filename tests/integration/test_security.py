@@ -171,6 +171,7 @@ def test_butlerctl_finds_the_token_and_records_who_decided(daemon: Daemon, monke
         return str(held.structured_content["approval_id"])
 
     approval_id = anyio.run(hold)
+    sent_before = list(OutboxModule.sent)  # class-wide: other tests in this worker may have sent mail
     runner = CliRunner()
     env = {"BUTLERS_DIR": str(daemon.settings.dir), "BUTLERS_DATA_DIR": str(daemon.settings.data_dir)}
     monkeypatch.delenv("BUTLERS_TOKEN", raising=False)
@@ -178,12 +179,12 @@ def test_butlerctl_finds_the_token_and_records_who_decided(daemon: Daemon, monke
     refused = runner.invoke(butlerctl, ["approvals", "approve", daemon.names["alpha"], approval_id], env=nowhere)
     assert refused.exit_code == 1
     assert "refused (401)" in refused.output and "operator action" in refused.output
-    assert OutboxModule.sent == []
+    assert OutboxModule.sent == sent_before
     done = runner.invoke(butlerctl, ["approvals", "approve", daemon.names["alpha"], approval_id, "--json"], env=env)
     assert done.exit_code == 0, done.output
     record = json.loads(done.output)
     assert (record["status"], record["decided_by"], record["decided_via"]) == ("succeeded", "operator", "butlerctl")
-    assert len(OutboxModule.sent) == 1
+    assert OutboxModule.sent[len(sent_before) :] == [{"to": "ann@example.org", "subject": "Tue", "body": "hi"}]
 
 
 def test_mcp_config_output_is_used_as_is(daemon: Daemon) -> None:
