@@ -238,8 +238,10 @@ async def seed_health(pool: asyncpg.Pool, tz: ZoneInfo = TZ, days: int = 14) -> 
     for i in range(days):
         day = today - timedelta(days=days - 1 - i)
         await m.health_measurement_add("weight", 82.0 - 0.1 * i, "kg", at=morning(day, "07:00"))
-        bp = {"systolic": 130 - i % 5, "diastolic": 85 - i % 3}
-        await m.health_measurement_add("blood_pressure", **bp, at=morning(day, "07:05"))
+        systolic, diastolic = 130 - i % 5, 85 - i % 3
+        await m.health_measurement_add(
+            "blood_pressure", systolic=systolic, diastolic=diastolic, at=morning(day, "07:05")
+        )
     await m.health_measurement_add("waist", 90, "cm", at=f"{today - timedelta(days=3)}T07:10")
     await m.health_measurement_add("waist", 89, "cm", at=f"{today - timedelta(days=1)}T07:10")
     med = await meds.health_medication_add(
