@@ -104,6 +104,9 @@ def seed_sessions(daemon: Daemon, short: str, count: int = 6) -> list[uuid.UUID]
     """Finished sessions of the last hours: scheduled and triggered, succeeded and failed."""
     ids = []
     now = datetime.now(UTC)
+    # Ten minutes apart, but all of them today: pages count "today" (the suite may run just after midnight).
+    since_midnight = now - now.replace(hour=0, minute=0, second=0, microsecond=0)
+    step = min(timedelta(minutes=10), since_midnight / (count + 2))
     for i in range(count):
         sid = uuid.uuid4()
         failed = i % 3 == 2
@@ -119,9 +122,9 @@ def seed_sessions(daemon: Daemon, short: str, count: int = 6) -> list[uuid.UUID]
             "morning-digest" if i % 2 else None,
             f"Summarise what I stored under groceries (run {i})",
             "failed" if failed else "succeeded",
-            now - timedelta(minutes=10 * (i + 1)),
-            now - timedelta(minutes=10 * (i + 1)),
-            now - timedelta(minutes=10 * (i + 1)),
+            now - step * (i + 1),
+            now - step * (i + 1),
+            now - step * (i + 1),
             None if failed else f"You stored milk and bread (run {i}).",
             "the model API answered 529 (overloaded)" if failed else None,
             json.dumps(calls),

@@ -89,6 +89,6 @@ async def test_fleet_spend_merges_every_butler(pool: asyncpg.Pool, second_pool: 
     assert view.total_usd == 5.75 and view.unread == ()
     assert [(c.butler, c.cost_usd) for c in view.costliest] == [("health", 3.0), ("general", 2.0), ("general", 0.25)]
     assert (view.by_schedule[0].butler, view.by_schedule[0].schedule) == ("health", "digest")
-    budgets = {b.butler: b for b in await budget_uses(dbs)}
+    budgets = {b.butler: b for b in await budget_uses(dbs, NOW)}  # NOW's day, also past midnight
     assert budgets["general"].daily_budget_usd == 2.0 and budgets["health"].daily_budget_usd is None
     assert budgets["health"].spent_today_usd == 3.0 and not budgets["health"].reached
