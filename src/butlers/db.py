@@ -104,9 +104,6 @@ class EmbeddedPostgres:
             log.warning("database.adopting_running_server", data_dir=str(self.data_dir))
         return pgserver.get_server(self.data_dir, cleanup_mode="stop")
 
-    def running(self) -> bool:
-        return postmaster_alive(self.data_dir)
-
     def postmaster_pid(self) -> int | None:
         return postmaster_pid(self.data_dir)
 
@@ -165,10 +162,6 @@ class PostgresServer:
     def restartable(self) -> bool:
         """True for the embedded server: the daemon can start it again itself."""
         return self._embedded is not None
-
-    def postmaster_running(self) -> bool:
-        """Whether the embedded server's postmaster process exists (blocking: run it in a thread)."""
-        return self._embedded is not None and self._embedded.running()
 
     def postmaster_pid(self) -> int | None:
         """The embedded server's running postmaster, if any (blocking: run it in a thread)."""
