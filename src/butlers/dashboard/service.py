@@ -6,6 +6,8 @@ and the butlers keep serving (the supervisor runs it behind its own error bounda
 
 from __future__ import annotations
 
+import importlib
+
 import anyio
 import structlog
 
@@ -46,8 +48,10 @@ class DashboardService:
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         # The pages (and Jinja2, and the module stores they read) are imported here, once the butlers
-        # serve: constructing this service at start costs next to nothing.
-        from butlers.dashboard.app import build_app
+        # serve: constructing this service at start costs next to nothing. The import runs in a worker
+        # thread: done on the event loop it held every butler's first answers for about a second.
+        app_module = await anyio.to_thread.run_sync(importlib.import_module, "butlers.dashboard.app")
+        build_app = app_module.build_app
 
         s = self.settings
         token = load_operator_token(s)
