@@ -32,6 +32,7 @@ class Workspace:
     butlers_dir: Path
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)  # BUTLERS_* for the daemon (the caller's are dropped)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -40,6 +41,7 @@ class Workspace:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BUTLERS_", "POSTGRES_", "OTEL_"))}
         env.update(BUTLERS_DATA_DIR=str(self.data_dir), BUTLERS_DIR=str(self.butlers_dir), BUTLERS_LOG_FORMAT="json")
+        env.update(self.settings)
         return env
 
     def cleanup(self) -> None:

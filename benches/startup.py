@@ -3,6 +3,7 @@
     uv run python benches/startup.py            # 5 measured starts of each, interleaved
     uv run python benches/startup.py --quick    # 2 of each
     uv run python benches/startup.py --runs 10
+    uv run python benches/startup.py --no-dashboard   # without the dashboard (added after the 038f223 baseline)
 
 Start time: from spawning the process to all 4 butlers answering `tools/list`
 (a fresh fastmcp.Client per probe, after a cheap TCP check). The daemon is
@@ -41,10 +42,17 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--settle", type=float, default=2.0, help="idle seconds before reading RSS")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs)")
+    ap.add_argument(
+        "--no-dashboard",
+        action="store_true",
+        help="BUTLERS_DASHBOARD_ENABLED=false: the daemon as it was before the dashboard, for before/after comparisons",
+    )
     args = ap.parse_args()
     runs = args.runs or (2 if args.quick else 5)
 
     ws = make_workspace()
+    if args.no_dashboard:
+        ws.settings["BUTLERS_DASHBOARD_ENABLED"] = "false"
     log = ws.root / "butlerd.log"
     print(f"workspace {ws.root}; butlers {ws.ports}; daemon: {Path(sys.prefix) / 'bin' / 'butlerd'} serve --dir ...")
     bad_exits: list[str] = []
