@@ -160,9 +160,7 @@ def test_the_spend_page_charts_cost_per_butler_per_day_and_the_overview_shows_th
     assert panel.get_attribute("data-reached") == "no" and "$50.00 monthly ceiling" in panel.inner_text()
 
 
-def test_spend_options_being_typed_are_kept_through_a_live_update_and_then_applied(
-    daemon: Daemon, page: Any
-) -> None:
+def test_spend_options_being_typed_are_kept_through_a_live_update_and_then_applied(daemon: Daemon, page: Any) -> None:
     page.goto(f"{daemon.url}spend")
     since = (date.today() - timedelta(days=2)).isoformat()
     since_field, top_field = page.locator("#spend input[name=since]"), page.locator("#spend input[name=top]")

@@ -139,7 +139,9 @@ async def test_transient_failures_are_retried_until_sent_and_lasting_ones_end_fa
             general = fleet.names["general"]
             at = ["--dir", str(settings.dir), "--host", "127.0.0.1"]
             no_notify = f"error: butler '{general}' has no notifications: enable [modules.notify] in its butler.toml"
-            no_inbox = f"error: butler '{general}' has no inbound messages: enable [modules.switchboard] in its butler.toml"
+            no_inbox = (
+                f"error: butler '{general}' has no inbound messages: enable [modules.switchboard] in its butler.toml"
+            )
             for args, said in [
                 (["notifications", "list", "--butler", general], no_notify),
                 (["notifications", "retry", failed["id"][:8], "--butler", general], no_notify),
