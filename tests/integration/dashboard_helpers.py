@@ -149,3 +149,27 @@ def seed_approval(daemon: Daemon, short: str, to: str = "ann@example.com") -> uu
 def screenshot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+# Every form control inside a live area (an element htmx reloads on an SSE event) of the open page, and whether a
+# live swap keeps what the user typed or chose there: htmx keeps an element with hx-preserve, found by its id.
+_LIVE_CONTROLS = """() => [...document.querySelectorAll('[hx-trigger*="sse:"]')].flatMap(area =>
+  [...area.querySelectorAll('input:not([type=hidden]), select, textarea')].map(c => [
+    c.outerHTML.slice(0, 160),
+    Boolean(c.id) && c.hasAttribute('hx-preserve') && document.querySelectorAll('#' + CSS.escape(c.id)).length === 1,
+  ]))"""
+
+
+def live_controls(page: Any) -> list[tuple[str, bool]]:
+    """(the control's HTML, kept through a live swap) for each form control in a live area of `page`."""
+    return [(html, kept) for html, kept in page.evaluate(_LIVE_CONTROLS)]
+
+
+def mark_for_swap(page: Any, area: str) -> None:
+    """Mark the live area `area` (its id) so `wait_swapped` sees when htmx has replaced it."""
+    page.evaluate("id => { document.getElementById(id).dataset.beforeSwap = 'yes' }", area)
+
+
+def wait_swapped(page: Any, area: str, timeout_ms: float = 30_000) -> None:
+    """Wait until the live area `area`, marked by `mark_for_swap`, was replaced by a live update."""
+    page.wait_for_selector(f"#{area}:not([data-before-swap])", timeout=timeout_ms)

@@ -11,12 +11,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
 from typing import Any
 
 import anyio
 import httpx
 import pytest
-from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, screenshot, seed_sessions
+from dashboard_helpers import (
+    Daemon,
+    dashboard_daemon,
+    logged_in_context,
+    mark_for_swap,
+    screenshot,
+    seed_sessions,
+    wait_swapped,
+)
 from fastmcp import Client
 from playwright.sync_api import expect
 
@@ -149,6 +158,22 @@ def test_the_spend_page_charts_cost_per_butler_per_day_and_the_overview_shows_th
     page.goto(daemon.url)
     panel = page.locator("#spend-ceiling")
     assert panel.get_attribute("data-reached") == "no" and "$50.00 monthly ceiling" in panel.inner_text()
+
+
+def test_spend_options_being_typed_are_kept_through_a_live_update_and_then_applied(daemon: Daemon, page: Any) -> None:
+    page.goto(f"{daemon.url}spend")
+    since = (date.today() - timedelta(days=2)).isoformat()
+    since_field, top_field = page.locator("#spend input[name=since]"), page.locator("#spend input[name=top]")
+    since_field.fill(since)
+    top_field.fill("3")
+    mark_for_swap(page, "spend")
+    page.evaluate("htmx.trigger('#spend', 'sse:resync')")  # what the event stream sends after a reconnect
+    wait_swapped(page, "spend")
+    assert (since_field.input_value(), top_field.input_value()) == (since, "3")
+    page.locator("#spend form button[type=submit]").click()
+    page.wait_for_url(f"**/spend?since={since}&top=3")
+    assert page.locator("#spend-costliest tbody tr").count() == 3
+    assert top_field.input_value() == "3"  # the page shows the choice it applied
 
 
 def test_the_api_twins_answer_bad_input_with_clear_4xx(daemon: Daemon) -> None:

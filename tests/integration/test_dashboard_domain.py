@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, screenshot, wait_until
+from dashboard_helpers import Daemon, dashboard_daemon, live_controls, logged_in_context, screenshot, wait_until
 from domain_dashboard import OWNER_CHAT, DomainDaemon, domain_daemon
 
 from butlers.auth import find_operator_token
@@ -90,6 +90,41 @@ def test_a_message_that_arrives_appears_without_reload(daemon: DomainDaemon, pag
     )
     page.locator(f"#message-{row['id']}").wait_for(timeout=WAIT_S * 1000)
     assert page.evaluate("window.notReloaded") is True  # swapped in by htmx on the SSE event, no reload
+
+
+def test_a_filter_being_chosen_is_kept_when_a_message_arrives(daemon: DomainDaemon, page: Any) -> None:
+    page.goto(daemon.url + "messages")
+    hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
+    wait_until(lambda: hub.subscribers >= 1 and daemon.names["switchboard"] in hub.listening, WAIT_S)
+    page.locator("#messages select[name=status]").select_option("failed")
+    page.locator("#messages select[name=channel]").select_option("telegram")
+    [row] = daemon.fetch(
+        "switchboard",
+        """INSERT INTO inbound_messages (channel, external_id, sender, text, received_at, status, finished_at, error)
+           VALUES ('telegram', 'live-2', 'stranger', 'Hello again', now(), 'ignored', now(),
+                   'sender not allowed') RETURNING id""",
+    )
+    page.locator(f"#message-{row['id']}").wait_for(timeout=WAIT_S * 1000)  # the list was swapped live
+    assert page.locator("#messages select[name=status]").input_value() == "failed"
+    assert page.locator("#messages select[name=channel]").input_value() == "telegram"
+    page.locator("#messages form.filters button[type=submit]").click()
+    page.wait_for_url("**/messages?*status=failed&channel=telegram")
+    statuses = page.locator("#messages tbody tr[data-status]")
+    assert statuses.count() >= 1 and {
+        statuses.nth(i).get_attribute("data-status") for i in range(statuses.count())
+    } == {"failed"}
+
+
+def test_every_form_control_in_a_live_area_is_kept_through_a_live_swap(daemon: DomainDaemon, page: Any) -> None:
+    seeded = daemon.messages
+    assert seeded is not None
+    seen = 0
+    for path in ("messages", f"messages/{seeded.handled}", "notifications"):
+        page.goto(daemon.url + path)
+        controls = live_controls(page)
+        assert [html for html, kept in controls if not kept] == [], path
+        seen += len(controls)
+    assert seen == 3  # the messages filter's status and channel, the reroute choice
 
 
 def test_retrying_a_failed_message_in_the_browser_routes_it_once(daemon: DomainDaemon, page: Any) -> None:

@@ -11,7 +11,16 @@ from typing import Any
 
 import httpx
 import pytest
-from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, screenshot, seed_approval, seed_sessions
+from dashboard_helpers import (
+    Daemon,
+    dashboard_daemon,
+    live_controls,
+    logged_in_context,
+    screenshot,
+    seed_approval,
+    seed_sessions,
+    wait_until,
+)
 from security_helpers import OutboxModule
 
 from butlers.db import ServerAddress
@@ -126,6 +135,44 @@ def test_rejecting_in_the_browser_records_the_reason_and_runs_nothing(daemon: Da
     page.wait_for_selector(f"#history-{approval}[data-status=rejected]")
     assert "not to her" in page.locator(f"#history-{approval}").inner_text()
     assert OutboxModule.sent == []
+
+
+def test_a_reason_being_typed_is_kept_when_a_new_approval_arrives(daemon: Daemon, page: Any) -> None:
+    approval = seed_approval(daemon, "alpha", to="dan@example.com")
+    OutboxModule.sent.clear()
+    page.goto(daemon.url + "approvals")
+    hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
+    wait_until(lambda: hub.subscribers >= 1 and daemon.names["alpha"] in hub.listening, 30)
+    reason = page.locator(f"#approval-{approval} input[name=reason]")
+    reason.fill("not to dan")
+    arriving = seed_approval(daemon, "alpha", to="fay@example.com")  # announced: the list is swapped live
+    page.locator(f"#approval-{arriving}").wait_for(timeout=30_000)
+    assert reason.input_value() == "not to dan"
+    assert page.evaluate("document.activeElement.name") == "reason"  # the cursor stayed where the user types
+    page.keyboard.type(", ever")
+    reason.press("Enter")  # the reject form's submit: it sends what was typed, before and after the swap
+    page.wait_for_selector(f"#history-{approval}[data-status=rejected]")
+    assert "not to dan, ever" in page.locator(f"#history-{approval}").inner_text()
+    (row,) = daemon.sql("alpha", "SELECT status, reason FROM approvals WHERE id = %s", str(approval))
+    assert row == {"status": "rejected", "reason": "not to dan, ever"}
+    assert OutboxModule.sent == []
+    cleared = httpx.post(
+        daemon.url + f"api/approvals/{daemon.names['alpha']}/{arriving}/reject",
+        headers={"Authorization": f"Bearer {daemon.token}"},
+    )
+    assert cleared.status_code == 200  # nothing left pending by this test
+
+
+def test_every_form_control_in_a_live_area_is_kept_through_a_live_swap(daemon: Daemon, page: Any) -> None:
+    alpha = daemon.names["alpha"]
+    [session] = daemon.sql("alpha", "SELECT id FROM sessions ORDER BY queued_at LIMIT 1")
+    seen = 0
+    for path in ("", "approvals", "sessions", f"sessions/{alpha}/{session['id']}", "spend", f"butlers/{alpha}"):
+        page.goto(daemon.url + path)
+        controls = live_controls(page)
+        assert [html for html, kept in controls if not kept] == [], path
+        seen += len(controls)
+    assert seen >= 3  # the pending approval's reason, the spend page's since and top
 
 
 def post_form(daemon: Daemon, path: str, page: Any, **headers: str) -> int:

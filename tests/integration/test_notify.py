@@ -135,6 +135,25 @@ async def test_transient_failures_are_retried_until_sent_and_lasting_ones_end_fa
             code, out = await butlerctl("notifications", "retry", failed["id"], *sw)
             assert code == 1 and "only a failed one is retried" in out
 
+            # Asked of a butler without the module, each command says which module to enable (a config problem: 2).
+            general = fleet.names["general"]
+            at = ["--dir", str(settings.dir), "--host", "127.0.0.1"]
+            no_notify = f"error: butler '{general}' has no notifications: enable [modules.notify] in its butler.toml"
+            no_inbox = (
+                f"error: butler '{general}' has no inbound messages: enable [modules.switchboard] in its butler.toml"
+            )
+            for args, said in [
+                (["notifications", "list", "--butler", general], no_notify),
+                (["notifications", "retry", failed["id"][:8], "--butler", general], no_notify),
+                (["notifications", "retry", failed["id"], "--butler", general], no_notify),
+                (["inbound", "list", "--switchboard", general], no_inbox),
+                (["inbound", "show", str(uuid.uuid4()), "--switchboard", general], no_inbox),
+                (["inbound", "retry", "0a1b", "--switchboard", general], no_inbox),
+                (["inbound", "reroute", str(uuid.uuid4()), general, "--switchboard", general], no_inbox),
+            ]:
+                code, out = await butlerctl(*args, *at)
+                assert (code, out.strip()) == (2, said), args
+
 
 async def test_quiet_hours_hold_until_the_window_ends_and_a_stranger_waits_for_approval(
     tmp_path: Path, pg_address: ServerAddress

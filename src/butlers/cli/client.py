@@ -22,10 +22,22 @@ from butlers.errors import ButlersError, DaemonUnreachableError
 from butlers.http_guard import REFUSED
 from butlers.settings import Settings
 
-__all__ = ["ToolError", "butler_url", "call_tool", "client_headers"]
+__all__ = ["ToolError", "UnknownToolError", "butler_url", "call_tool", "client_headers"]
 
 DEFAULT_TIMEOUT_S = 5.0
 _JSON_SCALARS = (dict, list, str, int, float, bool, type(None))
+
+
+class UnknownToolError(ToolError):
+    """The butler has no tool of that name (most often: the module that provides it is not enabled)."""
+
+    def __init__(self, tool: str, message: str) -> None:
+        super().__init__(message)
+        self.tool = tool
+
+
+def _unknown_tool(tool: str) -> str:
+    return f"Unknown tool: {tool!r}"  # fastmcp's words for a call of a tool the server does not have
 
 
 def butler_url(host: str, port: int) -> str:
@@ -82,7 +94,9 @@ async def call_tool(
         with anyio.fail_after(timeout):
             async with client:
                 result = await client.call_tool(tool, args or {})
-    except ToolError:
+    except ToolError as exc:
+        if str(exc) == _unknown_tool(tool):
+            raise UnknownToolError(tool, str(exc)) from None
         raise
     except MCPError as exc:
         refused = _refusal(exc)

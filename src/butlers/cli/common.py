@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import anyio
 import typer
 
-from butlers.cli.client import ToolError, call_tool
+from butlers.cli.client import ToolError, UnknownToolError, call_tool
 from butlers.cli.options import DirOption as DirOption
 from butlers.cli.options import HostOption as HostOption
 from butlers.cli.options import JsonOption as JsonOption
@@ -86,12 +86,21 @@ def butler_address(directory: Path | None, name: str, host: str | None) -> tuple
     return host_or_default(host), butler_port(directory, name)
 
 
-def call(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> Any:
-    """One tool call; exit 1 naming the URL when the butler is down, or with the tool's message when it fails."""
+def call(
+    host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S, missing: str | None = None
+) -> Any:
+    """One tool call; exit 1 naming the URL when the butler is down, or with the tool's message when it fails.
+
+    `missing` is what to say (exit 2: the butler's config lacks something) when the butler has no such tool.
+    """
     try:
         return anyio.run(call_tool, host, port, tool, args, timeout)
     except DaemonUnreachableError as exc:
         fail(str(exc))
+    except UnknownToolError as exc:
+        if missing is not None:
+            fail(missing, code=2)
+        fail(f"{tool} failed: {exc}")
     except ToolError as exc:
         fail(f"{tool} failed: {exc}")
 
@@ -102,9 +111,11 @@ def answer_dict(tool: str, answer: Any) -> dict[str, Any]:
     return answer
 
 
-def call_dict(host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
+def call_dict(
+    host: str, port: int, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S, missing: str | None = None
+) -> dict[str, Any]:
     """`call`, with an answer that is not a JSON object an error (exit 1)."""
-    return answer_dict(tool, call(host, port, tool, args, timeout))
+    return answer_dict(tool, call(host, port, tool, args, timeout, missing))
 
 
 def ask(
@@ -114,19 +125,29 @@ def ask(
     tool: str,
     args: dict[str, Any],
     timeout: float = CALL_TIMEOUT_S,
+    missing: str | None = None,
 ) -> dict[str, Any]:
     """Call `tool` on butler NAME (found as `butler_address` does) and return its JSON object answer."""
     address, port = butler_address(directory, name, host)
-    return call_dict(address, port, tool, args, timeout)
+    return call_dict(address, port, tool, args, timeout, missing)
 
 
-def resolve_id(host: str, port: int, given: str, tool: str, args: dict[str, Any], key: str, none_found: str) -> str:
+def resolve_id(
+    host: str,
+    port: int,
+    given: str,
+    tool: str,
+    args: dict[str, Any],
+    key: str,
+    none_found: str,
+    missing: str | None = None,
+) -> str:
     """A full id as given; a prefix matched against the newest records `tool` lists (exit 1 if none or several)."""
     try:
         return str(uuid.UUID(given))
     except ValueError:
         pass
-    answer = answer_dict(tool, call(host, port, tool, args))
+    answer = answer_dict(tool, call(host, port, tool, args, missing=missing))
     prefix = given.lower()
     matches = [str(r["id"]) for r in answer.get(key) or [] if str(r.get("id", "")).startswith(prefix)]
     if len(matches) != 1:

@@ -3,6 +3,9 @@
 A command declares `remote: Remote` as its last, keyword-only parameter and is registered through
 `remote_command`, which puts `--json`, `--dir` and `--host` in its place (last, in that order, as
 `--help` and docs/cli.md list them) and calls the command with one `Remote` made of their values.
+
+A tool a module provides, asked of a butler without that module, is answered with the module to
+enable (`MODULE_TOOLS`), not with the server's "Unknown tool".
 """
 
 from __future__ import annotations
@@ -23,6 +26,36 @@ _SHARED = (
     inspect.Parameter("directory", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DirOption),
     inspect.Parameter("host", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=HostOption),
 )
+
+
+@dataclass(frozen=True)
+class ModuleNeed:
+    """The module a tool comes from, and what a butler without it has none of."""
+
+    module: str  # its table in butler.toml: [modules.<module>]
+    what: str  # e.g. "notifications"
+
+
+_NOTIFY = ModuleNeed("notify", "notifications")
+_SWITCHBOARD = ModuleNeed("switchboard", "inbound messages")
+
+# Every module tool a `butlerctl` command calls (the core tools every butler has are not here).
+MODULE_TOOLS: dict[str, ModuleNeed] = {
+    "notify_list": _NOTIFY,
+    "notify_retry": _NOTIFY,
+    "inbound_list": _SWITCHBOARD,
+    "inbound_get": _SWITCHBOARD,
+    "inbound_retry": _SWITCHBOARD,
+    "reroute": _SWITCHBOARD,
+}
+
+
+def without_module(name: str, tool: str) -> str | None:
+    """What to tell the user when butler NAME has no `tool` because a module is not enabled (None: a core tool)."""
+    need = MODULE_TOOLS.get(tool)
+    if need is None:
+        return None
+    return f"butler '{name}' has no {need.what}: enable [modules.{need.module}] in its butler.toml"
 
 
 @dataclass(frozen=True)
@@ -49,8 +82,9 @@ class Remote:
         return butler_address(self.directory, name, self.host)
 
     def ask(self, name: str, tool: str, args: dict[str, Any], timeout: float = CALL_TIMEOUT_S) -> dict[str, Any]:
-        """Call `tool` on butler NAME; its JSON object answer (exit 1 if down, refused or not an object)."""
-        return ask(self.directory, name, self.host, tool, args, timeout)
+        """Call `tool` on butler NAME; its JSON object answer (exit 1 if down, refused or not an object;
+        exit 2 if the butler lacks the module that provides it)."""
+        return ask(self.directory, name, self.host, tool, args, timeout, without_module(name, tool))
 
     def ask_about(
         self,
@@ -63,8 +97,12 @@ class Remote:
     ) -> tuple[str, dict[str, Any]]:
         """Call `tool` on butler NAME about the record `given` names (a full id or its start): (full id, answer)."""
         address, port = self.address(name)
-        found = resolve_id(address, port, given, lookup.list_tool, lookup.list_args, lookup.key, lookup.none_found)
-        return found, call_dict(address, port, tool, {lookup.argument: found, **(args or {})}, timeout)
+        listing = (lookup.list_tool, lookup.list_args, lookup.key, lookup.none_found)
+        found = resolve_id(address, port, given, *listing, without_module(name, lookup.list_tool))
+        answer = call_dict(
+            address, port, tool, {lookup.argument: found, **(args or {})}, timeout, without_module(name, tool)
+        )
+        return found, answer
 
     def show(self, record: dict[str, Any], human: str | Callable[[dict[str, Any]], None]) -> None:
         show(record, self.as_json, human)

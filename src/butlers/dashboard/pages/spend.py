@@ -67,10 +67,10 @@ def _top(request: Request) -> int:
 async def spend_page(request: Request) -> Response:
     d = dashboard(request)
     today = date.today()
-    since = _since(request, today)
-    view, ceiling = await read_spend(d, since, _top(request))
+    since, top = _since(request, today), _top(request)
+    view, ceiling = await read_spend(d, since, top)
     chart = cost_per_day(view.by_day, since, today, sorted(d.fleet.butlers))
-    return page(request, "spend.html", chart=chart, **spend_json(since, view, ceiling))
+    return page(request, "spend.html", chart=chart, top=top, **spend_json(since, view, ceiling))
 
 
 async def spend_api(request: Request) -> Response:
