@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import Field
 
 from butlers.core.tool_errors import bad_argument
-from butlers.modules.base import Notifier, delivered
+from butlers.modules.base import Notifier, NotifyRequest, delivered
 
 from . import parsing, store
 from .common import ContactId, Limit, parsed, require_contacts, text
@@ -148,7 +148,7 @@ class DateTools:
                 delivery="not delivered: notify is not available on this butler",
             )
         try:
-            record = await self.notify(message)
+            record = await self.notify(NotifyRequest(message))
         except Exception as exc:  # a failed delivery is reported, never lost silently
             return Digest(
                 message=message,
