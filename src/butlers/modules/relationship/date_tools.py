@@ -198,15 +198,6 @@ async def upcoming(pool: asyncpg.Pool, today: date, days: int) -> list[UpcomingD
         on = parsing.next_occurrence(r["month"], r["day"], today)
         if (on - today).days > days:
             continue  # 29 Feb asked for because 28 Feb is in range, but next year's is later
-        out.append(
-            UpcomingDate(
-                contact_id=r["contact_id"],
-                display_name=r["display_name"],
-                kind=r["kind"],
-                label=r["label"],
-                on=on.isoformat(),
-                in_days=(on - today).days,
-                turns=None if r["year"] is None else on.year - r["year"],
-            )
-        )
+        turns = None if r["year"] is None else on.year - r["year"]
+        out.append(UpcomingDate(**dict(r), on=on.isoformat(), in_days=(on - today).days, turns=turns))
     return sorted(out, key=lambda u: (u.in_days, u.display_name))

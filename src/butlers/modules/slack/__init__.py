@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -39,6 +38,7 @@ from starlette.responses import Response
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.ignored import IgnoredSenders
 from butlers.modules.slack.channel import SlackCallError, SlackChannel, slack_error
 from butlers.modules.slack.config import (
     APP_TOKEN_ENV,
@@ -81,8 +81,7 @@ class SlackModule(Module[SlackConfig]):
         self.bot_user: str | None = None
         self.received = 0
         self.duplicates = 0
-        self.ignored = 0
-        self.ignored_senders: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ignored_senders = IgnoredSenders(MAX_IGNORED)
         self.events: EventsEndpoint | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -205,14 +204,8 @@ class SlackModule(Module[SlackConfig]):
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 
     def _count_ignored(self, ctx: ModuleContext, channel: str, user: str) -> None:
-        self.ignored += 1
-        seen = self.ignored_senders.pop((channel, user), None) or {"channel": channel, "user": user, "count": 0}
-        seen["count"] += 1
-        seen["last_at"] = datetime.now(UTC).isoformat()
-        self.ignored_senders[(channel, user)] = seen  # most recent last
-        while len(self.ignored_senders) > MAX_IGNORED:
-            del self.ignored_senders[next(iter(self.ignored_senders))]
-        ctx.log.info("slack.ignored", channel=channel, user=user, ignored=self.ignored)
+        self.ignored_senders.add({"channel": channel, "user": user})
+        ctx.log.info("slack.ignored", channel=channel, user=user, ignored=self.ignored_senders.count)
 
     # -- outgoing -------------------------------------------------------------------------------
 
@@ -293,8 +286,8 @@ class SlackModule(Module[SlackConfig]):
             "mode": self.config.mode,
             "received": self.received,
             "duplicates": self.duplicates,
-            "ignored": self.ignored,
-            "ignored_senders": list(reversed(self.ignored_senders.values())),
+            "ignored": self.ignored_senders.count,
+            "ignored_senders": self.ignored_senders.recent(),
         }
         if self.events is not None:
             info["refused"] = self.events.refused

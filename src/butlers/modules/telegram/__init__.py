@@ -18,7 +18,6 @@ The bot token comes from the environment variable BUTLER_TELEGRAM_TOKEN.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +31,7 @@ from telegram.request import HTTPXRequest
 from butlers.core.approvals import ApprovalGate
 from butlers.errors import ModuleError
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.ignored import IgnoredSenders
 from butlers.modules.telegram.channel import TelegramChannel
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
 from butlers.modules.telegram.incoming import inbound_message, username_of
@@ -71,8 +71,7 @@ class TelegramModule(Module[TelegramConfig]):
         self._ctx: ModuleContext | None = None
         self._loop_error: str | None = None  # the last polling / setWebhook failure, cleared on success
         self.received = 0  # allowed messages stored
-        self.ignored = 0  # messages from chats not on the allow-list
-        self.ignored_chats: dict[int, dict[str, Any]] = {}
+        self.ignored_chats = IgnoredSenders(MAX_IGNORED_CHATS)  # chats not on the allow-list
         self.webhook_set = False
         self._owner: OwnerApprovals | None = None  # with owner_chat_id: held actions are offered there
 
@@ -233,16 +232,10 @@ class TelegramModule(Module[TelegramConfig]):
         return "received"
 
     def _count_ignored(self, ctx: ModuleContext, message: Message) -> None:
-        self.ignored += 1
         chat = message.chat
-        seen = self.ignored_chats.pop(chat.id, None) or {"chat_id": chat.id, "count": 0}
-        seen["count"] += 1
-        seen["username"] = message.from_user.username if message.from_user else chat.username
-        seen["last_at"] = datetime.now(UTC).isoformat()
-        self.ignored_chats[chat.id] = seen  # most recent last
-        while len(self.ignored_chats) > MAX_IGNORED_CHATS:
-            del self.ignored_chats[next(iter(self.ignored_chats))]
-        ctx.log.info("telegram.ignored", chat_id=chat.id, ignored=self.ignored)
+        username = message.from_user.username if message.from_user else chat.username
+        self.ignored_chats.add({"chat_id": chat.id}, username=username)
+        ctx.log.info("telegram.ignored", chat_id=chat.id, ignored=self.ignored_chats.count)
 
     # -- tools ----------------------------------------------------------------------------------
 
@@ -279,8 +272,8 @@ class TelegramModule(Module[TelegramConfig]):
         info: dict[str, Any] = {
             "mode": self.config.mode,
             "received": self.received,
-            "ignored": self.ignored,
-            "ignored_chats": list(reversed(self.ignored_chats.values())),
+            "ignored": self.ignored_chats.count,
+            "ignored_chats": self.ignored_chats.recent(),
         }
         if self.config.mode == "webhook":
             info["webhook_set"] = self.webhook_set
