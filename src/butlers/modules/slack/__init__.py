@@ -32,11 +32,13 @@ from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import ModuleError
+from butlers.modules.api_health import api_health
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.ignored import IgnoredSenders
 from butlers.modules.slack.channel import SlackCallError, SlackChannel, slack_error
@@ -291,22 +293,22 @@ class SlackModule(Module[SlackConfig]):
         }
         if self.events is not None:
             info["refused"] = self.events.refused
-        if self._web is None:
-            return {"ok": False, "error": "not started", **info}
-        try:
-            with anyio.fail_after(HEALTH_TIMEOUT_S):
-                me = await self._web.auth_test()
-        except Exception as exc:
-            return {"ok": False, "error": f"Slack Web API at {self.config.api_base_url}: {_describe(exc)}", **info}
-        self.bot_user = self.bot_user or me.get("user_id")
-        info["bot"] = me.get("user")
-        info["team"] = me.get("team")
-        if self.config.mode == "socket":
-            info["connected"] = self._socket is not None and await self._socket.is_connected()
-            if not info["connected"]:
-                error = self._loop_error or "Socket Mode is not connected (reconnecting)"
-                return {"ok": False, "error": error, **info}
-        return {"ok": True, **info}
+
+        async def report(me: AsyncSlackResponse) -> str | None:
+            self.bot_user = self.bot_user or me.get("user_id")
+            info["bot"] = me.get("user")
+            info["team"] = me.get("team")
+            if self.config.mode == "socket":
+                info["connected"] = self._socket is not None and await self._socket.is_connected()
+                if not info["connected"]:
+                    return self._loop_error or "Socket Mode is not connected (reconnecting)"
+            return None
+
+        def unreachable(exc: Exception) -> str:
+            return f"Slack Web API at {self.config.api_base_url}: {_describe(exc)}"
+
+        ask = self._web.auth_test if self._web is not None else None
+        return await api_health(info, ask, unreachable, report, HEALTH_TIMEOUT_S)
 
 
 def _describe(exc: BaseException) -> str:

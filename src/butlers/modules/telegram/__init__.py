@@ -25,11 +25,12 @@ import anyio
 import anyio.abc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from telegram import Bot, Message, Update
+from telegram import Bot, Message, Update, User
 from telegram.request import HTTPXRequest
 
 from butlers.core.approvals import ApprovalGate
 from butlers.errors import ModuleError
+from butlers.modules.api_health import api_health
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.ignored import IgnoredSenders
 from butlers.modules.telegram.channel import TelegramChannel
@@ -277,15 +278,14 @@ class TelegramModule(Module[TelegramConfig]):
         }
         if self.config.mode == "webhook":
             info["webhook_set"] = self.webhook_set
-        if self._bot is None:
-            return {"ok": False, "error": "not started", **info}
-        try:
-            with anyio.fail_after(HEALTH_TIMEOUT_S):
-                me = await self._bot.get_me()
-        except Exception as exc:
+
+        async def report(me: User) -> str | None:
+            info["bot"] = f"@{me.username}"
+            return self._loop_error
+
+        def unreachable(exc: Exception) -> str:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return {"ok": False, "error": f"Bot API at {self.config.api_base_url} unreachable: {error}", **info}
-        info["bot"] = f"@{me.username}"
-        if self._loop_error:
-            return {"ok": False, "error": self._loop_error, **info}
-        return {"ok": True, **info}
+            return f"Bot API at {self.config.api_base_url} unreachable: {error}"
+
+        ask = self._bot.get_me if self._bot is not None else None
+        return await api_health(info, ask, unreachable, report, HEALTH_TIMEOUT_S)
