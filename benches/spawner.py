@@ -68,7 +68,7 @@ async def overhead(spawner: Spawner, n: int) -> tuple[list[float], list[float]]:
             pass
         bare.append(time.perf_counter() - t)
         t = time.perf_counter()
-        out = await spawner.trigger(PROMPT, wait=True)
+        out = await spawner.wait_finished(await spawner.trigger(PROMPT))
         spawned.append(time.perf_counter() - t)
         assert out["status"] == "succeeded", out
     return bare, spawned

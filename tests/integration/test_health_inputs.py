@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from butlers.db import ServerAddress
 from butlers.migrate import apply_migrations
-from butlers.modules.base import ModuleContext
+from butlers.modules.base import ModuleContext, NotifyRequest
 from butlers.modules.health import HealthConfig, HealthModule
 from butlers.testing.asgi import serve_asgi
 from butlers.testing.postgres import TestPostgres
@@ -192,10 +192,10 @@ async def test_the_digest_is_delivered_through_notify_when_the_butler_has_it(
     pg_address: ServerAddress, database: str, pool: asyncpg.Pool, data_dir: Path
 ) -> None:
     await apply_migrations(pg_address, database, HealthModule.migrations_dir, owner="health")
-    sent: list[dict[str, Any]] = []
+    sent: list[NotifyRequest] = []
 
-    async def notify(message: str, **kwargs: Any) -> dict[str, Any]:
-        sent.append({"message": message, **kwargs})
+    async def notify(request: NotifyRequest) -> dict[str, Any]:
+        sent.append(request)
         return {"id": "n-1", "status": "sent"}
 
     mcp = FastMCP("health")
@@ -211,5 +211,5 @@ async def test_the_digest_is_delivered_through_notify_when_the_butler_has_it(
         digest = await call(client, "health_medication_due", at="2024-02-01T08:00", within_minutes=60)
         quiet = await call(client, "health_medication_due", at="2024-02-01T12:00")
     assert digest["delivered"] is True and digest["notification"] == {"id": "n-1", "status": "sent"}
-    assert sent == [{"message": "Medication due: 08:00 Aspirin 100 mg; 08:30 Iron 50 mg."}]  # one message, both doses
+    assert sent == [NotifyRequest("Medication due: 08:00 Aspirin 100 mg; 08:30 Iron 50 mg.")]  # one message, both doses
     assert quiet["delivered"] is False and len(sent) == 1  # nothing due: nothing sent

@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 from butlers.cli.butlerctl import app
 from butlers.core.scheduler import ScheduleRun
 from butlers.db import ServerAddress
+from butlers.modules.base import NotifyRequest
 from butlers.modules.telegram import TOKEN_ENV
 from butlers.testing.asgi import serve_asgi
 from butlers.testing.model_api import ModelApiStandIn
@@ -90,7 +91,7 @@ async def test_notify_reaches_the_owners_chat_and_answers_a_message_in_place(
             # Module code notifies through its context, with the same engine.
             ctx = d.butler("switchboard")._contexts["telegram"]
             assert ctx.notify is not None
-            from_module = await ctx.notify("from a module", priority="high")
+            from_module = await ctx.notify(NotifyRequest("from a module", priority="high"))
             assert from_module["status"] == "sent" and from_module["origin"] == fleet.names["switchboard"]
             assert standin.sent[-1].text == "from a module"
 

@@ -14,7 +14,7 @@ from relationship_helpers import RunningRelationship, running_relationship
 
 from butlers.db import ServerAddress
 from butlers.migrate import apply_migrations
-from butlers.modules.base import ModuleContext
+from butlers.modules.base import ModuleContext, NotifyRequest
 from butlers.modules.relationship import RelationshipConfig, RelationshipModule
 from butlers.testing.postgres import TestPostgres
 
@@ -187,15 +187,8 @@ async def test_the_digest_is_one_message_delivered_through_notify(
     await apply_migrations(pg_address, database, RelationshipModule.migrations_dir, owner="relationship")
     sent: list[dict[str, Any]] = []
 
-    async def notify(
-        message: str,
-        *,
-        channel: str | None = None,
-        recipient: str | None = None,
-        reply_to: str | None = None,
-        priority: str = "normal",
-    ) -> dict[str, Any]:
-        sent.append({"message": message, "channel": channel})
+    async def notify(request: NotifyRequest) -> dict[str, Any]:
+        sent.append({"message": request.message, "channel": request.channel})
         return {"id": "n-1", "status": "sent"}
 
     mcp = FastMCP("test")

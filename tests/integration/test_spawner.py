@@ -33,7 +33,7 @@ async def test_agent_calls_butler_tool_and_record_is_complete(pool: asyncpg.Pool
         Text("Stored.", usage=Usage(1500, 12, 800, 0)),
     ]
     async with running_butler(pool, tmp_path, script) as b:
-        out = await b.spawner.trigger("Store 3 under groceries", wait=True)
+        out = await b.spawner.wait_finished(await b.spawner.trigger("Store 3 under groceries"))
         offered = set(b.api.tool_names(0))
         system = b.api.system_text(0)
 
@@ -64,7 +64,7 @@ async def test_builtin_foreign_and_recursive_tools_are_refused(pool: asyncpg.Poo
         Text("gave up"),
     ]
     async with running_butler(pool, tmp_path, script) as b:
-        out = await b.spawner.trigger("try everything", wait=True)
+        out = await b.spawner.wait_finished(await b.spawner.trigger("try everything"))
 
     assert out.status == "succeeded"
     calls = out.tool_calls
@@ -110,7 +110,7 @@ async def test_child_sees_only_whitelisted_env_and_cancel_kills_it(
 async def test_timeout_kills_the_cli(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [Hang()], timeout_s=1.5) as b:
         with anyio.fail_after(15):
-            out = await b.spawner.trigger("hang", wait=True)
+            out = await b.spawner.wait_finished(await b.spawner.trigger("hang"))
         assert b.spawner.active_pids() == {}
     assert out.status == "timed_out" and "timed out after 1.5 s" in (out.error or "")
     assert out.duration_ms is not None and out.duration_ms < 8000
@@ -119,8 +119,8 @@ async def test_timeout_kills_the_cli(pool: asyncpg.Pool, tmp_path: Path) -> None
 async def test_daily_budget_refuses_new_sessions(pool: asyncpg.Pool, tmp_path: Path) -> None:
     script: list[Turn] = [Text("expensive", usage=Usage(100_000, 1000))]  # about $0.315
     async with running_butler(pool, tmp_path, script, daily_budget_usd=0.2) as b:
-        first = await b.spawner.trigger("one", wait=True)
-        second = await b.spawner.trigger("two", wait=True)
+        first = await b.spawner.wait_finished(await b.spawner.trigger("one"))
+        second = await b.spawner.wait_finished(await b.spawner.trigger("two"))
         requests = len(b.api.requests)
     # The CLI itself is capped at the budget left (--max-budget-usd): the turn that
     # crosses it stops the session, truthfully recorded with its cost.
@@ -132,14 +132,14 @@ async def test_daily_budget_refuses_new_sessions(pool: asyncpg.Pool, tmp_path: P
 
 async def test_missing_model_credential_is_a_recorded_failure(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [], model_env={}) as b:
-        out = await b.spawner.trigger("hi", wait=True)
+        out = await b.spawner.wait_finished(await b.spawner.trigger("hi"))
     assert out.status == "failed" and "ANTHROPIC_API_KEY" in (out.error or "")
 
 
 async def test_idempotency_key_gives_the_same_session(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [Text("once")]) as b:
-        a = await b.spawner.trigger("do it", idempotency_key="k-1", wait=True)
-        again = await b.spawner.trigger("do it", idempotency_key="k-1", wait=True)
+        a = await b.spawner.wait_finished(await b.spawner.trigger("do it", idempotency_key="k-1"))
+        again = await b.spawner.wait_finished(await b.spawner.trigger("do it", idempotency_key="k-1"))
     assert (a.created, again.created) == (True, False)
     assert a.session_id == again.session_id and again.result == "once"
     assert await pool.fetchval("SELECT count(*) FROM sessions") == 1
@@ -240,7 +240,7 @@ async def test_shutdown_marks_running_sessions_interrupted(pool: asyncpg.Pool, t
 
 async def test_finished_session_record_cannot_change(pool: asyncpg.Pool, tmp_path: Path) -> None:
     async with running_butler(pool, tmp_path, [Text("final")]) as b:
-        out = await b.spawner.trigger("x", wait=True)
+        out = await b.spawner.wait_finished(await b.spawner.trigger("x"))
     with pytest.raises(asyncpg.PostgresError, match="cannot be changed"):
         await pool.execute("UPDATE sessions SET result = 'rewritten' WHERE id = $1", out.session_id)
 

@@ -158,7 +158,7 @@ async def test_a_chat_not_on_the_allow_list_is_ignored_and_counted(
         [kept] = [r for r in rows if r.status == "ignored"]
         assert (kept.sender, kept.text, kept.session_id) == ("@mallory", "let me in", None)
         assert "chat 666 is not on the allow-list" in (kept.error or "")
-        assert bot.module.ignored == 1
+        assert bot.module.ignored_chats.count == 1
         health = await bot.module.health()
         assert health["ok"] is True, health
         assert health["bot"] == f"@{standin.username}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from butlers.compat import KillableTransport
 from butlers.config import ButlerConfig
 from butlers.core import agent_env
 from butlers.core.agent_credentials import session_mcp_config
-from butlers.core.sessions import Outcome, Session, SessionLog
+from butlers.core.sessions import Outcome, Session, SessionLog, TokenUsage
 from butlers.core.spend_ceiling import SpendCeiling, ceiling_refusal, tighter
 from butlers.statuses import SessionStatus
 
@@ -106,7 +106,6 @@ class Recorder:
         if r is None:
             return Outcome(SessionStatus.FAILED, error=failure or "Claude Code ended without a result", tool_calls=self.calls,
                            model=self.model, agent_session_id=self.agent_session_id)  # fmt: skip
-        usage = r.usage or {}
         error = result_error(r)
         return Outcome(
             status=SessionStatus.FAILED if error else SessionStatus.SUCCEEDED,
@@ -114,10 +113,7 @@ class Recorder:
             error=error,
             tool_calls=self.calls,
             num_turns=r.num_turns,
-            input_tokens=usage.get("input_tokens"),
-            output_tokens=usage.get("output_tokens"),
-            cache_read_tokens=usage.get("cache_read_input_tokens"),
-            cache_creation_tokens=usage.get("cache_creation_input_tokens"),
+            tokens=TokenUsage.of(r.usage or {}),
             cost_usd=r.total_cost_usd,
             model=self.model,
             agent_session_id=self.agent_session_id,
@@ -168,33 +164,21 @@ def session_prompt(row: Session) -> str:
     return f"{row.prompt}\n\nContext (JSON):\n{json.dumps(row.context, indent=2, default=str)}"
 
 
+@dataclass(eq=False)
 class AgentRunner:
     """Runs one claimed session of a butler as a locked-down Claude Code CLI."""
 
-    def __init__(
-        self,
-        name: str,
-        config: ButlerConfig,
-        sessions: SessionLog,
-        mcp_url: str,
-        home: Path,
-        credentials: dict[str, str],
-        *,
-        cli_path: str | None = None,
-        session_credentials: SessionCredentials | None = None,
-        spend_ceiling: SpendCeiling | None = None,
-    ) -> None:
-        self.name = name
-        self.config = config
-        self.sessions = sessions
-        self.mcp_url = mcp_url
-        self.home = home
-        self.credentials = credentials  # the spawner's own dict: one source of truth
-        self._launchers = home.parent / "bin"
-        self._cli_path = cli_path
-        # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
-        self._session_credentials = session_credentials
-        self.spend_ceiling = spend_ceiling  # the fleet's monthly ceiling (core/spend_ceiling.py)
+    name: str
+    config: ButlerConfig
+    sessions: SessionLog
+    mcp_url: str
+    home: Path
+    credentials: dict[str, str]  # the spawner's own dict: one source of truth
+    _: KW_ONLY
+    cli_path: str | None = None
+    # None (tests of the spawner alone): the agent reaches an unguarded server without a credential.
+    session_credentials: SessionCredentials | None = None
+    spend_ceiling: SpendCeiling | None = None  # the fleet's monthly ceiling (core/spend_ceiling.py)
 
     async def run(self, row: Session, run: RunHandle) -> Outcome:
         """Run the session of `row` under a span continuing its caller's trace."""
@@ -260,7 +244,7 @@ class AgentRunner:
         stderr: deque[str] = deque(maxlen=20)
         private = self.home.parent / "run"
         with session_mcp_config(
-            private, self.name, self.mcp_url, str(row.id), self._session_credentials, traceparent
+            private, self.name, self.mcp_url, str(row.id), self.session_credentials, traceparent
         ) as mcp:
             options = self.options(traceparent, budget, stderr.append, mcp)
             prompt = session_prompt(row)
@@ -284,7 +268,7 @@ class AgentRunner:
     ) -> ClaudeAgentOptions:
         """The CLI's options: only this butler's tools, its own HOME, a whitelisted environment."""
         env = agent_env.child_env(self.credentials, self.home, traceparent)
-        cli = self._cli_path or agent_env.bundled_cli()
+        cli = self.cli_path or agent_env.bundled_cli()
         return ClaudeAgentOptions(
             tools=[],
             allowed_tools=agent_env.allowed_tools(self.name),
@@ -295,7 +279,7 @@ class AgentRunner:
             setting_sources=[],
             system_prompt=self.config.system_prompt or f"You are the {self.name} butler. {self.config.description}",
             cwd=str(self.config.directory),
-            cli_path=str(agent_env.launcher(self._launchers, env, cli)),
+            cli_path=str(agent_env.launcher(self.home.parent / "bin", env, cli)),
             env=env,
             model=self.config.agent.model,
             max_turns=self.config.agent.max_turns,

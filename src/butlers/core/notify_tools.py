@@ -23,6 +23,7 @@ from butlers.core.scheduler import Schedule
 from butlers.core.tool_edge import declared
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import NotifyUnavailableError
+from butlers.modules.base import NotifyRequest
 from butlers.statuses import HeldReason, NotificationStatus, Priority
 
 if TYPE_CHECKING:
@@ -49,12 +50,12 @@ def find_notifier(fleet: Mapping[str, Butler], origin: str) -> Notifier:
 def context_notifier(butler: Butler) -> Notifier:
     """`ModuleContext.notify` for the modules of `butler`: never raises for an unavailable engine."""
 
-    async def notify(message: str, **where: Any) -> dict[str, Any]:
+    async def notify(request: NotifyRequest) -> dict[str, Any]:
         try:
             deliver = find_notifier(butler.fleet, butler.name)
         except NotifyUnavailableError as exc:
             return {"status": "not_delivered", "error": str(exc)}
-        return await deliver(message, **where)
+        return await deliver(request)
 
     return notify
 
@@ -111,7 +112,7 @@ def register_notify_tools(mcp: FastMCP, butler: Butler) -> None:
         """Deliver a message to the user (or answer a message in place). Returns the notification: its status is sent, failed, held (for approval or quiet hours) or pending."""
         try:
             deliver = find_notifier(butler.fleet, butler.name)
-            answer = await deliver(message, channel=channel, recipient=recipient, reply_to=reply_to, priority=priority)
+            answer = await deliver(NotifyRequest(message, channel, recipient, reply_to, priority))
         except NotifyUnavailableError as exc:
             raise bad_argument("notify", "channel", str(exc)) from None
         return NotificationRecord.model_validate(answer)

@@ -99,8 +99,8 @@ def register_session_tools(mcp: FastMCP, spawner: Spawner, sessions: SessionLog)
         the session ends, with its result.
         """
         _check_trigger(prompt, context)
-        answer = await spawner.trigger(prompt, context=context, idempotency_key=idempotency_key, wait=wait)
-        return TriggerAnswer.of(answer)
+        triggered = await spawner.trigger(prompt, context=context, idempotency_key=idempotency_key)
+        return TriggerAnswer.of(await spawner.wait_finished(triggered) if wait else triggered)
 
     @declared(mcp)
     async def sessions_list(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -80,6 +80,21 @@ class FinishedTrigger(Session):
     created: bool
 
 
+class TokenUsage(NamedTuple):
+    """A session's tokens, as the SDK's result reports them (None: not reported), in the columns' order."""
+
+    input: int | None = None
+    output: int | None = None
+    cache_read: int | None = None
+    cache_creation: int | None = None
+
+    @classmethod
+    def of(cls, usage: dict[str, Any]) -> TokenUsage:
+        """From the result message's `usage` (the Messages API's names)."""
+        names = ("input_tokens", "output_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+        return cls(*(usage.get(name) for name in names))
+
+
 @dataclass
 class Outcome:
     """What a finished session produced, as the agent reported it."""
@@ -89,10 +104,7 @@ class Outcome:
     error: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     num_turns: int | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_creation_tokens: int | None = None
+    tokens: TokenUsage = field(default_factory=TokenUsage)
     cost_usd: float | None = None
     model: str | None = None
     agent_session_id: str | None = None
@@ -139,8 +151,8 @@ class SessionLog:
             raise ValueError(f"not a final status: {outcome.status}")
         o = outcome
         done = await self.pool.fetchval(
-            Q["finish"], session_id, o.status, o.result, o.error, o.tool_calls, o.num_turns, o.input_tokens,
-            o.output_tokens, o.cache_read_tokens, o.cache_creation_tokens, o.cost_usd, o.model, o.agent_session_id,
+            Q["finish"], session_id, o.status, o.result, o.error, o.tool_calls, o.num_turns, *o.tokens, o.cost_usd,
+            o.model, o.agent_session_id,
         )  # fmt: skip
         return bool(done)
 

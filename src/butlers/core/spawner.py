@@ -18,7 +18,7 @@ import contextlib
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any
 
 import anyio
 import asyncpg
@@ -193,59 +193,30 @@ class Spawner:
         session_id, _ = await self.sessions.enqueue(conn, request, parent_traceparent=current_traceparent())
         return session_id
 
-    @overload
-    async def trigger(
-        self,
-        prompt: str,
-        context: dict[str, Any] | None = ...,
-        idempotency_key: str | None = ...,
-        wait: Literal[False] = ...,
-        trigger_source: TriggerSource = ...,
-    ) -> Triggered: ...
-
-    @overload
-    async def trigger(
-        self,
-        prompt: str,
-        context: dict[str, Any] | None = ...,
-        idempotency_key: str | None = ...,
-        *,
-        wait: Literal[True],
-        trigger_source: TriggerSource = ...,
-    ) -> FinishedTrigger: ...
-
-    @overload
-    async def trigger(
-        self,
-        prompt: str,
-        context: dict[str, Any] | None = ...,
-        idempotency_key: str | None = ...,
-        wait: bool = ...,
-        trigger_source: TriggerSource = ...,
-    ) -> Triggered | FinishedTrigger: ...
-
     async def trigger(
         self,
         prompt: str,
         context: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
-        wait: bool = False,
         trigger_source: TriggerSource = TriggerSource.TRIGGER_TOOL,
-    ) -> Triggered | FinishedTrigger:
-        """Queue a session (or find the one with this idempotency key); with `wait`, its final record."""
+    ) -> Triggered:
+        """Queue a session (or find the one with this idempotency key); `wait_finished` waits for its end."""
         request = DispatchRequest(trigger_source, prompt, context=context, idempotency_key=idempotency_key)
         async with self.pool.acquire() as conn, conn.transaction():
             session_id, created = await self.sessions.enqueue(conn, request, parent_traceparent=current_traceparent())
         self._poke()
-        # The waiter exists before the next await, so the end cannot be missed.
-        done = self._waiter(session_id) if wait else None
         record = await self._get(session_id)
-        if done is not None and not record.status.finished:
-            await done.wait()
-            record = await self._get(session_id)
-        if wait:
-            return FinishedTrigger(**dict(record), session_id=record.id, created=created)
         return Triggered(session_id=record.id, status=record.status, created=created)
+
+    async def wait_finished(self, triggered: Triggered) -> FinishedTrigger:
+        """Wait for a triggered session to end: its final record."""
+        # The waiter exists before the status is read, so the end cannot be missed.
+        done = self._waiter(triggered.session_id)
+        record = await self._get(triggered.session_id)
+        if not record.status.finished:
+            await done.wait()
+            record = await self._get(triggered.session_id)
+        return FinishedTrigger(**dict(record), session_id=record.id, created=triggered.created)
 
     async def cancel(self, session_id: uuid.UUID) -> Session:
         """Cancel a queued or running session; a finished one is left as it is.

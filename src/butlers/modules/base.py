@@ -33,22 +33,28 @@ if TYPE_CHECKING:
     from butlers.core.inbound import InboundLog
 
 
+@dataclass(frozen=True)
+class NotifyRequest:
+    """A message for the user, as module code and the core `notify` tool ask for it.
+
+    Channel and recipient default to the owner's; `reply_to` names the message being
+    answered (a routed session's origin).
+    """
+
+    message: str
+    channel: str | None = None
+    recipient: str | None = None
+    reply_to: str | None = None
+    priority: str = "normal"
+
+
 class Notifier(Protocol):
     """Delivers a message to the user (the core `notify` tool's engine, on the switchboard).
 
-    Channel and recipient default to the owner's; `reply_to` names the message being
-    answered (a routed session's origin). Returns the notification record as JSON.
+    Returns the notification record as JSON.
     """
 
-    async def __call__(
-        self,
-        message: str,
-        *,
-        channel: str | None = None,
-        recipient: str | None = None,
-        reply_to: str | None = None,
-        priority: str = "normal",
-    ) -> dict[str, Any]: ...
+    async def __call__(self, request: NotifyRequest) -> dict[str, Any]: ...
 
 
 def delivered(notification: dict[str, Any]) -> bool:

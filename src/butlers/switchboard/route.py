@@ -82,9 +82,10 @@ async def queue_session(
 ) -> Triggered | FinishedTrigger:
     """Queue a session on `target` with trigger source `route` (with `wait`: its final record)."""
     with tracer.start_as_current_span(f"route_prompt {target.name}", attributes={"butler": target.name}):
-        return await target.spawner.trigger(
-            prompt, context=context, idempotency_key=idempotency_key, wait=wait, trigger_source=TriggerSource.ROUTE
+        triggered = await target.spawner.trigger(
+            prompt, context=context, idempotency_key=idempotency_key, trigger_source=TriggerSource.ROUTE
         )
+        return await target.spawner.wait_finished(triggered) if wait else triggered
 
 
 async def enqueue(target: Butler, request: DispatchRequest) -> uuid.UUID:

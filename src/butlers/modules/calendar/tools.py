@@ -46,11 +46,21 @@ MAX_TEXT = 10_000
 MAX_SUMMARY = 500
 MAX_UID = 255
 
+# An event's free text (summary, description, location), checked by `_text` when given.
+EventText = str | None
 Moment = Annotated[str, Field(description="ISO 8601: '2025-03-01T09:00:00+01:00', naive in the zone, or '2025-03-01'.")]
+Rule = Annotated[str | None, Field(description="RFC 5545 rule, e.g. 'FREQ=WEEKLY;BYDAY=MO'.")]
+NewRule = Annotated[str | None, Field(description="New rule; '' makes the event single.")]
+EventZone = Annotated[str | None, Field(description="IANA zone the event lives in; default the module's.")]
+NewZone = Annotated[str | None, Field(description="IANA zone for the new times.")]
+MinMinutes = Annotated[int, Field(description="Shortest gap worth reporting, in minutes.")]
+WorkHours = Annotated[
+    str | None, Field(description="Only inside these hours each day, e.g. '09:00-17:00' (module zone).")
+]
 Span = tuple[datetime | date, datetime | date]
 
 
-def _text(tool: str, argument: str, value: str | None, limit: int, *, required: bool = False) -> str | None:
+def _text(tool: str, argument: str, value: EventText, limit: int, *, required: bool = False) -> str | None:
     if value is None:
         return None
     text = value.strip()
@@ -241,12 +251,10 @@ class CalendarTools:
         summary: str,
         start: Moment,
         end: Moment,
-        description: str | None = None,
-        location: str | None = None,
-        rrule: Annotated[str | None, Field(description="RFC 5545 rule, e.g. 'FREQ=WEEKLY;BYDAY=MO'.")] = None,
-        timezone: Annotated[
-            str | None, Field(description="IANA zone the event lives in; default the module's.")
-        ] = None,
+        description: EventText = None,
+        location: EventText = None,
+        rrule: Rule = None,
+        timezone: EventZone = None,
     ) -> dict[str, Any]:
         """Create an event on the CalDAV calendar (all-day when start and end are dates; end is exclusive)."""
         tool = "calendar_create_event"
@@ -271,13 +279,13 @@ class CalendarTools:
     async def calendar_update_event(
         self,
         uid: str,
-        summary: str | None = None,
+        summary: EventText = None,
         start: Moment | None = None,
         end: Moment | None = None,
-        description: str | None = None,
-        location: str | None = None,
-        rrule: Annotated[str | None, Field(description="New rule; '' makes the event single.")] = None,
-        timezone: Annotated[str | None, Field(description="IANA zone for the new times.")] = None,
+        description: EventText = None,
+        location: EventText = None,
+        rrule: NewRule = None,
+        timezone: NewZone = None,
     ) -> dict[str, Any]:
         """Change an event (the whole series, for a recurring one); only the given fields change.
 
@@ -322,10 +330,8 @@ class CalendarTools:
         self,
         start: Moment,
         end: Moment,
-        min_minutes: Annotated[int, Field(description="Shortest gap worth reporting, in minutes.")] = 30,
-        work_hours: Annotated[
-            str | None, Field(description="Only inside these hours each day, e.g. '09:00-17:00' (module zone).")
-        ] = None,
+        min_minutes: MinMinutes = 30,
+        work_hours: WorkHours = None,
     ) -> dict[str, Any]:
         """Free slots between start and end: gaps between busy events (transparent or cancelled ones don't count)."""
         tool = "calendar_free_time"

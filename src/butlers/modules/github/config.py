@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
 from butlers.modules.config_checks import ApiBaseUrl, StrictConfig, WebhookPath, matching_names, only_outbound
 
@@ -26,13 +26,22 @@ _REPO = re.compile(REPO_PATTERN)
 _EVENT = re.compile(r"[a-z_]{1,64}")
 
 
+def _long_enough(secret: str) -> str:
+    if len(secret) < 16:
+        raise ValueError("must be at least 16 characters (use a random string, e.g. `openssl rand -hex 32`)")
+    return secret
+
+
+WebhookSecret = Annotated[str, AfterValidator(_long_enough)]
+
+
 class WebhookConfig(StrictConfig):
     """`[modules.github.webhook]`: used when inbound = "webhook"."""
 
     path: WebhookPath = Field(
         default="/github/webhook", description="Path of the route on the butler's HTTP port that receives events."
     )
-    secret: str | None = Field(
+    secret: WebhookSecret | None = Field(
         default=None,
         description="The webhook's secret, checked against X-Hub-Signature-256 (HMAC-SHA256). Use ${VAR}.",
     )
@@ -40,13 +49,6 @@ class WebhookConfig(StrictConfig):
         default_factory=lambda: list(DEFAULT_EVENTS),
         description="Event types (X-GitHub-Event) that become inbound messages; others are acknowledged and ignored.",
     )
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, value: str | None) -> str | None:
-        if value is not None and len(value) < 16:
-            raise ValueError("must be at least 16 characters (use a random string, e.g. `openssl rand -hex 32`)")
-        return value
 
     @field_validator("events")
     @classmethod

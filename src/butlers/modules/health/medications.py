@@ -10,7 +10,7 @@ import asyncpg
 from pydantic import Field
 
 from butlers.core.tool_errors import bad_argument
-from butlers.modules.base import delivered
+from butlers.modules.base import NotifyRequest, delivered
 from butlers.modules.health.env import At, Days, HealthEnv, Notes, RowId, Since, Until, clean_text
 from butlers.modules.health.models import (
     Adherence,
@@ -295,5 +295,5 @@ class MedicationTools:
         message = f"Medication due: {listed}."
         if self.env.notify is None:
             return Digest(message=message, items=items, delivered=False)
-        notification = await self.env.notify(message)
+        notification = await self.env.notify(NotifyRequest(message))
         return Digest(message=message, items=items, delivered=delivered(notification), notification=notification)

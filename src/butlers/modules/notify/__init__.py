@@ -40,10 +40,7 @@ class NotifyModule(Module[NotifyConfig]):
     name = "notify"
     config_schema = NotifyConfig
     migrations_dir = Path(__file__).parent / "migrations"
-
-    def __init__(self, config: NotifyConfig) -> None:
-        super().__init__(config)
-        self.engine: NotifyEngine | None = None
+    engine: NotifyEngine | None = None  # from on_startup to on_shutdown
 
     @property
     def notifier(self) -> NotifyEngine | None:

@@ -24,6 +24,7 @@ import structlog
 from butlers.core.approvals import ApprovalGate
 from butlers.core.channels import Channel, ChannelRegistry, DeliveryError, Outgoing
 from butlers.errors import NotFoundError, ToolInputError
+from butlers.modules.base import NotifyRequest
 from butlers.modules.notify.config import NotifyConfig
 from butlers.modules.notify.store import HeldReason, NewNotification, Notification, NotificationStore, Status
 
@@ -70,21 +71,12 @@ class NotifyEngine:
 
     # -- asking -----------------------------------------------------------------------------------
 
-    async def notify(
-        self,
-        message: str,
-        *,
-        channel: str | None = None,
-        recipient: str | None = None,
-        reply_to: str | None = None,
-        priority: str = "normal",
-        origin: str = "",
-    ) -> dict[str, Any]:
+    async def notify(self, request: NotifyRequest, *, origin: str = "") -> dict[str, Any]:
         """Record and deliver (or hold) one message; the notification record as JSON.
 
         Raises ToolInputError (tool `notify`, naming the argument) for a bad call; nothing is written then.
         """
-        new = await self._plan(message, channel, recipient, reply_to, priority, origin)
+        new = await self._plan(request, origin)
         record = await self.store.insert(new)
         log.info("notify.recorded", id=str(record.id), channel=record.channel, status=record.status, origin=origin)
         if new.held_reason is HeldReason.APPROVAL:
@@ -95,17 +87,16 @@ class NotifyEngine:
         assert current is not None
         return current.to_json()
 
-    async def _plan(
-        self, message: str, channel: str | None, recipient: str | None, reply_to: str | None, priority: str, origin: str
-    ) -> NewNotification:
+    async def _plan(self, request: NotifyRequest, origin: str) -> NewNotification:
+        message, channel, recipient, priority = request.message, request.channel, request.recipient, request.priority
         if not message.strip():
             raise _bad("message", "must not be empty")
         if priority not in PRIORITIES:
             raise _bad("priority", f"{priority!r} is not one of {', '.join(PRIORITIES)}")
         reply: dict[str, Any] | None = None
         inbound_id: uuid.UUID | None = None
-        if reply_to is not None:
-            inbound_id, name, target, reply = await self._reply_target(reply_to, channel, recipient)
+        if request.reply_to is not None:
+            inbound_id, name, target, reply = await self._reply_target(request.reply_to, channel, recipient)
         else:
             name = channel or self.owner.default_channel or ""
             if not name:

@@ -9,7 +9,7 @@ import asyncpg
 from pydantic import Field
 
 from butlers.core.tool_errors import bad_argument
-from butlers.modules.base import Notifier, delivered
+from butlers.modules.base import Notifier, NotifyRequest, delivered
 
 from . import parsing, store
 from .common import ContactId, Limit, parsed, require_contacts, text
@@ -148,7 +148,7 @@ class DateTools:
                 delivery="not delivered: notify is not available on this butler",
             )
         try:
-            record = await self.notify(message)
+            record = await self.notify(NotifyRequest(message))
         except Exception as exc:  # a failed delivery is reported, never lost silently
             return Digest(
                 message=message,
@@ -198,15 +198,6 @@ async def upcoming(pool: asyncpg.Pool, today: date, days: int) -> list[UpcomingD
         on = parsing.next_occurrence(r["month"], r["day"], today)
         if (on - today).days > days:
             continue  # 29 Feb asked for because 28 Feb is in range, but next year's is later
-        out.append(
-            UpcomingDate(
-                contact_id=r["contact_id"],
-                display_name=r["display_name"],
-                kind=r["kind"],
-                label=r["label"],
-                on=on.isoformat(),
-                in_days=(on - today).days,
-                turns=None if r["year"] is None else on.year - r["year"],
-            )
-        )
+        turns = None if r["year"] is None else on.year - r["year"]
+        out.append(UpcomingDate(**dict(r), on=on.isoformat(), in_days=(on - today).days, turns=turns))
     return sorted(out, key=lambda u: (u.in_days, u.display_name))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -33,12 +32,15 @@ from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
 from butlers.core.tool_errors import bad_argument
 from butlers.errors import ModuleError
+from butlers.modules.api_health import api_health
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.ignored import IgnoredSenders
 from butlers.modules.slack.channel import SlackCallError, SlackChannel, slack_error
 from butlers.modules.slack.config import (
     APP_TOKEN_ENV,
@@ -81,8 +83,7 @@ class SlackModule(Module[SlackConfig]):
         self.bot_user: str | None = None
         self.received = 0
         self.duplicates = 0
-        self.ignored = 0
-        self.ignored_senders: dict[tuple[str, str], dict[str, Any]] = {}
+        self.ignored_senders = IgnoredSenders(MAX_IGNORED)
         self.events: EventsEndpoint | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -205,14 +206,8 @@ class SlackModule(Module[SlackConfig]):
         await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
 
     def _count_ignored(self, ctx: ModuleContext, channel: str, user: str) -> None:
-        self.ignored += 1
-        seen = self.ignored_senders.pop((channel, user), None) or {"channel": channel, "user": user, "count": 0}
-        seen["count"] += 1
-        seen["last_at"] = datetime.now(UTC).isoformat()
-        self.ignored_senders[(channel, user)] = seen  # most recent last
-        while len(self.ignored_senders) > MAX_IGNORED:
-            del self.ignored_senders[next(iter(self.ignored_senders))]
-        ctx.log.info("slack.ignored", channel=channel, user=user, ignored=self.ignored)
+        self.ignored_senders.add({"channel": channel, "user": user})
+        ctx.log.info("slack.ignored", channel=channel, user=user, ignored=self.ignored_senders.count)
 
     # -- outgoing -------------------------------------------------------------------------------
 
@@ -293,27 +288,27 @@ class SlackModule(Module[SlackConfig]):
             "mode": self.config.mode,
             "received": self.received,
             "duplicates": self.duplicates,
-            "ignored": self.ignored,
-            "ignored_senders": list(reversed(self.ignored_senders.values())),
+            "ignored": self.ignored_senders.count,
+            "ignored_senders": self.ignored_senders.recent(),
         }
         if self.events is not None:
             info["refused"] = self.events.refused
-        if self._web is None:
-            return {"ok": False, "error": "not started", **info}
-        try:
-            with anyio.fail_after(HEALTH_TIMEOUT_S):
-                me = await self._web.auth_test()
-        except Exception as exc:
-            return {"ok": False, "error": f"Slack Web API at {self.config.api_base_url}: {_describe(exc)}", **info}
-        self.bot_user = self.bot_user or me.get("user_id")
-        info["bot"] = me.get("user")
-        info["team"] = me.get("team")
-        if self.config.mode == "socket":
-            info["connected"] = self._socket is not None and await self._socket.is_connected()
-            if not info["connected"]:
-                error = self._loop_error or "Socket Mode is not connected (reconnecting)"
-                return {"ok": False, "error": error, **info}
-        return {"ok": True, **info}
+
+        async def report(me: AsyncSlackResponse) -> str | None:
+            self.bot_user = self.bot_user or me.get("user_id")
+            info["bot"] = me.get("user")
+            info["team"] = me.get("team")
+            if self.config.mode == "socket":
+                info["connected"] = self._socket is not None and await self._socket.is_connected()
+                if not info["connected"]:
+                    return self._loop_error or "Socket Mode is not connected (reconnecting)"
+            return None
+
+        def unreachable(exc: Exception) -> str:
+            return f"Slack Web API at {self.config.api_base_url}: {_describe(exc)}"
+
+        ask = self._web.auth_test if self._web is not None else None
+        return await api_health(info, ask, unreachable, report, HEALTH_TIMEOUT_S)
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,7 +18,6 @@ The bot token comes from the environment variable BUTLER_TELEGRAM_TOKEN.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +25,14 @@ import anyio
 import anyio.abc
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from telegram import Bot, Message, Update
+from telegram import Bot, Message, Update, User
 from telegram.request import HTTPXRequest
 
 from butlers.core.approvals import ApprovalGate
 from butlers.errors import ModuleError
+from butlers.modules.api_health import api_health
 from butlers.modules.base import Module, ModuleContext
+from butlers.modules.ignored import IgnoredSenders
 from butlers.modules.telegram.channel import TelegramChannel
 from butlers.modules.telegram.config import OUTBOUND_TOOLS, TOKEN_ENV, TelegramConfig, WebhookConfig
 from butlers.modules.telegram.incoming import inbound_message, username_of
@@ -71,8 +72,7 @@ class TelegramModule(Module[TelegramConfig]):
         self._ctx: ModuleContext | None = None
         self._loop_error: str | None = None  # the last polling / setWebhook failure, cleared on success
         self.received = 0  # allowed messages stored
-        self.ignored = 0  # messages from chats not on the allow-list
-        self.ignored_chats: dict[int, dict[str, Any]] = {}
+        self.ignored_chats = IgnoredSenders(MAX_IGNORED_CHATS)  # chats not on the allow-list
         self.webhook_set = False
         self._owner: OwnerApprovals | None = None  # with owner_chat_id: held actions are offered there
 
@@ -233,16 +233,10 @@ class TelegramModule(Module[TelegramConfig]):
         return "received"
 
     def _count_ignored(self, ctx: ModuleContext, message: Message) -> None:
-        self.ignored += 1
         chat = message.chat
-        seen = self.ignored_chats.pop(chat.id, None) or {"chat_id": chat.id, "count": 0}
-        seen["count"] += 1
-        seen["username"] = message.from_user.username if message.from_user else chat.username
-        seen["last_at"] = datetime.now(UTC).isoformat()
-        self.ignored_chats[chat.id] = seen  # most recent last
-        while len(self.ignored_chats) > MAX_IGNORED_CHATS:
-            del self.ignored_chats[next(iter(self.ignored_chats))]
-        ctx.log.info("telegram.ignored", chat_id=chat.id, ignored=self.ignored)
+        username = message.from_user.username if message.from_user else chat.username
+        self.ignored_chats.add({"chat_id": chat.id}, username=username)
+        ctx.log.info("telegram.ignored", chat_id=chat.id, ignored=self.ignored_chats.count)
 
     # -- tools ----------------------------------------------------------------------------------
 
@@ -279,20 +273,19 @@ class TelegramModule(Module[TelegramConfig]):
         info: dict[str, Any] = {
             "mode": self.config.mode,
             "received": self.received,
-            "ignored": self.ignored,
-            "ignored_chats": list(reversed(self.ignored_chats.values())),
+            "ignored": self.ignored_chats.count,
+            "ignored_chats": self.ignored_chats.recent(),
         }
         if self.config.mode == "webhook":
             info["webhook_set"] = self.webhook_set
-        if self._bot is None:
-            return {"ok": False, "error": "not started", **info}
-        try:
-            with anyio.fail_after(HEALTH_TIMEOUT_S):
-                me = await self._bot.get_me()
-        except Exception as exc:
+
+        async def report(me: User) -> str | None:
+            info["bot"] = f"@{me.username}"
+            return self._loop_error
+
+        def unreachable(exc: Exception) -> str:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return {"ok": False, "error": f"Bot API at {self.config.api_base_url} unreachable: {error}", **info}
-        info["bot"] = f"@{me.username}"
-        if self._loop_error:
-            return {"ok": False, "error": self._loop_error, **info}
-        return {"ok": True, **info}
+            return f"Bot API at {self.config.api_base_url} unreachable: {error}"
+
+        ask = self._bot.get_me if self._bot is not None else None
+        return await api_health(info, ask, unreachable, report, HEALTH_TIMEOUT_S)
