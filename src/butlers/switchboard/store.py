@@ -16,28 +16,16 @@ from butlers.core.records import jsonable
 MAX_LIST = 500
 
 
-class ReasonKind(StrEnum):
-    """Why a part went where it went (mirrored by the SQL CHECK on routing_log.reason_kind)."""
+# One line a vocabulary: StrEnum's functional API gives each member its name in lower case as
+# its value; the docstring is its JSON schema's description.
+ReasonKind = StrEnum("ReasonKind", ["RULE", "MODEL", "FALLBACK", "REROUTE"])
+ReasonKind.__doc__ = "Why a part went where it went (mirrored by the SQL CHECK on routing_log.reason_kind)."
 
-    RULE = "rule"
-    MODEL = "model"
-    FALLBACK = "fallback"
-    REROUTE = "reroute"
+PartStatus = StrEnum("PartStatus", ["DECIDED", "QUEUED", "FAILED"])
+PartStatus.__doc__ = "A decided part: `decided` (committed, not yet queued), `queued` (a session exists) or `failed`."
 
-
-class PartStatus(StrEnum):
-    """A decided part: `decided` (committed, not yet queued), `queued` (a session exists) or `failed`."""
-
-    DECIDED = "decided"
-    QUEUED = "queued"
-    FAILED = "failed"
-
-
-class ClassifyVia(StrEnum):
-    """How a model classification ran (mirrored by the SQL CHECK on routing_log.classify_via)."""
-
-    MESSAGES_API = "messages_api"
-    CLAUDE_CODE = "claude_code"
+ClassifyVia = StrEnum("ClassifyVia", ["MESSAGES_API", "CLAUDE_CODE"])
+ClassifyVia.__doc__ = "How a model classification ran (mirrored by the SQL CHECK on routing_log.classify_via)."
 
 
 @dataclass(frozen=True)
