@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -30,13 +30,16 @@ ClassifyVia.__doc__ = "How a model classification ran (mirrored by the SQL CHECK
 
 @dataclass(frozen=True)
 class Usage:
-    """What one classification cost."""
+    """What one classification cost: all five figures, each None when not known."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    elapsed_ms: int | None = None
-    via: ClassifyVia | None = None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    elapsed_ms: int | None
+    via: ClassifyVia | None
+
+
+NO_USAGE = Usage(None, None, None, None, None)  # a decision no model took part in (a rule, a reroute)
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Part:
 @dataclass(frozen=True)
 class Decision:
     parts: tuple[Part, ...]
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ class RoutingLog:
         """Commit a new attempt made of `parts` of an earlier decision (same butler, text, part number and
         reason): a retry re-runs only what failed. No classification, so no usage."""
         again = [(p.part, p.total, Part(p.butler, p.text, p.kind, _retried(p))) for p in parts]
-        return await self._commit_attempt(origin, again, Usage())
+        return await self._commit_attempt(origin, again, NO_USAGE)
 
     async def _commit_attempt(self, origin: Origin, parts: list[tuple[int, int, Part]], u: Usage) -> list[PartRow]:
         """Insert a new attempt of `parts` (part number, how many the decision has, the part), in one transaction."""
