@@ -6,7 +6,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-
 # One line a vocabulary, each mirrored by the CHECK on the column named; StrEnum's functional API
 # gives each member its name in lower case as its value.
 Frequency = StrEnum("Frequency", ["DAILY", "WEEKLY", "AS_NEEDED"])  # health_medications.frequency

@@ -7,7 +7,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-
 # One line a vocabulary: StrEnum's functional API gives each member its name in lower case as its value.
 DetailKind = StrEnum("DetailKind", ["EMAIL", "PHONE", "ADDRESS", "URL"])
 RelationKind = StrEnum(
