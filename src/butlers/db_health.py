@@ -27,9 +27,10 @@ import asyncpg
 import psutil
 import structlog
 from fastmcp.exceptions import ToolError
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware import Middleware
 from fastmcp.tools import ToolResult
-from mcp import types as mt
+
+from butlers.tool_hooks import NextHook, ToolCall
 
 if TYPE_CHECKING:
     from butlers.db import PostgresServer
@@ -254,11 +255,7 @@ class ToolGuard(Middleware):
     def __init__(self, health: Callable[[], DatabaseHealth | None]) -> None:
         self._health = health
 
-    async def on_call_tool(
-        self,
-        context: MiddlewareContext[mt.CallToolRequestParams],
-        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
-    ) -> ToolResult:
+    async def on_call_tool(self, context: ToolCall, call_next: NextHook) -> ToolResult:
         name = context.message.name
         health = self._health()
         if health is not None and health.down and name not in self.ALWAYS_ANSWERS:

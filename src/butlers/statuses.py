@@ -32,79 +32,33 @@ ACTIVE_SESSION = frozenset({SessionStatus.QUEUED, SessionStatus.RUNNING})
 FINISHED_SESSION = frozenset(set(SessionStatus) - ACTIVE_SESSION)
 
 
-class TriggerSource(StrEnum):
-    """sessions.trigger_source: what started a session."""
+# One line a vocabulary: StrEnum's functional API gives each member its name in lower case as
+# its value ("TRIGGER_TOOL" is "trigger_tool"); the docstring is its JSON schema's description.
+TriggerSource = StrEnum("TriggerSource", ["TRIGGER_TOOL", "SCHEDULE", "TICK", "ROUTE", "INBOUND"])
+TriggerSource.__doc__ = "sessions.trigger_source: what started a session."
 
-    TRIGGER_TOOL = "trigger_tool"
-    SCHEDULE = "schedule"
-    TICK = "tick"
-    ROUTE = "route"
-    INBOUND = "inbound"
+ApprovalStatus = StrEnum("ApprovalStatus", ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "REJECTED"])
+ApprovalStatus.__doc__ = "approvals.status: pending → running → succeeded | failed, or pending → rejected."
 
+InboundStatus = StrEnum("InboundStatus", ["RECEIVED", "DISPATCHED", "HANDLED", "FAILED", "IGNORED"])
+InboundStatus.__doc__ = (
+    "inbound_messages.status: received → dispatched → handled | failed; or received → ignored | failed."
+)
 
-class ApprovalStatus(StrEnum):
-    """approvals.status: pending → running → succeeded | failed, or pending → rejected."""
+ScheduleSource = StrEnum("ScheduleSource", ["CONFIG", "RUNTIME"])
+ScheduleSource.__doc__ = "schedules.source: from butler.toml or made at runtime (schedule_create, remind)."
 
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    REJECTED = "rejected"
+MisfirePolicy = StrEnum("MisfirePolicy", ["COALESCE", "ALL"])
+MisfirePolicy.__doc__ = "schedules.misfire: missed windows run once (coalesce) or each (all)."
 
+ToolRunStatus = StrEnum("ToolRunStatus", ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "INTERRUPTED"])
+ToolRunStatus.__doc__ = "schedule_runs.tool_status: a tool-mode window's way from queued to its outcome."
 
-class InboundStatus(StrEnum):
-    """inbound_messages.status: received → dispatched → handled | failed; or received → ignored | failed."""
+NotificationStatus = StrEnum("NotificationStatus", ["PENDING", "SENT", "FAILED", "HELD"])
+NotificationStatus.__doc__ = "notifications.status (the notify module's delivery status)."
 
-    RECEIVED = "received"
-    DISPATCHED = "dispatched"
-    HANDLED = "handled"
-    FAILED = "failed"
-    IGNORED = "ignored"
+HeldReason = StrEnum("HeldReason", ["APPROVAL", "QUIET_HOURS"])
+HeldReason.__doc__ = "notifications.held_reason: why a notification waits."
 
-
-class ScheduleSource(StrEnum):
-    """schedules.source: from butler.toml or made at runtime (schedule_create, remind)."""
-
-    CONFIG = "config"
-    RUNTIME = "runtime"
-
-
-class MisfirePolicy(StrEnum):
-    """schedules.misfire: missed windows run once (coalesce) or each (all)."""
-
-    COALESCE = "coalesce"
-    ALL = "all"
-
-
-class ToolRunStatus(StrEnum):
-    """schedule_runs.tool_status: a tool-mode window's way from queued to its outcome."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class NotificationStatus(StrEnum):
-    """notifications.status (the notify module's delivery status)."""
-
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
-    HELD = "held"
-
-
-class HeldReason(StrEnum):
-    """notifications.held_reason: why a notification waits."""
-
-    APPROVAL = "approval"
-    QUIET_HOURS = "quiet_hours"
-
-
-class Priority(StrEnum):
-    """notifications.priority: low and normal wait out the owner's quiet hours."""
-
-    LOW = "low"
-    NORMAL = "normal"
-    HIGH = "high"
+Priority = StrEnum("Priority", ["LOW", "NORMAL", "HIGH"])
+Priority.__doc__ = "notifications.priority: low and normal wait out the owner's quiet hours."

@@ -58,8 +58,8 @@ class InboundMessage:
             raise ValueError(f"InboundMessage: received_at must be time-zone aware, got {self.received_at!r}")
 
 
-class InboundRecord(Record):
-    """A stored inbound message and what became of it (a row of `inbound_messages`)."""
+class InboundBase(Record):
+    """A stored inbound message as every view of it begins: its id, where it came from, what it says."""
 
     id: uuid.UUID
     channel: str
@@ -67,6 +67,11 @@ class InboundRecord(Record):
     sender: str
     subject: str | None
     text: str
+
+
+class InboundRecord(InboundBase):
+    """A stored inbound message and what became of it (a row of `inbound_messages`)."""
+
     metadata: dict[str, Any] | None
     received_at: Timestamp
     stored_at: Timestamp

@@ -14,11 +14,11 @@ import math
 import re
 from typing import Any
 
-import mcp.types as mt
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware import Middleware
 from fastmcp.tools.base import ToolResult
 
 from butlers.core.tool_errors import bad_argument
+from butlers.tool_hooks import NextHook, ToolCall
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_DEPTH = 32
@@ -66,11 +66,7 @@ def _bad_text(text: str) -> str | None:
 class HostileInputGuard(Middleware):
     """Refuses a tool call whose arguments hold a value no tool can use; nothing runs."""
 
-    async def on_call_tool(
-        self,
-        context: MiddlewareContext[mt.CallToolRequestParams],
-        call_next: CallNext[mt.CallToolRequestParams, ToolResult],
-    ) -> ToolResult:
+    async def on_call_tool(self, context: ToolCall, call_next: NextHook) -> ToolResult:
         tool = context.message.name
         for name, value in (context.message.arguments or {}).items():
             found = hostile_value(value, name)

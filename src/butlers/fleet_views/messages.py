@@ -9,11 +9,12 @@ key (inbound_id, attempt, part) serves it).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import dataclass
 
 import asyncpg
 
+from butlers.core.inbound import InboundBase
+from butlers.core.records import Timestamp
 from butlers.statuses import InboundStatus
 from butlers.switchboard.store import PartStatus, ReasonKind
 
@@ -42,26 +43,19 @@ class RoutedPart:
     status: PartStatus
     session_id: uuid.UUID | None
     error: str | None
-    decided_at: datetime
-    queued_at: datetime | None
+    decided_at: Timestamp
+    queued_at: Timestamp | None
     classify_cost_usd: float | None
 
 
-@dataclass(frozen=True)
-class Message:
+class Message(InboundBase):
     """An inbound message with the parts of its latest routing attempt (all attempts on `message_detail`)."""
 
-    id: uuid.UUID
-    channel: str
-    external_id: str
-    sender: str
-    subject: str | None
-    text: str
-    received_at: datetime
+    received_at: Timestamp
     status: MessageStatus
     session_id: uuid.UUID | None
-    dispatched_at: datetime | None
-    finished_at: datetime | None
+    dispatched_at: Timestamp | None
+    finished_at: Timestamp | None
     error: str | None
     routing: tuple[RoutedPart, ...]
 
@@ -76,7 +70,7 @@ class Message:
         return self.status is not MessageStatus.RECEIVED
 
 
-_MESSAGE_FIELDS = tuple(f.name for f in fields(Message) if f.name != "routing")  # its columns of inbound_messages
+_MESSAGE_FIELDS = tuple(name for name in Message.model_fields if name != "routing")  # its columns of inbound_messages
 _MESSAGE_COLUMNS = ", ".join(_MESSAGE_FIELDS)
 
 
@@ -91,8 +85,7 @@ def _part(r: asyncpg.Record) -> RoutedPart:
 
 
 def _message(r: asyncpg.Record, routing: list[RoutedPart]) -> Message:
-    fields = {k: r[k] for k in _MESSAGE_FIELDS}
-    return Message(**{**fields, "status": MessageStatus(r["status"]), "routing": tuple(routing)})
+    return Message.model_validate({**dict(r), "routing": tuple(routing)})
 
 
 async def list_messages(

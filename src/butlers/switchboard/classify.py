@@ -16,7 +16,7 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio
@@ -24,7 +24,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from butlers.core import agent_env
-from butlers.switchboard.store import ClassifyVia, Usage
+from butlers.switchboard.store import NO_USAGE, ClassifyVia, Usage
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -57,7 +57,7 @@ class Classification:
     parts: tuple[tuple[str, str], ...] = ()
     failure: str | None = None  # 'down' | 'nonsense' | 'no_credential'
     detail: str = ""
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE
 
 
 def system_prompt(butlers: Mapping[str, str]) -> str:

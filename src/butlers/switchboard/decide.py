@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from butlers.switchboard.classify import Classification, Classifier
 from butlers.switchboard.config import SwitchboardConfig
 from butlers.switchboard.rules import compile_rules, first_match
-from butlers.switchboard.store import Decision, Origin, Part, ReasonKind, Usage
+from butlers.switchboard.store import NO_USAGE, Decision, Origin, Part, ReasonKind
 
 if TYPE_CHECKING:
     from butlers.butler import Butler
@@ -61,7 +61,7 @@ class Decider:
 
     def fallback(self, origin: Origin, why: str, result: Classification | None = None) -> Decision:
         part = Part(self.config.fallback, origin.text, ReasonKind.FALLBACK, why)
-        return Decision((part,), result.usage if result is not None else Usage())
+        return Decision((part,), result.usage if result is not None else NO_USAGE)
 
 
 def _merge(parts: list[Part]) -> list[Part]:

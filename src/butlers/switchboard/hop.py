@@ -26,12 +26,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import mcp.types as mt
-from fastmcp.server.middleware import CallNext, Middleware, MiddlewareContext
+from fastmcp.server.middleware import Middleware, MiddlewareContext
 from fastmcp.tools.base import ToolResult
 
 from butlers.core.input_guard import HostileInputGuard
 from butlers.db_health import ToolGuard
 from butlers.session_trace import SessionTraceLink
+from butlers.tool_hooks import NextHook, ToolCall
 
 if TYPE_CHECKING:
     from fastmcp import FastMCP
@@ -40,8 +41,6 @@ DONE_BY_ROUTE: tuple[type[Middleware], ...] = (HostileInputGuard, SessionTraceLi
 # Middleware whose call hook reads only the call's message (name, arguments), never the FastMCP context.
 MESSAGE_ONLY: tuple[type[Middleware], ...] = (ToolGuard,)
 _OTHER_HOOKS = ("__call__", "on_message", "on_request")
-
-Hook = CallNext[mt.CallToolRequestParams, ToolResult]
 
 
 def call_hooks(mcp: FastMCP) -> list[Middleware] | None:
@@ -67,10 +66,10 @@ async def call(mcp: FastMCP, tool: str, arguments: dict[str, Any]) -> ToolResult
     if hooks is None:
         return await mcp.call_tool(tool, arguments)
 
-    async def core(context: MiddlewareContext[mt.CallToolRequestParams]) -> ToolResult:
+    async def core(context: ToolCall) -> ToolResult:
         return await mcp.call_tool(context.message.name, context.message.arguments or {}, run_middleware=False)
 
-    chain: Hook = core
+    chain: NextHook = core
     for mw in reversed(hooks):
         chain = partial(mw.on_call_tool, call_next=chain)
     message = mt.CallToolRequestParams(name=tool, arguments=arguments)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -16,39 +16,30 @@ from butlers.core.records import jsonable
 MAX_LIST = 500
 
 
-class ReasonKind(StrEnum):
-    """Why a part went where it went (mirrored by the SQL CHECK on routing_log.reason_kind)."""
+# One line a vocabulary: StrEnum's functional API gives each member its name in lower case as
+# its value; the docstring is its JSON schema's description.
+ReasonKind = StrEnum("ReasonKind", ["RULE", "MODEL", "FALLBACK", "REROUTE"])
+ReasonKind.__doc__ = "Why a part went where it went (mirrored by the SQL CHECK on routing_log.reason_kind)."
 
-    RULE = "rule"
-    MODEL = "model"
-    FALLBACK = "fallback"
-    REROUTE = "reroute"
+PartStatus = StrEnum("PartStatus", ["DECIDED", "QUEUED", "FAILED"])
+PartStatus.__doc__ = "A decided part: `decided` (committed, not yet queued), `queued` (a session exists) or `failed`."
 
-
-class PartStatus(StrEnum):
-    """A decided part: `decided` (committed, not yet queued), `queued` (a session exists) or `failed`."""
-
-    DECIDED = "decided"
-    QUEUED = "queued"
-    FAILED = "failed"
-
-
-class ClassifyVia(StrEnum):
-    """How a model classification ran (mirrored by the SQL CHECK on routing_log.classify_via)."""
-
-    MESSAGES_API = "messages_api"
-    CLAUDE_CODE = "claude_code"
+ClassifyVia = StrEnum("ClassifyVia", ["MESSAGES_API", "CLAUDE_CODE"])
+ClassifyVia.__doc__ = "How a model classification ran (mirrored by the SQL CHECK on routing_log.classify_via)."
 
 
 @dataclass(frozen=True)
 class Usage:
-    """What one classification cost."""
+    """What one classification cost: all five figures, each None when not known."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cost_usd: float | None = None
-    elapsed_ms: int | None = None
-    via: ClassifyVia | None = None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost_usd: float | None
+    elapsed_ms: int | None
+    via: ClassifyVia | None
+
+
+NO_USAGE = Usage(None, None, None, None, None)  # a decision no model took part in (a rule, a reroute)
 
 
 @dataclass(frozen=True)
@@ -64,7 +55,7 @@ class Part:
 @dataclass(frozen=True)
 class Decision:
     parts: tuple[Part, ...]
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE
 
 
 @dataclass(frozen=True)
@@ -128,7 +119,7 @@ class RoutingLog:
         """Commit a new attempt made of `parts` of an earlier decision (same butler, text, part number and
         reason): a retry re-runs only what failed. No classification, so no usage."""
         again = [(p.part, p.total, Part(p.butler, p.text, p.kind, _retried(p))) for p in parts]
-        return await self._commit_attempt(origin, again, Usage())
+        return await self._commit_attempt(origin, again, NO_USAGE)
 
     async def _commit_attempt(self, origin: Origin, parts: list[tuple[int, int, Part]], u: Usage) -> list[PartRow]:
         """Insert a new attempt of `parts` (part number, how many the decision has, the part), in one transaction."""

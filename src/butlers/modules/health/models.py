@@ -6,30 +6,12 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-
-class Frequency(StrEnum):  # mirrored by health_medications.frequency's CHECK
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    AS_NEEDED = "as_needed"
-
-
-class DoseStatus(StrEnum):  # mirrored by health_doses.status's CHECK
-    TAKEN = "taken"
-    SKIPPED = "skipped"
-
-
-class ConditionStatus(StrEnum):  # mirrored by health_conditions.status's CHECK
-    ACTIVE = "active"
-    MANAGED = "managed"
-    RESOLVED = "resolved"
-
-
-class MealKind(StrEnum):  # mirrored by health_meals.meal's CHECK
-    BREAKFAST = "breakfast"
-    LUNCH = "lunch"
-    DINNER = "dinner"
-    SNACK = "snack"
-    OTHER = "other"
+# One line a vocabulary, each mirrored by the CHECK on the column named; StrEnum's functional API
+# gives each member its name in lower case as its value.
+Frequency = StrEnum("Frequency", ["DAILY", "WEEKLY", "AS_NEEDED"])  # health_medications.frequency
+DoseStatus = StrEnum("DoseStatus", ["TAKEN", "SKIPPED"])  # health_doses.status
+ConditionStatus = StrEnum("ConditionStatus", ["ACTIVE", "MANAGED", "RESOLVED"])  # health_conditions.status
+MealKind = StrEnum("MealKind", ["BREAKFAST", "LUNCH", "DINNER", "SNACK", "OTHER"])  # health_meals.meal
 
 
 class KindInfo(BaseModel):

@@ -45,13 +45,13 @@ UNION ALL
 
 @dataclass(frozen=True)
 class _Sums:
-    n: int = 0
-    s: float = 0.0
-    st: float = 0.0
-    stt: float = 0.0
-    stv: float = 0.0
-    lo: float | None = None
-    hi: float | None = None
+    n: int
+    s: float
+    st: float
+    stt: float
+    stv: float
+    lo: float | None  # None when there are no rows
+    hi: float | None
 
     def slope_per_day(self) -> float | None:
         denominator = self.n * self.stt - self.st * self.st
@@ -62,16 +62,14 @@ class _Sums:
 
 def _sums(days: Sequence[asyncpg.Record], suffix: str) -> _Sums:
     rows = [r for r in days if r[f"s{suffix}"] is not None]
-    if not rows:
-        return _Sums()
     return _Sums(
         n=sum(r["n"] for r in rows),
         s=sum(r[f"s{suffix}"] for r in rows),
         st=sum(r["st"] for r in rows),
         stt=sum(r["stt"] for r in rows),
         stv=sum(r[f"stv{suffix}"] for r in rows),
-        lo=min(r[f"lo{suffix}"] for r in rows),
-        hi=max(r[f"hi{suffix}"] for r in rows),
+        lo=min((r[f"lo{suffix}"] for r in rows), default=None),
+        hi=max((r[f"hi{suffix}"] for r in rows), default=None),
     )
 
 

@@ -7,70 +7,25 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-
-class DetailKind(StrEnum):
-    EMAIL = "email"
-    PHONE = "phone"
-    ADDRESS = "address"
-    URL = "url"
-
-
-class RelationKind(StrEnum):
-    PARTNER = "partner"
-    SPOUSE = "spouse"
-    CHILD = "child"
-    PARENT = "parent"
-    SIBLING = "sibling"
-    FRIEND = "friend"
-    COLLEAGUE = "colleague"
-    CUSTOM = "custom"
-
+# One line a vocabulary: StrEnum's functional API gives each member its name in lower case as its value.
+DetailKind = StrEnum("DetailKind", ["EMAIL", "PHONE", "ADDRESS", "URL"])
+RelationKind = StrEnum(
+    "RelationKind", ["PARTNER", "SPOUSE", "CHILD", "PARENT", "SIBLING", "FRIEND", "COLLEAGUE", "CUSTOM"]
+)
+DateKind = StrEnum("DateKind", ["BIRTHDAY", "ANNIVERSARY", "OTHER"])
+InteractionKind = StrEnum("InteractionKind", ["CALL", "MESSAGE", "MEETING", "OTHER"])
+# Who reached out: the user (outbound), they (inbound), or nobody in particular (mutual: a dinner together).
+Direction = StrEnum("Direction", ["OUTBOUND", "INBOUND", "MUTUAL"])
+GiftStatus = StrEnum("GiftStatus", ["IDEA", "GIVEN", "RECEIVED"])
+# Lent: the user lent to the contact (they owe the user); borrowed: the user borrowed from the contact.
+LoanDirection = StrEnum("LoanDirection", ["LENT", "BORROWED"])
+LifeEventKind = StrEnum(
+    "LifeEventKind",
+    ["MOVED", "NEW_JOB", "BABY", "ENGAGED", "MARRIED", "GRADUATED", "RETIRED", "LOSS", "HEALTH", "OTHER"],
+)
 
 # Seen from the other side: if B is A's child, A is B's parent.
 INVERSE_RELATION = {RelationKind.CHILD: RelationKind.PARENT, RelationKind.PARENT: RelationKind.CHILD}
-
-
-class DateKind(StrEnum):
-    BIRTHDAY = "birthday"
-    ANNIVERSARY = "anniversary"
-    OTHER = "other"
-
-
-class InteractionKind(StrEnum):
-    CALL = "call"
-    MESSAGE = "message"
-    MEETING = "meeting"
-    OTHER = "other"
-
-
-class Direction(StrEnum):
-    OUTBOUND = "outbound"  # the user reached out
-    INBOUND = "inbound"  # they reached out
-    MUTUAL = "mutual"  # nobody in particular (a dinner together)
-
-
-class GiftStatus(StrEnum):
-    IDEA = "idea"
-    GIVEN = "given"
-    RECEIVED = "received"
-
-
-class LoanDirection(StrEnum):
-    LENT = "lent"  # the user lent to the contact: they owe the user
-    BORROWED = "borrowed"  # the user borrowed from the contact
-
-
-class LifeEventKind(StrEnum):
-    MOVED = "moved"
-    NEW_JOB = "new_job"
-    BABY = "baby"
-    ENGAGED = "engaged"
-    MARRIED = "married"
-    GRADUATED = "graduated"
-    RETIRED = "retired"
-    LOSS = "loss"
-    HEALTH = "health"
-    OTHER = "other"
 
 
 class Record(BaseModel):

@@ -97,7 +97,6 @@ CREATE TABLE IF NOT EXISTS relationship_interactions (
     notes       text NOT NULL DEFAULT '',
     created_at  timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS relationship_interactions_feed ON relationship_interactions (occurred_at DESC, id DESC);
 
 -- With whom: one or several contacts; `occurred_at` is repeated so a contact's feed is one index scan.
 CREATE TABLE IF NOT EXISTS relationship_interaction_contacts (
@@ -118,8 +117,6 @@ CREATE TABLE IF NOT EXISTS relationship_gifts (
     notes       text NOT NULL DEFAULT '',
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS relationship_gifts_contact ON relationship_gifts (contact_id, occurred_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS relationship_gifts_feed ON relationship_gifts (occurred_at DESC, id DESC);
 
 CREATE TABLE IF NOT EXISTS relationship_loans (
     id          bigserial PRIMARY KEY,
@@ -132,8 +129,6 @@ CREATE TABLE IF NOT EXISTS relationship_loans (
     settled_at  timestamptz,
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS relationship_loans_contact ON relationship_loans (contact_id, occurred_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS relationship_loans_feed ON relationship_loans (occurred_at DESC, id DESC);
 
 CREATE TABLE IF NOT EXISTS relationship_life_events (
     id          bigserial PRIMARY KEY,
@@ -144,9 +139,6 @@ CREATE TABLE IF NOT EXISTS relationship_life_events (
     notes       text NOT NULL DEFAULT '',
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS relationship_life_events_contact
-    ON relationship_life_events (contact_id, occurred_at DESC, id DESC);
-CREATE INDEX IF NOT EXISTS relationship_life_events_feed ON relationship_life_events (occurred_at DESC, id DESC);
 
 CREATE TABLE IF NOT EXISTS relationship_notes (
     id          bigserial PRIMARY KEY,
@@ -154,5 +146,16 @@ CREATE TABLE IF NOT EXISTS relationship_notes (
     body        text NOT NULL CHECK (length(btrim(body)) BETWEEN 1 AND 20000),
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- The activity tables' indexes, by what reads them: a contact's own activity (newest first)...
+CREATE INDEX IF NOT EXISTS relationship_gifts_contact ON relationship_gifts (contact_id, occurred_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS relationship_loans_contact ON relationship_loans (contact_id, occurred_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS relationship_life_events_contact
+    ON relationship_life_events (contact_id, occurred_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS relationship_notes_contact ON relationship_notes (contact_id, occurred_at DESC, id DESC);
+-- ...and the activity feed (feed.py), the five tables together newest first.
+CREATE INDEX IF NOT EXISTS relationship_interactions_feed ON relationship_interactions (occurred_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS relationship_gifts_feed ON relationship_gifts (occurred_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS relationship_loans_feed ON relationship_loans (occurred_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS relationship_life_events_feed ON relationship_life_events (occurred_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS relationship_notes_feed ON relationship_notes (occurred_at DESC, id DESC);
