@@ -32,6 +32,7 @@ class Workspace:
     butlers_dir: Path
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
+    dashboard_port: int | None = None  # a free port, so a dashboard of another daemon (8200) is not in the way
 
     @property
     def urls(self) -> dict[str, str]:
@@ -40,6 +41,8 @@ class Workspace:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BUTLERS_", "POSTGRES_", "OTEL_"))}
         env.update(BUTLERS_DATA_DIR=str(self.data_dir), BUTLERS_DIR=str(self.butlers_dir), BUTLERS_LOG_FORMAT="json")
+        if self.dashboard_port is not None:
+            env["BUTLERS_DASHBOARD_PORT"] = str(self.dashboard_port)
         return env
 
     def cleanup(self) -> None:
@@ -87,14 +90,15 @@ def generated_workspace(count: int, prefix: str = "butlers-bench-fleet-") -> Wor
     """`count` minimal butlers (no modules) named bench-000.., on free ports, with a temp data dir."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     dst = root / "butlers.d"
-    ports = dict(zip((f"bench-{i:03d}" for i in range(count)), free_ports(count), strict=True))
+    *butler_ports, dashboard = free_ports(count + 1)
+    ports = dict(zip((f"bench-{i:03d}" for i in range(count)), butler_ports, strict=True))
     for name, port in ports.items():
         (dst / name).mkdir(parents=True)
         (dst / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\ndescription = "bench"\nport = {port}\n')
         (dst / name / "CLAUDE.md").write_text(f"# {name}\n")
     data = root / "data"
     data.mkdir()
-    return Workspace(root, dst, data, ports)
+    return Workspace(root, dst, data, ports, dashboard)
 
 
 def start_daemon(ws: Workspace, log: Path, via_uv: bool = False) -> subprocess.Popen:

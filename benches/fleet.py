@@ -55,7 +55,9 @@ async def connections(data_dir: Path) -> int:
         await conn.close()
 
 
-async def wait_answering(urls: list[str], t0: float, deadline_s: float, proc: subprocess.Popen) -> float:
+async def wait_answering(
+    urls: list[str], t0: float, deadline_s: float, proc: subprocess.Popen, log: tuple[Path, int] | None = None
+) -> float:
     """Seconds from t0 until every url answered tools/list, probing 4 at a time with a patient client.
 
     50 probes at once, each with a short timeout (floor.wait_all_answer), starve one
@@ -78,17 +80,29 @@ async def wait_answering(urls: list[str], t0: float, deadline_s: float, proc: su
             await anyio.sleep(0.1)
         raise TimeoutError(f"{u} did not answer tools/list within {deadline_s}s")
 
+    async def watch_log(log: Path, seen: int) -> None:  # from `seen`: earlier runs appended to the same log
+        while len(done) < len(urls):  # the times are taken by `one`: this loop's pace does not count
+            with log.open("rb") as f:
+                f.seek(seen)
+                failed = [line for line in f.read().splitlines() if b'"butler.failed"' in line]
+            if failed:  # that butler would never answer
+                raise RuntimeError(f"a butler failed to start: {failed[0].decode()[:1500]}")
+            await anyio.sleep(1.0)
+
     async with anyio.create_task_group() as tg:
         for u in urls:
             tg.start_soon(one, u)
+        if log is not None:
+            tg.start_soon(watch_log, *log)
     return max(done.values())
 
 
 def start(ws: Workspace, log: Path) -> tuple[subprocess.Popen, float]:
+    offset = log.stat().st_size if log.exists() else 0
     t0 = time.perf_counter()
     proc = start_daemon(ws, log)
     try:
-        took = anyio.run(wait_answering, list(ws.urls.values()), t0, 900.0, proc)
+        took = anyio.run(wait_answering, list(ws.urls.values()), t0, 900.0, proc, (log, offset))
     except BaseException:
         stop_daemon(ws, proc)
         raise
@@ -96,7 +110,10 @@ def start(ws: Workspace, log: Path) -> tuple[subprocess.Popen, float]:
 
 
 def measure(ws: Workspace, runs: int, settle: float) -> tuple[list[float], list[float], list[float], list[int]]:
-    """Warm-up start, then `runs` measured ones: (start s, python RSS MB, postgres RSS MB, connections)."""
+    """First start (fresh data dir), then `runs` measured ones: (start s, python RSS MB, postgres RSS MB, connections).
+
+    The first start's time is the first item of the start list; the others are warm starts.
+    """
     log = ws.root / "butlerd.log"
     t = time.perf_counter()
     proc, first = start(ws, log)
@@ -104,7 +121,7 @@ def measure(ws: Workspace, runs: int, settle: float) -> tuple[list[float], list[
     print(
         f"  warm-up (initdb + migrations): {first:.1f}s to answering, {time.perf_counter() - t:.1f}s total, exit {code}"
     )
-    starts, rss, pg, conns = [], [], [], []
+    starts, rss, pg, conns = [first], [], [], []
     for i in range(runs):
         proc, took = start(ws, log)
         time.sleep(settle)
@@ -202,6 +219,7 @@ def main() -> int:
     ap.add_argument("--small", type=int, default=4)
     ap.add_argument("--per-butler", type=int, default=10, help="schedules per butler of the big fleet")
     ap.add_argument("--heartbeat-only", action="store_true", help="only the lateness run on the big fleet")
+    ap.add_argument("--no-heartbeat", action="store_true", help="only the starts and RSS, no lateness run")
     ap.add_argument("--settle", type=float, default=3.0, help="idle seconds before reading RSS")
     args = ap.parse_args()
     runs, boundaries = (1, 1) if args.quick else (2, 2)
@@ -219,7 +237,7 @@ def main() -> int:
         print(f"{size} butlers (workspace {ws.root}):")
         try:
             figures[size] = measure(ws, runs, args.settle)
-            if size == args.big:
+            if size == args.big and not args.no_heartbeat:
                 late, expected = lateness(ws, args.per_butler, boundaries)
         finally:
             ws.cleanup()
@@ -228,16 +246,19 @@ def main() -> int:
     med = statistics.median
     print(f"\n{'metric':40} {args.small:>8} {args.big:>8} {'ratio':>7} {'goal':>6}  result")
     ok = True
-    for name, small, big in (
-        ("start to all answering tools/list (s)", med(s_start), med(b_start)),
-        ("idle RSS, python process (MB)", med(s_rss), med(b_rss)),
+    for name, small, big, counted in (
+        ("start to all answering tools/list (s)", med(s_start[1:]), med(b_start[1:]), True),
+        ("idle RSS, python process (MB)", med(s_rss), med(b_rss), True),
+        ("first start, fresh data dir (s)", s_start[0], b_start[0], False),
     ):
         ratio = big / small
-        ok &= ratio <= RATIO_GOAL
-        verdict = "PASS" if ratio <= RATIO_GOAL else "FAIL"
+        ok &= ratio <= RATIO_GOAL or not counted
+        verdict = ("PASS" if ratio <= RATIO_GOAL else "FAIL") + ("" if counted else " (not the goal's figure)")
         print(f"{name:40} {small:8.2f} {big:8.2f} {ratio:7.2f} {'<=' + str(RATIO_GOAL):>6}  {verdict}")
     print(f"{'embedded postgres RSS, all procs (MB)':40} {med(s_pg):8.0f} {med(b_pg):8.0f}  (not counted above)")
     print(f"{'client connections when idle':40} {med(s_conn):8.0f} {med(b_conn):8.0f}")
+    if args.no_heartbeat:
+        return 0 if ok else 1
     return 0 if ok and report_lateness(late, expected, args.big, args.per_butler) == 0 else 1
 
 

@@ -8,6 +8,7 @@ with core's or with another module's. Applying is idempotent.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,18 @@ def _backend(uri: str, owner: str) -> Any:
     would be shared and its internal schema check would then fail for the
     second owner, so every owner gets all three of its own. The lock is shared.
     """
-    backend = get_backend_class(parse_uri(uri).scheme)(parse_uri(uri), tracking_table(owner))
+    backend = _backend_class(parse_uri(uri).scheme)(parse_uri(uri), tracking_table(owner))
     if owner != "core":
         own_yoyo_tables(backend, owner)
     backend.init_database()
     return backend
+
+
+@functools.lru_cache(maxsize=8)
+def _backend_class(scheme: str) -> Any:
+    # yoyo finds the class through entry points, scanning every installed distribution:
+    # once per daemon, not once per butler and owner (a 50-butler first start did it 50+ times).
+    return get_backend_class(scheme)
 
 
 def _yoyo_uri(address: ServerAddress, database: str) -> str:
