@@ -33,6 +33,8 @@ class Workspace:
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
     dashboard_port: int | None = None  # a free port, so a dashboard of another daemon (8200) is not in the way
+    # Variables set (a value) or removed (None) for the daemon: e.g. the bytecode cache conditions of fleet.py.
+    overrides: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -43,6 +45,11 @@ class Workspace:
         env.update(BUTLERS_DATA_DIR=str(self.data_dir), BUTLERS_DIR=str(self.butlers_dir), BUTLERS_LOG_FORMAT="json")
         if self.dashboard_port is not None:
             env["BUTLERS_DASHBOARD_PORT"] = str(self.dashboard_port)
+        for name, value in self.overrides.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return env
 
     def cleanup(self) -> None:
