@@ -26,7 +26,12 @@ from butlers.settings import Settings
 log = structlog.get_logger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
-COMMAND_TIMEOUT_S = 15.0
+# A statement's bound is kept by the server (`statement_timeout`: its own running and lock waits).
+# The client's bound (asyncpg's command_timeout) only catches a lost or half-open server: it is a
+# timer in the event loop, so it also counts the time the loop is busy elsewhere before it reads
+# the answer, which, while a daemon starts 50 butlers on a loaded machine, passed 15 s.
+STATEMENT_TIMEOUT_S = 15.0
+COMMAND_TIMEOUT_S = 60.0
 POOL_OPEN_RETRIES_S = (0.5, 1.0, 2.0)  # waits between attempts to open a pool whose connect timed out
 
 
@@ -266,6 +271,7 @@ async def _open_pool(address: ServerAddress, database: str, *, min_size: int, ma
         init=_init_connection,
         timeout=CONNECT_TIMEOUT_S,
         command_timeout=COMMAND_TIMEOUT_S,
+        server_settings={"statement_timeout": f"{int(STATEMENT_TIMEOUT_S * 1000)}"},
         **address.connect_kwargs(),
     )
     assert pool is not None

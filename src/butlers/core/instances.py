@@ -105,19 +105,22 @@ class InstanceRegistry:
     async def reap(self, found: str = "found by a later check") -> int:
         """Mark the running sessions of dead owners (and of no owner) `interrupted`; forget the dead."""
         dead = await self.dead_owners()
+        # Sent as text[]: asyncpg knows no uuid[] codec, and would look the type up on every new
+        # connection (three more statements, all inside this one's command timeout, at each start).
+        dead_ids = [str(d) for d in dead]
         async with self.pool.acquire() as conn, conn.transaction():
             result = await conn.execute(
                 """UPDATE sessions SET status = 'interrupted', finished_at = now(),
                        error = 'interrupted: the daemon running this session stopped (' || $2 || ')',
                        duration_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::integer
                    WHERE status = 'running' AND owner IS DISTINCT FROM $3
-                     AND (owner IS NULL OR owner = ANY($1::uuid[])
+                     AND (owner IS NULL OR owner = ANY($1::text[]::uuid[])
                           OR NOT EXISTS (SELECT 1 FROM daemon_instances d WHERE d.id = sessions.owner))""",
-                dead,
+                dead_ids,
                 found,
                 self.me.id,
             )
-            await conn.execute("DELETE FROM daemon_instances WHERE id = ANY($1::uuid[])", dead)
+            await conn.execute("DELETE FROM daemon_instances WHERE id = ANY($1::text[]::uuid[])", dead_ids)
         count = int(result.split()[-1])
         if count:
             log.warning(
