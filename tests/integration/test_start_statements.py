@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 from asyncpg.connection import LoggedQuery
 
-from butlers.core.instances import Instance, InstanceRegistry
+from butlers.core.instances import BEAT_INTERVAL_S, Instance, InstanceRegistry
 from butlers.db import STATEMENT_TIMEOUT_S, ServerAddress, create_pool
 
 
@@ -61,3 +61,10 @@ async def test_startup_recovery_forgets_a_dead_owner_without_looking_types_up(
         assert not [q for q in sent if "pg_type" in q], "a type was looked up in the catalog during the reap"
     finally:
         await pool.close()
+
+
+async def test_the_first_liveness_beat_waits_after_startup_recovery(pool: asyncpg.Pool) -> None:
+    registry = InstanceRegistry(pool, "alpha")
+    assert registry.next_beat_in() == 0.0  # nothing registered yet: beat at once
+    await registry.register()  # as startup recovery does, just before the spawner's beat loop starts
+    assert 0.0 < registry.next_beat_in() <= BEAT_INTERVAL_S

@@ -11,7 +11,7 @@ from pydantic import Field
 
 from butlers.core.schema_cache import InlinedSchemas, _dereferenced_text
 from butlers.core.tool_edge import DeclaredTool, declared
-from butlers.core.tool_reuse import build_tool
+from butlers.core.tool_reuse import build_tool, function_tool
 
 pytestmark = pytest.mark.unit
 
@@ -108,3 +108,22 @@ async def test_a_second_butler_lists_tools_inlined_from_the_first_ones_work() ->
             assert (after.hits, after.misses) == (before.hits + 1, before.misses)
     assert listed[0] == listed[1]
     assert "$defs" not in str(listed[1]) and "$ref" not in str(listed[1])
+
+
+async def test_a_plain_function_tool_is_reused_as_mcp_tool_would_build_it() -> None:
+    def app(owner: str) -> FastMCP:
+        mcp: FastMCP = FastMCP(owner)
+        function_tool(mcp, name="lookup", description="Look a key up.")(_tool_of(owner))
+        return mcp
+
+    plain: FastMCP = FastMCP("plain")
+    plain.tool(name="lookup", description="Look a key up.")(_tool_of("plain"))
+    [expected] = await plain.list_tools()
+    for owner in ("alpha", "beta"):
+        mcp = app(owner)
+        [tool] = await mcp.list_tools()
+        assert type(tool) is type(expected)
+        assert tool.model_dump(exclude={"fn"}) == expected.model_dump(exclude={"fn"})
+        async with Client(mcp) as client:
+            result = await client.call_tool("lookup", {"key": "k"})
+            assert result.structured_content == {"owner": owner, "key": "k"}

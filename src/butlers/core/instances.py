@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,9 +73,15 @@ class InstanceRegistry:
         # Other work a dead owner leaves (approvals, inbound messages): each is called after every
         # reap, once the dead owners' rows are gone, and takes over what it finds, once.
         self.takeovers: list[Callable[[], Awaitable[int]]] = []
+        self._beat_at = -BEAT_INTERVAL_S  # monotonic time of the last register (none yet)
+
+    def next_beat_in(self) -> float:
+        """Seconds until the next liveness beat is due (0 when it is): a beat right after another is waste."""
+        return max(0.0, self._beat_at + BEAT_INTERVAL_S - time.monotonic())
 
     async def register(self) -> None:
         """Write (or refresh) this daemon's row."""
+        self._beat_at = time.monotonic()  # an attempt counts: a database that is away is not asked in a loop
         await self.pool.execute(
             """INSERT INTO daemon_instances (id, hostname, pid, process_started_at) VALUES ($1, $2, $3, $4)
                ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()""",

@@ -18,11 +18,15 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastmcp.tools import FunctionTool
 
+if TYPE_CHECKING:
+    from fastmcp import FastMCP
+
 T = TypeVar("T", bound=FunctionTool)
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: Distinct tools kept (each a few kB of schema); more than any daemon registers.
 MAX_KEPT = 4096
@@ -46,6 +50,16 @@ def build_tool(cls: type[T], fn: Callable[..., Any], *, name: str, description: 
             "output_schema": copy.deepcopy(template.output_schema),
         }
     )
+
+
+def function_tool(mcp: FastMCP, *, name: str, description: str) -> Callable[[F], F]:
+    """Decorator: `@mcp.tool(name=..., description=...)` (a plain FunctionTool), built with `build_tool`."""
+
+    def register(fn: F) -> F:
+        mcp.add_tool(build_tool(FunctionTool, fn, name=name, description=description))
+        return fn
+
+    return register
 
 
 def _unbound(*args: Any, **kwargs: Any) -> Any:
