@@ -1,17 +1,26 @@
 """Scale in one process: 50 butlers in one `butlerd` against 4, and the heartbeat with 50 x 10 schedules.
 
-    uv run python benches/fleet.py                # 2 measured starts of each size, 2 minute boundaries
+    uv run python benches/fleet.py                # 2 measured starts of each size and condition, 2 boundaries
     uv run python benches/fleet.py --quick        # 1 measured start of each, 1 boundary
+    uv run python benches/fleet.py --quick --no-heartbeat --bytecode cached
     uv run python benches/fleet.py --big 50 --small 4 --per-butler 10
 
 Both fleets are generated the same way (minimal butlers, no modules, free
 ports, a temp butlers.d and data dir under /tmp), so the ratio is the cost
-of more butlers and nothing else. For each size: a warm-up start (initdb,
+of more butlers and nothing else. For each size: a first start (initdb,
 databases, migrations; for 50 butlers also raising the embedded server's
-`max_connections`, see pool_budget.py), then measured starts of
-`.venv/bin/butlerd serve`: seconds from spawn to every butler answering
-`tools/list`; VmRSS of the python process after `--settle` seconds idle; the
-embedded PostgreSQL processes summed apart; the server's connection count.
+`max_connections`, see pool_budget.py), then measured warm starts of
+`.venv/bin/butlerd serve` in each bytecode condition (`--bytecode`):
+`source` compiles every module at every start (PYTHONDONTWRITEBYTECODE=1, as
+this sandbox runs), `cached` reads .pyc files an unmeasured start wrote (as a
+normal install); both keep their caches in the workspace. Per start: seconds
+from spawn to every butler answering `tools/list` (all probed at once by one
+raw MCP exchange each, benches/probe.py, so the probes do not pace the
+figure), the daemon's own CPU seconds until then (/proc utime+stime: the
+usable figure while other work loads the machine) and the log's
+`supervisor.ready`. After the last start: VmRSS of the python process after
+`--settle` seconds idle; the embedded PostgreSQL processes summed apart; the
+server's connection count.
 
 Heartbeat: on the big fleet, `--per-butler` tool-mode schedules per butler
 (`schedule_create` with cron `* * * * *`, tool `state_set`: no model session)
