@@ -139,11 +139,12 @@ class Butler:
         self.modules = load_modules(self.config, self.module_registry)
         self.credentials = check_credentials(self.config, self.modules, os.environ)
         await ensure_database(self.address, self.database)
-        await apply_migrations(self.address, self.database, core_migrations_dir(), "core")
+        # The pool first: the migration checks ask through it instead of a connection each (issue 14).
+        self._pool = pool = await create_pool(self.address, self.database, max_size=self.pool_max_size)
+        await apply_migrations(self.address, self.database, core_migrations_dir(), "core", pool)
         for module in self.modules:
             if module.migrations_dir is not None:
-                await apply_migrations(self.address, self.database, module.migrations_dir, module.name)
-        self._pool = await create_pool(self.address, self.database, max_size=self.pool_max_size)
+                await apply_migrations(self.address, self.database, module.migrations_dir, module.name, pool)
         self.services = services = await build_services(
             self.config,
             self._pool,
