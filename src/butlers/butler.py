@@ -41,7 +41,7 @@ from butlers.core.spend_tools import register_spend_tools
 from butlers.core.tool_lookup import DirectToolLookup
 from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
-from butlers.db import ServerAddress, create_pool, database_name, ensure_database
+from butlers.db import ServerAddress, database_name, open_database_pool
 from butlers.db_health import (
     DatabaseHealth,
     DatabaseState,
@@ -138,9 +138,8 @@ class Butler:
         self.phase = ButlerPhase.STARTING
         self.modules = load_modules(self.config, self.module_registry)
         self.credentials = check_credentials(self.config, self.modules, os.environ)
-        await ensure_database(self.address, self.database)
-        # The pool first: the migration checks ask through it instead of a connection each (issue 14).
-        self._pool = pool = await create_pool(self.address, self.database, max_size=self.pool_max_size)
+        # The pool first (the database made if missing): the migration checks ask through it (issue 14).
+        self._pool = pool = await open_database_pool(self.address, self.database, max_size=self.pool_max_size)
         await apply_migrations(self.address, self.database, core_migrations_dir(), "core", pool)
         for module in self.modules:
             if module.migrations_dir is not None:

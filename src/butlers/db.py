@@ -262,6 +262,21 @@ async def create_pool(address: ServerAddress, database: str, *, min_size: int = 
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
+async def open_database_pool(address: ServerAddress, database: str, *, max_size: int) -> asyncpg.Pool:
+    """A pool on `database`, created first when it does not exist yet (a butler's first start).
+
+    An existing database, every later start, costs no connection to the server's `postgres`
+    database for `ensure_database`: one fewer connection per butler when 50 start at once.
+    """
+    try:
+        return await create_pool(address, database, max_size=max_size)
+    except DatabaseError as exc:
+        if not isinstance(exc.__cause__, asyncpg.InvalidCatalogNameError):
+            raise
+    await ensure_database(address, database)
+    return await create_pool(address, database, max_size=max_size)
+
+
 async def _open_pool(address: ServerAddress, database: str, *, min_size: int, max_size: int) -> asyncpg.Pool:
     # Bounded connects and statements: a lost or half-open server fails a call instead of hanging it.
     pool = await asyncpg.create_pool(

@@ -19,7 +19,8 @@ import pytest
 from asyncpg.connection import LoggedQuery
 
 from butlers.core.instances import BEAT_INTERVAL_S, Instance, InstanceRegistry
-from butlers.db import STATEMENT_TIMEOUT_S, ServerAddress, create_pool
+from butlers.db import STATEMENT_TIMEOUT_S, ServerAddress, create_pool, open_database_pool
+from butlers.errors import DatabaseError
 
 
 async def test_a_statement_is_bounded_by_the_server(pg_address: ServerAddress, database: str) -> None:
@@ -68,3 +69,26 @@ async def test_the_first_liveness_beat_waits_after_startup_recovery(pool: asyncp
     assert registry.next_beat_in() == 0.0  # nothing registered yet: beat at once
     await registry.register()  # as startup recovery does, just before the spawner's beat loop starts
     assert 0.0 < registry.next_beat_in() <= BEAT_INTERVAL_S
+
+
+async def test_a_butler_pool_makes_its_database_at_the_first_start_only(pg_address: ServerAddress) -> None:
+    name = f"butler_first_{uuid.uuid4().hex[:8]}"
+    try:
+        for _ in ("first start: created", "later start: opened"):
+            pool = await open_database_pool(pg_address, name, max_size=1)
+            try:
+                assert await pool.fetchval("SELECT current_database()") == name
+            finally:
+                await pool.close()
+    finally:
+        admin = await asyncpg.connect(database="postgres", **pg_address.connect_kwargs())
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        finally:
+            await admin.close()
+
+
+async def test_a_pool_that_cannot_open_for_another_reason_says_so(pg_address: ServerAddress) -> None:
+    wrong = ServerAddress(pg_address.host, pg_address.port, "no_such_role", pg_address.password)
+    with pytest.raises(DatabaseError, match="cannot open a pool on database butler_x"):
+        await open_database_pool(wrong, "butler_x", max_size=1)
