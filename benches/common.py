@@ -32,7 +32,9 @@ class Workspace:
     butlers_dir: Path
     data_dir: Path
     ports: dict[str, int] = field(default_factory=dict)
-    settings: dict[str, str] = field(default_factory=dict)  # BUTLERS_* for the daemon (the caller's are dropped)
+    dashboard_port: int | None = None  # a free port, so a dashboard of another daemon (8200) is not in the way
+    # Variables set (a value) or removed (None) for the daemon: e.g. the bytecode cache conditions of fleet.py.
+    overrides: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def urls(self) -> dict[str, str]:
@@ -41,7 +43,13 @@ class Workspace:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BUTLERS_", "POSTGRES_", "OTEL_"))}
         env.update(BUTLERS_DATA_DIR=str(self.data_dir), BUTLERS_DIR=str(self.butlers_dir), BUTLERS_LOG_FORMAT="json")
-        env.update(self.settings)
+        if self.dashboard_port is not None:
+            env["BUTLERS_DASHBOARD_PORT"] = str(self.dashboard_port)
+        for name, value in self.overrides.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
         return env
 
     def cleanup(self) -> None:
@@ -89,14 +97,15 @@ def generated_workspace(count: int, prefix: str = "butlers-bench-fleet-") -> Wor
     """`count` minimal butlers (no modules) named bench-000.., on free ports, with a temp data dir."""
     root = Path(tempfile.mkdtemp(prefix=prefix))
     dst = root / "butlers.d"
-    ports = dict(zip((f"bench-{i:03d}" for i in range(count)), free_ports(count), strict=True))
+    *butler_ports, dashboard = free_ports(count + 1)
+    ports = dict(zip((f"bench-{i:03d}" for i in range(count)), butler_ports, strict=True))
     for name, port in ports.items():
         (dst / name).mkdir(parents=True)
         (dst / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\ndescription = "bench"\nport = {port}\n')
         (dst / name / "CLAUDE.md").write_text(f"# {name}\n")
     data = root / "data"
     data.mkdir()
-    return Workspace(root, dst, data, ports)
+    return Workspace(root, dst, data, ports, dashboard)
 
 
 def start_daemon(ws: Workspace, log: Path, via_uv: bool = False) -> subprocess.Popen:

@@ -52,7 +52,7 @@ def main() -> int:
 
     ws = make_workspace()
     if args.no_dashboard:
-        ws.settings["BUTLERS_DASHBOARD_ENABLED"] = "false"
+        ws.overrides["BUTLERS_DASHBOARD_ENABLED"] = "false"
     log = ws.root / "butlerd.log"
     print(f"workspace {ws.root}; butlers {ws.ports}; daemon: {Path(sys.prefix) / 'bin' / 'butlerd'} serve --dir ...")
     bad_exits: list[str] = []

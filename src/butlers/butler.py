@@ -41,7 +41,7 @@ from butlers.core.spend_tools import register_spend_tools
 from butlers.core.tool_lookup import DirectToolLookup
 from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
 from butlers.core.tools import register_core_tools
-from butlers.db import ServerAddress, create_pool, database_name, ensure_database
+from butlers.db import ServerAddress, database_name, open_database_pool
 from butlers.db_health import (
     DatabaseHealth,
     DatabaseState,
@@ -56,6 +56,7 @@ from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import Registry, load_modules
 from butlers.session_trace import SessionTraceLink
 from butlers.settings import Settings
+from butlers.start_turns import StartTurn
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,8 @@ class Butler:
         self.session_credentials = SessionCredentials()
         # The daemon's view of the database server (set by the supervisor; None when run alone).
         self.health: DatabaseHealth | None = None
+        # Shared by the butlers of one daemon: how many start at once (start_turns.py; None: no bound).
+        self.start_limiter: anyio.CapacityLimiter | None = None
 
     # The pool and the stores exist once startup has reached the database step.
     @property
@@ -135,12 +138,12 @@ class Butler:
         self.phase = ButlerPhase.STARTING
         self.modules = load_modules(self.config, self.module_registry)
         self.credentials = check_credentials(self.config, self.modules, os.environ)
-        await ensure_database(self.address, self.database)
-        await apply_migrations(self.address, self.database, core_migrations_dir(), "core")
+        # The pool first (the database made if missing): the migration checks ask through it (issue 14).
+        self._pool = pool = await open_database_pool(self.address, self.database, max_size=self.pool_max_size)
+        await apply_migrations(self.address, self.database, core_migrations_dir(), "core", pool)
         for module in self.modules:
             if module.migrations_dir is not None:
-                await apply_migrations(self.address, self.database, module.migrations_dir, module.name)
-        self._pool = await create_pool(self.address, self.database, max_size=self.pool_max_size)
+                await apply_migrations(self.address, self.database, module.migrations_dir, module.name, pool)
         self.services = services = await build_services(
             self.config,
             self._pool,
@@ -244,7 +247,9 @@ class Butler:
             raise
 
     async def _run(self, task_status: anyio.abc.TaskStatus[None]) -> None:
+        turn = StartTurn(self.start_limiter)
         try:
+            await turn.take()
             token = load_operator_token(self.settings)
             check_bind(self.settings, token)
             mcp = await self.start()
@@ -290,6 +295,7 @@ class Butler:
                     modules = [m.name for m in self.modules]
                     log.info("butler.serving", butler=self.name, url=self.mcp_url, modules=modules)
                     self.settled.set()
+                    turn.give_back()
                     task_status.started()
                     await self._stop.wait()
                     self.phase = ButlerPhase.STOPPING
@@ -298,6 +304,7 @@ class Butler:
             if startup_error is not None:
                 raise startup_error
         finally:
+            turn.give_back()
             with anyio.CancelScope(shield=True), anyio.move_on_after(self.settings.drain_timeout_s):
                 await self._shutdown()
 

@@ -8,6 +8,7 @@ with core's or with another module's. Applying is idempotent.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -43,11 +44,18 @@ def _backend(uri: str, owner: str) -> Any:
     would be shared and its internal schema check would then fail for the
     second owner, so every owner gets all three of its own. The lock is shared.
     """
-    backend = get_backend_class(parse_uri(uri).scheme)(parse_uri(uri), tracking_table(owner))
+    backend = _backend_class(parse_uri(uri).scheme)(parse_uri(uri), tracking_table(owner))
     if owner != "core":
         own_yoyo_tables(backend, owner)
     backend.init_database()
     return backend
+
+
+@functools.lru_cache(maxsize=8)
+def _backend_class(scheme: str) -> Any:
+    # yoyo finds the class through entry points, scanning every installed distribution:
+    # once per daemon, not once per butler and owner (a 50-butler first start did it 50+ times).
+    return get_backend_class(scheme)
 
 
 def _yoyo_uri(address: ServerAddress, database: str) -> str:
@@ -93,24 +101,38 @@ def migration_ids(folder: Path) -> set[str]:
     return {p.stem for p in folder.iterdir() if p.suffix in (".sql", ".py") and not p.name.endswith(".rollback.sql")}
 
 
-async def pending_migrations(address: ServerAddress, database: str, folder: Path, owner: str) -> set[str]:
-    """Ids in `folder` that yoyo has not recorded as applied (all of them when it never ran)."""
+async def pending_migrations(
+    address: ServerAddress, database: str, folder: Path, owner: str, pool: asyncpg.Pool | None = None
+) -> set[str]:
+    """Ids in `folder` that yoyo has not recorded as applied (all of them when it never ran).
+
+    Asked through `pool` (a pool on `database`) when given: a connection of its own per butler and
+    migration set was most of a butler's database work at start.
+    """
     wanted = migration_ids(folder)
-    conn = await asyncpg.connect(database=database, **address.connect_kwargs())
+    query = f'SELECT migration_id FROM "{tracking_table(owner)}"'
     try:
-        applied = await conn.fetch(f'SELECT migration_id FROM "{tracking_table(owner)}"')
+        if pool is not None:
+            applied = await pool.fetch(query)
+        else:
+            conn = await asyncpg.connect(database=database, **address.connect_kwargs())
+            try:
+                applied = await conn.fetch(query)
+            finally:
+                await conn.close()
     except asyncpg.UndefinedTableError:
         return wanted
-    finally:
-        await conn.close()
     return wanted - {r["migration_id"] for r in applied}
 
 
-async def apply_migrations(address: ServerAddress, database: str, folder: Path, owner: str = "core") -> list[str]:
+async def apply_migrations(
+    address: ServerAddress, database: str, folder: Path, owner: str = "core", pool: asyncpg.Pool | None = None
+) -> list[str]:
     """Apply what is pending. An up-to-date database (the usual start) costs one query, not a yoyo run.
 
     yoyo is synchronous, so when there is work it runs in a worker thread, under its own lock.
+    `pool` (on `database`), when given, asks the one query.
     """
-    if folder.is_dir() and not await pending_migrations(address, database, folder, owner):
+    if folder.is_dir() and not await pending_migrations(address, database, folder, owner, pool):
         return []
     return await anyio.to_thread.run_sync(apply_migrations_sync, address, database, folder, owner)

@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         ge=20,
         description="max_connections of the embedded PostgreSQL; default: what every butler's pool needs.",
     )
+    start_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Butlers starting at once (database, migrations, MCP app); the others wait their turn.",
+    )
 
     dashboard_enabled: bool = Field(default=True, description="Serve the dashboard (web pages and JSON API).")
     dashboard_host: str = Field(

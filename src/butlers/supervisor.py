@@ -72,11 +72,13 @@ class Supervisor:
         try:
             # Pool budget (issue 14): pools sized from max_connections; the embedded server is raised to fit.
             address, budget = await fit_pools(self.database, len(self.configs), self.settings.pg_max_connections)
+            start_limiter = anyio.CapacityLimiter(self.settings.start_concurrency)
             async with anyio.create_task_group() as tg:
                 await tg.start(self.health.run)
                 for config in self.configs:
                     butler = Butler(config, self.settings, address, module_registry=self.module_registry)
                     butler.pool_max_size = budget.pool_max_size  # pool budget (issue 14)
+                    butler.start_limiter = start_limiter  # a bounded number start at once (issue 14)
                     self.butlers[config.name] = butler
                     butler.fleet = self.butlers
                     butler.health = self.health

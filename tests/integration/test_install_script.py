@@ -52,5 +52,9 @@ def test_install_gives_the_service_user_a_venv_it_can_run(prefix: Path) -> None:
     unit = (prefix / "units" / "butlerd.service").read_text()
     assert f"ExecStart={prefix / 'opt'}/.venv/bin/butlerd serve" in unit
     assert f"User={SERVICE_USER}" in unit
+    # Bytecode compiled at install: the service sees the venv read-only and could not write it.
+    opt = prefix / "opt"
+    assert list((opt / "src" / "butlers" / "__pycache__").glob("butler.*.pyc"))
+    assert list(opt.glob(".venv/lib/python3*/site-packages/fastmcp/server/__pycache__/server.*.pyc"))
     # Dev tools stay out of a production venv.
     assert not (prefix / "opt" / ".venv" / "bin" / "pytest").exists()

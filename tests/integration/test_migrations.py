@@ -27,6 +27,24 @@ async def test_pending_is_what_yoyo_has_not_applied(pg_address: ServerAddress, e
     assert await pending_migrations(pg_address, empty_database, folder, "core") == set()
 
 
+async def test_a_butler_pool_asks_what_is_pending_and_applies_through_yoyo(
+    pg_address: ServerAddress, empty_database: str
+) -> None:
+    from butlers.db import create_pool
+    from butlers.migrate import pending_migrations
+
+    folder = core_migrations_dir()
+    pool = await create_pool(pg_address, empty_database, max_size=2)  # opened before any migration, as at start
+    try:
+        assert await pending_migrations(pg_address, empty_database, folder, "core", pool) == migration_ids(folder)
+        assert "0001_state" in await apply_migrations(pg_address, empty_database, folder, "core", pool)
+        assert await pending_migrations(pg_address, empty_database, folder, "core", pool) == set()
+        assert await apply_migrations(pg_address, empty_database, folder, "core", pool) == []
+        assert await pool.fetchval("SELECT count(*) FROM state") == 0  # the pool sees the migrated tables
+    finally:
+        await pool.close()
+
+
 async def test_creating_a_database_another_process_creates_at_the_same_time_counts_as_existing(
     pg: TestPostgres, pg_address: ServerAddress
 ) -> None:

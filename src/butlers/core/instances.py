@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -72,9 +73,15 @@ class InstanceRegistry:
         # Other work a dead owner leaves (approvals, inbound messages): each is called after every
         # reap, once the dead owners' rows are gone, and takes over what it finds, once.
         self.takeovers: list[Callable[[], Awaitable[int]]] = []
+        self._beat_at = -BEAT_INTERVAL_S  # monotonic time of the last register (none yet)
+
+    def next_beat_in(self) -> float:
+        """Seconds until the next liveness beat is due (0 when it is): a beat right after another is waste."""
+        return max(0.0, self._beat_at + BEAT_INTERVAL_S - time.monotonic())
 
     async def register(self) -> None:
         """Write (or refresh) this daemon's row."""
+        self._beat_at = time.monotonic()  # an attempt counts: a database that is away is not asked in a loop
         await self.pool.execute(
             """INSERT INTO daemon_instances (id, hostname, pid, process_started_at) VALUES ($1, $2, $3, $4)
                ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()""",
@@ -105,19 +112,22 @@ class InstanceRegistry:
     async def reap(self, found: str = "found by a later check") -> int:
         """Mark the running sessions of dead owners (and of no owner) `interrupted`; forget the dead."""
         dead = await self.dead_owners()
+        # Sent as text[]: asyncpg knows no uuid[] codec, and would look the type up on every new
+        # connection (three more statements, all inside this one's command timeout, at each start).
+        dead_ids = [str(d) for d in dead]
         async with self.pool.acquire() as conn, conn.transaction():
             result = await conn.execute(
                 """UPDATE sessions SET status = 'interrupted', finished_at = now(),
                        error = 'interrupted: the daemon running this session stopped (' || $2 || ')',
                        duration_ms = (extract(epoch FROM now() - coalesce(started_at, now())) * 1000)::integer
                    WHERE status = 'running' AND owner IS DISTINCT FROM $3
-                     AND (owner IS NULL OR owner = ANY($1::uuid[])
+                     AND (owner IS NULL OR owner = ANY($1::text[]::uuid[])
                           OR NOT EXISTS (SELECT 1 FROM daemon_instances d WHERE d.id = sessions.owner))""",
-                dead,
+                dead_ids,
                 found,
                 self.me.id,
             )
-            await conn.execute("DELETE FROM daemon_instances WHERE id = ANY($1::uuid[])", dead)
+            await conn.execute("DELETE FROM daemon_instances WHERE id = ANY($1::text[]::uuid[])", dead_ids)
         count = int(result.split()[-1])
         if count:
             log.warning(

@@ -9,6 +9,7 @@ from fastmcp import FastMCP
 from pydantic import BaseModel, Field
 
 from butlers.core.tool_errors import bad_argument
+from butlers.core.tool_reuse import function_tool
 from butlers.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ class ScheduleRun(BaseModel):
 
 
 def register_schedule_run_tool(mcp: FastMCP, butler: Butler) -> None:
-    @mcp.tool(
+    @function_tool(  # schemas built once per daemon (core/tool_reuse.py)
+        mcp,
         name="schedule_run",
         description="Run a schedule once now, enabled or not: a prompt schedule queues an agent session "
         "(returned at once), a tool schedule calls its tool and returns the outcome. Its next window is unchanged.",

@@ -31,7 +31,7 @@ from butlers.core import agent_env
 from butlers.core.agent_run import AgentRunner, RunHandle, current_traceparent
 from butlers.core.cancels import CANCEL_CHANNEL, CancelRequests, session_id_of
 from butlers.core.dispatch import DispatchRequest, TriggerSource
-from butlers.core.instances import BEAT_INTERVAL_S, InstanceRegistry
+from butlers.core.instances import InstanceRegistry
 from butlers.core.sessions import QUEUE_CHANNEL, Conn, FinishedTrigger, Outcome, Session, SessionLog, Triggered
 from butlers.core.spend_ceiling import SpendCeiling
 from butlers.errors import NotFoundError
@@ -112,6 +112,9 @@ class Spawner:
     async def _keep_alive(self) -> None:
         """Refresh this daemon's liveness row; take over what dead daemons left, once."""
         while True:
+            # Every BEAT_INTERVAL_S from the last attempt (a failed one too), and not at once after
+            # startup recovery's own: 50 butlers starting would do it all twice.
+            await anyio.sleep(self.instances.next_beat_in())
             try:
                 await self.instances.register()
                 if await self.instances.reap():
@@ -120,7 +123,6 @@ class Spawner:
                     self._cancel_requested(session_id)  # a cancel notification this daemon missed
             except DB_ERRORS as exc:  # the database is away: the health monitor reports it
                 log.warning("liveness beat failed", butler=self.name, error=str(exc))
-            await anyio.sleep(BEAT_INTERVAL_S)
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The worker loop: claims queued sessions and runs them, until cancelled."""

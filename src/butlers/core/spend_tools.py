@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from butlers.core.spend_ceiling import spend_ceiling_of
 from butlers.core.tool_errors import bad_argument
+from butlers.core.tool_reuse import function_tool
 from butlers.fleet_views import (
     BudgetUse,
     ButlerDb,
@@ -54,7 +55,8 @@ class SpendReport(BaseModel):
 
 
 def register_spend_tools(mcp: FastMCP, butler: Butler) -> None:
-    @mcp.tool(
+    @function_tool(  # schemas built once per daemon (core/tool_reuse.py)
+        mcp,
         name="spend_report",
         description="What this butler's finished sessions cost since a day: per day, per schedule and the "
         "costliest; its daily budget against today's use; this month's cost across every butler against "

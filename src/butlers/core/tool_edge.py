@@ -26,6 +26,7 @@ from fastmcp.tools import FunctionTool
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import ErrorDetails
 
+from butlers.core.tool_reuse import build_tool
 from butlers.errors import CallerError, ToolInputError
 
 if TYPE_CHECKING:
@@ -99,14 +100,14 @@ def add_tools(mcp: FastMCP, tools: list[Callable[..., Any]], tool_class: type[De
     Its docstring describes it.
     """
     for fn in tools:
-        mcp.add_tool(tool_class.from_function(fn, name=fn.__name__))
+        mcp.add_tool(build_tool(tool_class, fn, name=fn.__name__))
 
 
 def declared(mcp: FastMCP, description: str | None = None) -> Callable[[F], F]:
     """Decorator: register the function as a DeclaredTool named after it (described by `description` or its doc)."""
 
     def register(fn: F) -> F:
-        mcp.add_tool(DeclaredTool.from_function(fn, name=fn.__name__, description=description))
+        mcp.add_tool(build_tool(DeclaredTool, fn, name=fn.__name__, description=description))
         return fn
 
     return register

@@ -7,6 +7,8 @@ sorts them, and reports every problem at once so `butlerctl check` lists them al
 
 from __future__ import annotations
 
+import functools
+import sys
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 from importlib.metadata import EntryPoint, entry_points
@@ -30,7 +32,15 @@ def available_modules() -> dict[str, type[Module]]:
 
 
 def _entry_points() -> dict[str, EntryPoint]:
-    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return dict(_scanned_entry_points(tuple(sys.path)))
+
+
+@functools.lru_cache(maxsize=4)
+def _scanned_entry_points(path: tuple[str, ...]) -> tuple[tuple[str, EntryPoint], ...]:
+    # Scanning every installed distribution's metadata costs milliseconds; a daemon of 50
+    # butlers did it 50 times at each start. Modules are found at start, so one scan per
+    # import path serves them all (a module installed later is found at the next start).
+    return tuple((ep.name, ep) for ep in entry_points(group=ENTRY_POINT_GROUP))
 
 
 def _load_entry_point(ep: EntryPoint) -> type[Module]:
