@@ -22,31 +22,19 @@ import structlog
 from fastmcp import FastMCP
 
 from butlers.auth import SessionCredentials, check_bind, load_operator_token
+from butlers.butler_app import build_mcp, module_context
 from butlers.butler_status import database_health, module_health, schedule_summaries
 from butlers.compat import index_tool_schemas
 from butlers.config import ButlerConfig
 from butlers.core.approval_prompts import prompt_owner
-from butlers.core.approval_tools import register_approval_tools
 from butlers.core.channels import ChannelRegistry
 from butlers.core.dispatch import Dispatcher
-from butlers.core.input_guard import HostileInputGuard
-from butlers.core.notify_tools import context_notifier, register_notify_tools
-from butlers.core.schedule_run_tools import register_schedule_run_tool
 from butlers.core.scheduler import FiredWindow
-from butlers.core.schema_cache import InlinedSchemas
 from butlers.core.services import ButlerPhase, build_services
-from butlers.core.session_tools import register_session_tools
 from butlers.core.spend_ceiling import ceiling_report, spend_ceiling_of
-from butlers.core.spend_tools import register_spend_tools
-from butlers.core.tool_lookup import DirectToolLookup
 from butlers.core.tool_schedules import call_mcp_tool, check_tool_call
-from butlers.core.tools import register_core_tools
 from butlers.db import ServerAddress, database_name, open_database_pool
-from butlers.db_health import (
-    DatabaseHealth,
-    DatabaseState,
-    ToolGuard,
-)
+from butlers.db_health import DatabaseHealth, DatabaseState
 from butlers.declared_env import check_credentials, missing_credentials
 from butlers.errors import ConfigError, ConfigErrors
 from butlers.http import EmbeddedServer, PortLimits, bind, limit_mcp_sessions, make_server
@@ -54,7 +42,6 @@ from butlers.http_guard import CallerGuard, policy_for
 from butlers.migrate import apply_migrations, core_migrations_dir
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.loader import Registry, load_modules
-from butlers.session_trace import SessionTraceLink
 from butlers.settings import Settings
 from butlers.start_turns import StartTurn
 
@@ -159,14 +146,14 @@ class Butler:
         self.inbound, self.approvals, self.tool_runner = services.inbound, services.approvals, services.tool_runner
         self.dispatcher = services.spawner
         self.approvals.on_held = prompt_owner(self)  # the owner's Approve / Reject buttons, if a channel has them
-        self._contexts = {m.name: self._make_context(m) for m in self.modules}
+        self._contexts = {m.name: module_context(self, m) for m in self.modules}
         for module in self.modules:
             await module.on_startup(self._contexts[module.name])
             self._started.append(module)
         # Messages stored but never handed off (a crash, a failing hand-off) go now.
         await self.inbound.redeliver_pending()
         self.phase = ButlerPhase.STARTED_MODULES
-        mcp = self._build_mcp()
+        mcp = build_mcp(self, self._contexts)
         # By-name schema lookup: else every tools/call runs a whole tools/list (docs/benchmarks.md).
         # A butler's tool set is fixed once started, so the index cannot go stale.
         index_tool_schemas(mcp, {tool.name: tool.parameters for tool in await mcp.list_tools()})
@@ -190,49 +177,6 @@ class Butler:
         """Call one of this butler's tools in-process, validated as over MCP (tool-mode schedules)."""
         assert self.mcp is not None, f"butler {self.name} has no MCP app yet"
         return await call_mcp_tool(self.mcp, name, args)
-
-    def _make_context(self, module: Module) -> ModuleContext:
-        data_dir = self.settings.data_dir / "modules" / self.name / module.name
-        data_dir.mkdir(parents=True, exist_ok=True)
-        declared = (*module.credentials_env, *module.optional_credentials_env)
-        creds = {v: self.credentials[v] for v in declared if v in self.credentials}
-        return ModuleContext(
-            butler=self.name,
-            pool=self.pool,
-            directory=self.config.directory,
-            data_dir=data_dir,
-            credentials=creds,
-            dispatcher=self.dispatcher,
-            log=log.bind(butler=self.name, module=module.name),
-            inbound=self.inbound,
-            approvals=self.approvals,
-            notify=context_notifier(self),
-            channels=self.channels,
-            fleet=self.fleet,
-        )
-
-    def _build_mcp(self) -> FastMCP:
-        instructions = self.config.description or f"The {self.name} butler."
-        # mask_error_details: an unexpected exception reaches the client as "Error calling tool
-        # 'x'", never its text (which may carry rows, paths or secrets); ToolErrors pass as written.
-        mcp: FastMCP = FastMCP(
-            self.name,
-            instructions=instructions,
-            on_duplicate="error",
-            mask_error_details=True,
-            dereference_schemas=False,  # InlinedSchemas does it once per tool instead of per list
-            middleware=[ToolGuard(lambda: self.health), HostileInputGuard(), SessionTraceLink(), InlinedSchemas()],
-        )
-        mcp.add_transform(DirectToolLookup(mcp))  # one provider: no task group per tool lookup
-        register_core_tools(mcp, self.services, self)
-        register_session_tools(mcp, self.spawner, self.spawner.sessions)
-        register_approval_tools(mcp, self.approvals)
-        register_spend_tools(mcp, self)  # spend_report (issue 13)
-        register_schedule_run_tool(mcp, self)  # schedule_run (issue 13)
-        register_notify_tools(mcp, self)  # notify, remind (switchboard-notify)
-        for module in self.modules:
-            module.register_tools(mcp, self._contexts[module.name])
-        return mcp
 
     async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Start, serve until `request_stop`, then drain and shut down (also when cancelled).
