@@ -46,7 +46,7 @@ def test_a_reused_tool_has_the_schemas_of_a_fresh_build() -> None:
     fresh = DeclaredTool.from_function(_tool_of("three"), name="lookup")
     assert second.fn is second_fn
     assert second.model_dump(exclude={"fn"}) == fresh.model_dump(exclude={"fn"})
-    assert second.parameters is not first.parameters  # a copy: one butler cannot change another's
+    assert second.parameters is first.parameters  # shared, read-only: inlined once for every butler (schema_cache.py)
 
 
 async def test_each_butler_runs_its_own_function() -> None:
@@ -104,8 +104,8 @@ async def test_a_second_butler_lists_tools_inlined_from_the_first_ones_work() ->
             [tool] = await client.list_tools()
             listed.append(tool.output_schema)
         after = _dereferenced_text.cache_info()
-        if owner == "beta":
-            assert (after.hits, after.misses) == (before.hits + 1, before.misses)
+        if owner == "beta":  # the shared schema is found by identity: not inlined again, not even looked up
+            assert (after.hits, after.misses) == (before.hits, before.misses)
     assert listed[0] == listed[1]
     assert "$defs" not in str(listed[1]) and "$ref" not in str(listed[1])
 

@@ -57,14 +57,27 @@ def inline_refs(tool: Tool) -> Tool:
 
 
 def _dereferenced(schema: dict[str, Any]) -> dict[str, Any]:
-    # Each tool gets its own copy (json.loads is cheap); the inlining itself runs once per distinct schema.
-    inlined: dict[str, Any] = json.loads(_dereferenced_text(json.dumps(schema)))
+    """The inlined schema, shared (never changed in place): found by the source schema's identity
+    (the butlers' reused tools share theirs, tool_reuse.py), else by its content, else computed."""
+    kept = _BY_SOURCE.get(id(schema))
+    if kept is not None and kept[0] is schema:
+        return kept[1]
+    inlined = _dereferenced_text(json.dumps(schema))
+    if len(_BY_SOURCE) >= MAX_KEPT:
+        _BY_SOURCE.clear()
+    _BY_SOURCE[id(schema)] = (schema, inlined)  # holding the source keeps its id from being reused
     return inlined
 
 
+#: Source schemas kept by identity (a few per tool; far more than any daemon registers).
+MAX_KEPT = 4096
+_BY_SOURCE: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
 @functools.lru_cache(maxsize=1024)
-def _dereferenced_text(schema: str) -> str:
-    return json.dumps(dereference_refs(json.loads(schema)))
+def _dereferenced_text(schema: str) -> dict[str, Any]:
+    inlined: dict[str, Any] = dereference_refs(json.loads(schema))
+    return inlined
 
 
 def _has_ref(schema: Any) -> bool:

@@ -15,7 +15,6 @@ FastMCP) are reused; anything else is built as before.
 
 from __future__ import annotations
 
-import copy
 import inspect
 from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -43,13 +42,10 @@ def build_tool(cls: type[T], fn: Callable[..., Any], *, name: str, description: 
         assert isinstance(tool, cls)  # from_function builds the class it is called on
         return tool
     assert isinstance(template, cls)
-    return template.model_copy(
-        update={
-            "fn": fn,
-            "parameters": copy.deepcopy(template.parameters),
-            "output_schema": copy.deepcopy(template.output_schema),
-        }
-    )
+    # The schemas are shared, not copied: nothing changes a registered tool's schemas in place
+    # (FastMCP hands them to each listing as they are), and sharing lets InlinedSchemas inline
+    # them once for every butler by identity (schema_cache.py).
+    return template.model_copy(update={"fn": fn})
 
 
 def function_tool(mcp: FastMCP, *, name: str, description: str) -> Callable[[F], F]:
