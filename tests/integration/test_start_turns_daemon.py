@@ -10,12 +10,12 @@ from pathlib import Path
 
 import anyio
 from fastmcp import Client
+from notify_helpers import settings_for
 
 from butlers.auth import find_operator_token
 from butlers.butler import ButlerPhase
 from butlers.config import discover
 from butlers.db import ServerAddress
-from butlers.settings import Settings
 from butlers.supervisor import Supervisor
 from butlers.testing.ports import free_port
 
@@ -28,15 +28,8 @@ async def test_butlers_start_one_after_another_and_a_failure_hands_its_turn_on(
     for name, port in ports.items():
         (root / name).mkdir(parents=True)
         (root / name / "butler.toml").write_text(f'[butler]\nname = "{name}"\nport = {port}\n')
-    settings = Settings(
-        dir=root,
-        data_dir=tmp_path / "data",
-        postgres_host=pg_address.host,
-        postgres_port=pg_address.port,
-        postgres_user=pg_address.user,
-        postgres_password=pg_address.password,
-        start_concurrency=1,
-        dashboard_enabled=False,
+    settings = settings_for(tmp_path, pg_address).model_copy(
+        update={"start_concurrency": 1, "dashboard_enabled": False}
     )
     configs, _ = discover(root)
     supervisor = Supervisor(settings, configs)
