@@ -37,7 +37,7 @@ def build_tool(cls: type[T], fn: Callable[..., Any], *, name: str, description: 
     template = _TEMPLATES.get(key) if key is not None else None
     if template is None:
         tool = cls.from_function(fn, name=name, description=description)
-        if key is not None and key not in _TEMPLATES and tool.fn is fn:  # else FastMCP wrapped or rewrote it
+        if key is not None and tool.fn is fn:  # else FastMCP wrapped or rewrote it
             _TEMPLATES.keep(key, tool.model_copy(update={"fn": _unbound}))  # holds no butler's closure
         assert isinstance(tool, cls)  # from_function builds the class it is called on
         return tool
@@ -88,9 +88,6 @@ class _Templates:
 
     def __init__(self) -> None:
         self._kept: dict[Hashable, FunctionTool] = {}
-
-    def __contains__(self, key: Hashable) -> bool:
-        return key in self._kept
 
     def get(self, key: Hashable) -> FunctionTool | None:
         return self._kept.get(key)
