@@ -171,9 +171,13 @@ class Spawner:
                         await lost.wait()
                     finally:
                         self._listener = None
+                        unlistened = False
                         with anyio.CancelScope(shield=True), anyio.move_on_after(1), contextlib.suppress(Exception):
                             await conn.remove_listener(QUEUE_CHANNEL, self._on_notify)
                             await conn.remove_listener(CANCEL_CHANNEL, self._on_cancel_notify)
+                            unlistened = True
+                        if not unlistened:  # the pool resets no session state (db._keep_session)
+                            conn.terminate()
             except DB_ERRORS as exc:
                 log.warning("queue listener lost; retrying", butler=self.name, error=str(exc))
                 if not reported:
