@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -111,6 +112,12 @@ async def test_serve_answers_on_every_port_stops_on_sigterm_and_keeps_state(
     assert first.stop() == 0
     log = first.log.read_text()
     assert "supervisor.stopped" in log
+    # What the imports made is exempt from the cyclic GC before any butler starts (cli/butlerd.py).
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    names = [e.get("event") for e in events]
+    frozen = events[names.index("butlerd.imports_frozen")]
+    assert frozen["objects"] > 10_000, frozen
+    assert names.index("butlerd.imports_frozen") < names.index("butler.schedules_synced")
 
     second = Daemon(root, data, tmp_path / "second.log")
     daemons.append(second)
@@ -157,8 +164,6 @@ def inspector_command() -> list[str]:
 
 def inspector(port: int | None, *args: str, expect_exit: int = 0) -> Any:
     """Run the MCP Inspector's CLI, a third-party MCP client, and parse its JSON answer (exit 5: tool error)."""
-    import json
-
     target = [f"http://127.0.0.1:{port}/mcp", "--transport", "http"] if port is not None else []
     done = subprocess.run(
         [*inspector_command(), *target, *args],
