@@ -4,9 +4,9 @@ the `Annotated` types) and the strict, frozen base of a config section."""
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # A Slack user id. Here, not in the slack module, so that the notify module's config (which the
 # dashboard reads) does not load the slack package and with it slack-sdk and aiohttp.
@@ -51,6 +51,13 @@ def only_outbound(tools: tuple[str, ...]) -> AfterValidator:
 
 
 WebhookPath = Annotated[str, AfterValidator(webhook_path)]
+
+
+def route_path(default: str, receives: str) -> Any:
+    """The `path` setting of a module's webhook (a `WebhookPath`): one wording for every module."""
+    return Field(default=default, description=f"Path of the route on the butler's HTTP port that receives {receives}.")
+
+
 ApiBaseUrl = Annotated[str, AfterValidator(_api_base_url)]
 
 

@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator
 
-from butlers.modules.config_checks import ApiBaseUrl, StrictConfig, WebhookPath, matching_names, only_outbound
+from butlers.modules.config_checks import (
+    ApiBaseUrl,
+    StrictConfig,
+    WebhookPath,
+    matching_names,
+    only_outbound,
+    route_path,
+)
 
 TOKEN_ENV = "BUTLER_GITHUB_TOKEN"
 OUTBOUND_TOOLS = ("github_comment", "github_issue_create")
@@ -33,14 +40,13 @@ def _long_enough(secret: str) -> str:
 
 
 WebhookSecret = Annotated[str, AfterValidator(_long_enough)]
+PollSeconds = Annotated[float, Field(ge=0.1, le=3600)]
 
 
 class WebhookConfig(StrictConfig):
     """`[modules.github.webhook]`: used when inbound = "webhook"."""
 
-    path: WebhookPath = Field(
-        default="/github/webhook", description="Path of the route on the butler's HTTP port that receives events."
-    )
+    path: WebhookPath = route_path("/github/webhook", "events")
     secret: WebhookSecret | None = Field(
         default=None,
         description="The webhook's secret, checked against X-Hub-Signature-256 (HMAC-SHA256). Use ${VAR}.",
@@ -70,11 +76,8 @@ class GithubConfig(StrictConfig):
     inbound: Literal["polling", "webhook", "off"] = Field(
         default="polling", description="How notifications/events arrive: poll notifications, a webhook, or not at all."
     )
-    poll_interval_s: float = Field(
-        default=60.0,
-        ge=0.1,
-        le=3600,
-        description="Seconds between polls at least; GitHub's X-Poll-Interval can raise it.",
+    poll_interval_s: PollSeconds = Field(
+        default=60.0, description="Seconds between polls at least; GitHub's X-Poll-Interval can raise it."
     )
     participating_only: bool = Field(
         default=False, description="Poll only notifications where you are directly involved (mention, review, assign)."

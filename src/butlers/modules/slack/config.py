@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from butlers.modules.config_checks import SLACK_USER_ID as USER_ID
-from butlers.modules.config_checks import StrictConfig, WebhookPath, only_outbound
+from butlers.modules.config_checks import StrictConfig, WebhookPath, only_outbound, route_path
 
 BOT_TOKEN_ENV = "BUTLER_SLACK_BOT_TOKEN"  # xoxb-...: every Web API call
 APP_TOKEN_ENV = "BUTLER_SLACK_APP_TOKEN"  # xapp-...: Socket Mode (apps.connections.open)
@@ -16,6 +16,7 @@ SIGNING_SECRET_ENV = "BUTLER_SLACK_SIGNING_SECRET"  # Events API: verifies Slack
 OUTBOUND_TOOLS = ("slack_send", "slack_reply", "slack_react", "slack_upload")
 DEFAULT_API = "https://slack.com/api"
 
+ReplayWindow = Annotated[int, Field(ge=10, le=300)]  # seconds
 CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}")  # public, private, direct-message conversations
 
 
@@ -32,13 +33,9 @@ def _ids(value: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
 class EventsConfig(StrictConfig):
     """`[modules.slack.events]`: used when mode = "events" (Slack posts events to the butler's HTTP port)."""
 
-    path: WebhookPath = Field(
-        default="/slack/events", description="Route on the butler's HTTP port that receives events."
-    )
-    max_age_s: int = Field(
+    path: WebhookPath = route_path("/slack/events", "events")
+    max_age_s: ReplayWindow = Field(
         default=300,
-        ge=10,
-        le=300,
         description="Replay window: a request whose X-Slack-Request-Timestamp is older (or newer) is refused.",
     )
 

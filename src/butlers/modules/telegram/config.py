@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from butlers.modules.config_checks import ApiBaseUrl, StrictConfig, WebhookPath, http_url, only_outbound
+from butlers.modules.config_checks import ApiBaseUrl, StrictConfig, WebhookPath, http_url, only_outbound, route_path
 
 TOKEN_ENV = "BUTLER_TELEGRAM_TOKEN"
 OUTBOUND_TOOLS = ("telegram_send",)
@@ -20,9 +20,7 @@ _USERNAME = re.compile(r"[A-Za-z0-9_]{1,32}")
 class WebhookConfig(StrictConfig):
     """`[modules.telegram.webhook]`: used when mode = "webhook"."""
 
-    path: WebhookPath = Field(
-        default="/telegram/webhook", description="Path of the route on the butler's HTTP port that receives updates."
-    )
+    path: WebhookPath = route_path("/telegram/webhook", "updates")
     secret_token: str | None = Field(
         default=None,
         description="Sent by Telegram in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Z a-z 0-9 _ -. Use ${VAR}.",
