@@ -20,7 +20,7 @@ import pytest
 from dashboard_helpers import Daemon, dashboard_daemon, seed_approval
 from security_helpers import OutboxModule
 
-from butlers.dashboard.login_codes import CODE_TTL_S, make_login_code
+from butlers.dashboard.login_codes import CODE_TTL_S, USED_CODES_FILE, make_login_code
 from butlers.db import ServerAddress
 
 BUTLERCTL = str(Path(sys.executable).parent / "butlerctl")
@@ -107,6 +107,8 @@ def test_the_login_link_of_butlerctl_dashboard_logs_a_browser_in_once(daemon: Da
     assert status_of(daemon, approval) == "succeeded" and len(OutboxModule.sent) == 1
     again = httpx.get(shown["login_url"], follow_redirects=False)  # the same link a second time
     assert again.status_code == 403 and "butlers_dashboard" not in again.cookies
+    # Kept in the data dir, so a restarted daemon refuses the link too (tests/unit/test_dashboard_login_codes.py).
+    assert (daemon.supervisor.settings.data_dir / USED_CODES_FILE).exists()
 
 
 @pytest.mark.parametrize("kind", ["expired", "forged", "other token"])

@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 
 from butlers.dashboard import login, stream
 from butlers.dashboard.context import Dashboard
+from butlers.dashboard.login_codes import USED_CODES_FILE, UsedCodes
 from butlers.dashboard.pages import page_routes
 from butlers.dashboard.params import BadParameterError
 from butlers.dashboard.render import HERE, error_page
@@ -66,5 +67,5 @@ def build_app(dashboard: Dashboard, policy: DashboardPolicy) -> Starlette:
     app = Starlette(routes=routes, middleware=[Middleware(DashboardGuard, policy=policy)], exception_handlers=handlers)
     app.state.dashboard = dashboard
     app.state.policy = policy
-    app.state.used_login_codes = {}  # one-time login codes already accepted (login.py)
+    app.state.used_login_codes = UsedCodes(dashboard.settings.data_dir / USED_CODES_FILE)  # login.py
     return app

@@ -6,12 +6,10 @@ loopback everything does. Either way the browser gets the auth cookie (derived f
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from butlers.dashboard.login_codes import CLOCK_SKEW_S, CODE_TTL_S, code_is_valid
+from butlers.dashboard.login_codes import UsedCodes
 from butlers.dashboard.render import page
 from butlers.dashboard.security import AUTH_COOKIE, DashboardPolicy
 
@@ -29,26 +27,14 @@ def _logged_in(policy: DashboardPolicy, target: str) -> Response:
     return response
 
 
-def _code_accepted(request: Request, policy: DashboardPolicy, code: str) -> bool:
-    """A valid code not used before; remembered (until it would expire anyway) so it works once."""
-    now = time.time()
-    used: dict[str, float] = request.app.state.used_login_codes
-    for old, at in list(used.items()):
-        if now - at > CODE_TTL_S + 2 * CLOCK_SKEW_S:
-            del used[old]
-    if code in used or not code_is_valid(policy.token.value, code, now):
-        return False
-    used[code] = now
-    return True
-
-
 async def form(request: Request) -> Response:
     target = _next(request, request.query_params.get("next"))
     code = request.query_params.get("code")
     if code is None:
         return page(request, "login.html", next=target, failed=False, code_refused=False)
     policy: DashboardPolicy = request.app.state.policy
-    if _code_accepted(request, policy, code):
+    used: UsedCodes = request.app.state.used_login_codes
+    if used.accept(policy.token.value, code):
         return _logged_in(policy, target)
     response = page(request, "login.html", next=target, failed=False, code_refused=True)
     response.status_code = 403

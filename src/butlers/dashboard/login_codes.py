@@ -4,7 +4,8 @@
   without holding it, and every token change logs every browser out.
 - A one-time login code for `/login?code=...` (`butlerctl dashboard` prints the link):
   `<unix time>.<nonce>.<HMAC(token, time.nonce)>`, valid for CODE_TTL_S. It puts no token in
-  URLs or browser history; the dashboard refuses a code it has already accepted.
+  URLs or browser history; the dashboard refuses a code it has already accepted, also after a
+  restart (`UsedCodes` keeps the accepted ones in the data dir until they would have expired).
 
 Plain standard library so `butlerctl` and the tests derive the same values without the web stack.
 """
@@ -13,8 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import os
 import secrets
 import time
+from pathlib import Path
 
 CODE_TTL_S = 300
 CLOCK_SKEW_S = 30  # a code minted a little "in the future" (clock steps) still counts
@@ -47,3 +51,59 @@ def code_is_valid(token: str, code: str, now: float | None = None) -> bool:
         return False
     age = (time.time() if now is None else now) - int(minted)
     return -CLOCK_SKEW_S <= age <= CODE_TTL_S
+
+
+USED_CODES_FILE = "dashboard-used-login-codes.json"
+
+
+class UsedCodes:
+    """The login codes the dashboard accepted, kept on disk so a restart cannot make one work twice.
+
+    Only a code's SHA-256 is written (mode 600, replaced whole), and each is forgotten once it
+    would have expired anyway: the file stays a few lines long.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._accepted: dict[str, float] = {}
+        self._refuse_before = 0.0  # codes minted before this are refused (the file could not be read)
+        try:
+            loaded = json.loads(path.read_text())
+        except FileNotFoundError:
+            loaded = {}
+        except (OSError, ValueError):  # unreadable or torn: refusing every old code is the safe side
+            loaded = {}
+            self._refuse_before = time.time()
+        if isinstance(loaded, dict):
+            self._accepted = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
+
+    def accept(self, token: str, code: str, now: float | None = None) -> bool:
+        """True, once, for a valid code; the acceptance is on disk before the browser is logged in."""
+        at = time.time() if now is None else now
+        key = hashlib.sha256(code.encode()).hexdigest()
+        self._forget_expired(at)
+        if key in self._accepted or not code_is_valid(token, code, at) or _minted(code) < self._refuse_before:
+            return False
+        self._accepted[key] = at
+        self._save()
+        return True
+
+    def _forget_expired(self, now: float) -> None:
+        for key, at in list(self._accepted.items()):
+            if now - at > CODE_TTL_S + 2 * CLOCK_SKEW_S:
+                del self._accepted[key]
+
+    def _save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.path.with_name(self.path.name + ".partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self._accepted, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(partial, self.path)
+
+
+def _minted(code: str) -> float:
+    minted = code.partition(".")[0]
+    return float(minted) if minted.isdigit() else 0.0
