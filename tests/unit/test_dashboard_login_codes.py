@@ -7,6 +7,8 @@ import stat
 import time
 from pathlib import Path
 
+import pytest
+
 from butlers.dashboard.login_codes import (
     CODE_TTL_S,
     USED_CODES_FILE,
@@ -62,9 +64,10 @@ def test_accepted_codes_are_forgotten_once_they_would_have_expired(tmp_path: Pat
     assert len(json.loads(path.read_text())) == 1
 
 
-def test_an_unreadable_file_refuses_every_code_minted_before_it_was_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("content", ['{"torn', "[1, 2]"])
+def test_an_unreadable_file_refuses_every_code_minted_before_it_was_read(tmp_path: Path, content: str) -> None:
     path = tmp_path / USED_CODES_FILE
-    path.write_text('{"torn')
+    path.write_text(content)
     old = make_login_code(TOKEN, time.time() - 10)  # may have been used by the daemon that wrote the file
     used = UsedCodes(path)
     assert not used.accept(TOKEN, old)

@@ -68,14 +68,15 @@ class UsedCodes:
         self._accepted: dict[str, float] = {}
         self._refuse_before = 0.0  # codes minted before this are refused (the file could not be read)
         try:
-            loaded = json.loads(path.read_text())
+            loaded: object = json.loads(path.read_text())
         except FileNotFoundError:
             loaded = {}
-        except (OSError, ValueError):  # unreadable or torn: refusing every old code is the safe side
-            loaded = {}
+        except (OSError, ValueError):
+            loaded = None
+        if not isinstance(loaded, dict):  # unreadable, torn or not ours: refusing every older code is safe
             self._refuse_before = time.time()
-        if isinstance(loaded, dict):
-            self._accepted = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
+            loaded = {}
+        self._accepted = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
 
     def accept(self, token: str, code: str, now: float | None = None) -> bool:
         """True, once, for a valid code; the acceptance is on disk before the browser is logged in."""
