@@ -10,15 +10,18 @@ ports, a temp butlers.d and data dir under /tmp), so the ratio is the cost
 of more butlers and nothing else. For each size: a first start (initdb,
 databases, migrations; for 50 butlers also raising the embedded server's
 `max_connections`, see pool_budget.py), then measured warm starts of
-`.venv/bin/butlerd serve` in each bytecode condition (`--bytecode`):
+`.venv/bin/butlerd serve` in each bytecode condition (`--bytecode`), the two
+sizes interleaved round by round (order flipped each round), so that a stretch
+of a faster or slower host moves both alike:
 `source` compiles every module at every start (PYTHONDONTWRITEBYTECODE=1, as
 this sandbox runs), `cached` reads .pyc files an unmeasured start wrote (as a
 normal install); both keep their caches in the workspace. Per start: seconds
 from spawn to every butler answering `tools/list` (all probed at once by one
 raw MCP exchange each, benches/probe.py, so the probes do not pace the
 figure), the daemon's own CPU seconds until then (/proc utime+stime: the
-usable figure while other work loads the machine) and the log's
-`supervisor.ready`. After the last start: VmRSS of the python process after
+usable figure while other work loads the machine), the embedded server's
+CPU seconds until then (its processes, and the backends that exited) and the
+log's `supervisor.ready`. After the last start: VmRSS of the python process after
 `--settle` seconds idle; the embedded PostgreSQL processes summed apart; the
 server's connection count.
 
@@ -33,6 +36,8 @@ Goals (issue 14): start and idle RSS <= 2x the 4-butler figures; lateness <= 1 s
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
@@ -99,6 +104,7 @@ async def wait_answering(
 class Start:
     wall_s: float  # spawn to every butler answering tools/list
     cpu_s: float  # the daemon's own CPU seconds until then
+    pg_cpu_s: float  # the embedded server's CPU seconds until then (it starts with the daemon)
     ready_s: float  # spawn to the log's supervisor.ready
 
 
@@ -111,8 +117,20 @@ def start(ws: Workspace, log: Path) -> tuple[subprocess.Popen, Start]:
     except BaseException:
         stop_daemon(ws, proc)
         raise
+    pg_cpu = postgres_cpu_s(ws.data_dir)
     ready = phases(log, spawned_at).get("supervisor.ready", float("nan"))
-    return proc, Start(wall, cpu, ready)
+    return proc, Start(wall, cpu, pg_cpu, ready)
+
+
+def postgres_cpu_s(data_dir: Path) -> float:
+    """CPU seconds of the embedded server so far: its live processes, and through the postmaster's
+    reaped-children times the backends that already exited."""
+    ticks = 0
+    for pid in postgres_pids(data_dir):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -137,34 +155,47 @@ def bytecode(ws: Workspace, condition: str) -> None:
         ws.overrides.update(PYTHONDONTWRITEBYTECODE=None, PYTHONPYCACHEPREFIX=str(ws.root / "pyc"))
 
 
-def measure(ws: Workspace, runs: int, settle: float, conditions: list[str]) -> Figures:
-    """First start (fresh data dir), then per bytecode condition `runs` measured warm starts, RSS after the last."""
-    log = ws.root / "butlerd.log"
-    bytecode(ws, "source")
-    proc, first = start(ws, log)
-    code, _, _ = stop_daemon(ws, proc)
-    print(f"  first start (initdb + migrations): {first.wall_s:.1f}s to answering, exit {code}")
-    figures = Figures(first)
+def measure(fleets: dict[int, Workspace], runs: int, settle: float, conditions: list[str]) -> dict[int, Figures]:
+    """Each fleet's first start (fresh data dir), then per bytecode condition `runs` warm starts of
+    each, interleaved round by round with the order flipped every round: a host that runs faster or
+    slower for a while (this one's CPU time for one start varied 2x) moves both sizes alike."""
+    logs = {n: ws.root / "butlerd.log" for n, ws in fleets.items()}
+    figures: dict[int, Figures] = {}
+    for n, ws in fleets.items():
+        bytecode(ws, "source")
+        proc, first = start(ws, logs[n])
+        code, _, _ = stop_daemon(ws, proc)
+        print(f"  {n} butlers, first start (initdb + migrations): {first.wall_s:.1f}s to answering, exit {code}")
+        figures[n] = Figures(first)
     for condition in conditions:
-        bytecode(ws, condition)
-        if condition == "cached":  # writes the caches
-            proc, warm = start(ws, log)
-            stop_daemon(ws, proc)
-            print(f"  cached: writing .pyc files: {warm.wall_s:.1f}s to answering")
+        for n, ws in fleets.items():
+            bytecode(ws, condition)
+            if condition == "cached":  # writes the caches
+                proc, warm = start(ws, logs[n])
+                stop_daemon(ws, proc)
+                print(f"  {n} butlers, cached: writing .pyc files: {warm.wall_s:.1f}s to answering")
         for i in range(runs):
-            proc, took = start(ws, log)
-            figures.starts.setdefault(condition, []).append(took)
-            if condition == conditions[-1] and i == runs - 1:  # idle RSS once, in the last condition
-                time.sleep(settle)
-                figures.rss.append(rss_kb(proc.pid) / 1024)
-                figures.pg.append(rss_sum_kb(postgres_pids(ws.data_dir)) / 1024)
-                figures.conns.append(anyio.run(connections, ws.data_dir))
-            code, stop_s, _ = stop_daemon(ws, proc)
-            print(
-                f"  {condition} run {i + 1}/{runs}: {took.wall_s:.2f}s to all answering, daemon CPU {took.cpu_s:.2f}s, "
-                f"supervisor.ready {took.ready_s:.2f}s; SIGTERM -> exit {code} in {stop_s:.1f}s"
-            )
+            last = condition == conditions[-1] and i == runs - 1  # idle RSS once, in the last condition
+            for n in list(fleets) if i % 2 == 0 else list(fleets)[::-1]:
+                took, stopped = measured_start(fleets[n], logs[n], figures[n], settle if last else None)
+                figures[n].starts.setdefault(condition, []).append(took)
+                print(
+                    f"  {n} butlers, {condition} run {i + 1}/{runs}: {took.wall_s:.2f}s to all answering, daemon CPU "
+                    f"{took.cpu_s:.2f}s, postgres CPU {took.pg_cpu_s:.2f}s, supervisor.ready {took.ready_s:.2f}s; {stopped}"
+                )
     return figures
+
+
+def measured_start(ws: Workspace, log: Path, figures: Figures, settle: float | None) -> tuple[Start, str]:
+    """One warm start to all answering, then a stop (said how); with `settle`, idle memory and connections first."""
+    proc, took = start(ws, log)
+    if settle is not None:
+        time.sleep(settle)
+        figures.rss.append(rss_kb(proc.pid) / 1024)
+        figures.pg.append(rss_sum_kb(postgres_pids(ws.data_dir)) / 1024)
+        figures.conns.append(anyio.run(connections, ws.data_dir))
+    code, stop_s, _ = stop_daemon(ws, proc)
+    return took, f"SIGTERM -> exit {code} in {stop_s:.1f}s"
 
 
 async def create_schedules(urls: dict[str, str], per_butler: int, data_dir: Path) -> dict[str, list[str]]:
@@ -268,15 +299,15 @@ def main() -> int:
             ws.cleanup()
         return report_lateness(late, expected, args.big, args.per_butler)
     conditions = ["source", "cached"] if args.bytecode == "both" else [args.bytecode]
-    figures: dict[int, Figures] = {}
-    for size in (args.small, args.big):
-        ws = generated_workspace(size)
-        print(f"{size} butlers (workspace {ws.root}):")
-        try:
-            figures[size] = measure(ws, runs, args.settle, conditions)
-            if size == args.big and not args.no_heartbeat:
-                late, expected = lateness(ws, args.per_butler, boundaries)
-        finally:
+    fleets = {size: generated_workspace(size) for size in (args.small, args.big)}
+    try:
+        for size, ws in fleets.items():
+            print(f"{size} butlers: workspace {ws.root}")
+        figures = measure(fleets, runs, args.settle, conditions)
+        if not args.no_heartbeat:
+            late, expected = lateness(fleets[args.big], args.per_butler, boundaries)
+    finally:
+        for ws in fleets.values():
             ws.cleanup()
     ok = report_starts(figures[args.small], figures[args.big], args.small, args.big, conditions)
     if args.no_heartbeat:
@@ -306,6 +337,11 @@ def report_starts(small: Figures, big: Figures, n_small: int, n_big: int, condit
         ok &= ratio <= RATIO_GOAL or not counted
         verdict = ("PASS" if ratio <= RATIO_GOAL else "FAIL") + ("" if counted else " (not counted)")
         print(f"{name:44} {s_fig:8.2f} {b_fig:8.2f} {ratio:7.2f} {'<=' + str(RATIO_GOAL):>6}  {verdict}")
+    for c in conditions:
+        pg_cpu = [med(x.pg_cpu_s for x in f.starts[c]) for f in (small, big)]
+        print(
+            f"{'embedded postgres CPU until answering, ' + c + ' (s)':44} {pg_cpu[0]:8.2f} {pg_cpu[1]:8.2f}  (not counted)"
+        )
     print(f"{'embedded postgres RSS, all procs (MB)':44} {med(small.pg):8.0f} {med(big.pg):8.0f}  (not counted)")
     print(f"{'client connections when idle':44} {med(small.conns):8.0f} {med(big.conns):8.0f}")
     return ok
