@@ -20,7 +20,7 @@ import asyncpg
 import psutil
 import structlog
 
-from butlers.errors import DatabaseError
+from butlers.errors import DatabaseError, describe
 from butlers.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -255,11 +255,11 @@ async def create_pool(address: ServerAddress, database: str, *, min_size: int = 
             return await _open_pool(address, database, min_size=min_size, max_size=max_size)
         except TimeoutError as exc:
             if retry_in is None:
-                raise DatabaseError(f"cannot open a pool on database {database}: {_what(exc)}") from exc
+                raise DatabaseError(f"cannot open a pool on database {database}: {describe(exc)}") from exc
             log.warning("database.pool_open_retry", database=database, attempt=attempt, retry_in_s=retry_in)
             await anyio.sleep(retry_in)
         except (OSError, asyncpg.PostgresError) as exc:
-            raise DatabaseError(f"cannot open a pool on database {database}: {_what(exc)}") from exc
+            raise DatabaseError(f"cannot open a pool on database {database}: {describe(exc)}") from exc
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
 
@@ -293,11 +293,6 @@ async def _open_pool(address: ServerAddress, database: str, *, min_size: int, ma
     )
     assert pool is not None
     return pool
-
-
-def _what(exc: BaseException) -> str:
-    # A connect timeout has no message of its own: name the error so the log says what happened.
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

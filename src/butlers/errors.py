@@ -14,6 +14,12 @@ class ButlersError(Exception):
     """Base class of every error Butlers raises on purpose."""
 
 
+def describe(exc: BaseException) -> str:
+    """A caught library error in a message: its type and text, or its type alone when it has no text
+    (a connect timeout, say, whose message would otherwise be empty)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
 class ConfigError(ButlersError):
     """A butler.toml (or global setting) is invalid."""
 

@@ -37,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from butlers.core.tool_errors import bad_argument
-from butlers.errors import ModuleError
+from butlers.errors import ModuleError, describe
 from butlers.modules.api_health import api_health
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.ignored import IgnoredSenders
@@ -314,4 +314,4 @@ class SlackModule(Module[SlackConfig]):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, SlackApiError):
         return f"Slack answered {slack_error(exc)}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return describe(exc)

@@ -29,7 +29,7 @@ from telegram import Bot, Message, Update, User
 from telegram.request import HTTPXRequest
 
 from butlers.core.approvals import ApprovalGate
-from butlers.errors import ModuleError
+from butlers.errors import ModuleError, describe
 from butlers.modules.api_health import api_health
 from butlers.modules.base import Module, ModuleContext
 from butlers.modules.ignored import IgnoredSenders
@@ -284,8 +284,7 @@ class TelegramModule(Module[TelegramConfig]):
             return self._loop_error
 
         def unreachable(exc: Exception) -> str:
-            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            return f"Bot API at {self.config.api_base_url} unreachable: {error}"
+            return f"Bot API at {self.config.api_base_url} unreachable: {describe(exc)}"
 
         ask = self._bot.get_me if self._bot is not None else None
         return await api_health(info, ask, unreachable, report, HEALTH_TIMEOUT_S)
