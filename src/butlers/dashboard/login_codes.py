@@ -41,8 +41,9 @@ def make_login_code(token: str, now: float | None = None) -> str:
     return f"{stamp}.{_mac(token, stamp)}"
 
 
-def code_is_valid(token: str, code: str, now: float | None = None) -> bool:
-    """True when `code` was minted from `token` less than CODE_TTL_S ago (one-time use is the caller's)."""
+def code_is_valid(token: str, code: str, now: float | None = None, not_before: float = 0.0) -> bool:
+    """True when `code` was minted from `token` less than CODE_TTL_S ago, and not before `not_before`
+    (one-time use is the caller's)."""
     minted, dot, rest = code.partition(".")
     nonce, dot2, mac = rest.partition(".")
     if not (dot and dot2 and minted.isdigit() and nonce and mac):
@@ -50,7 +51,7 @@ def code_is_valid(token: str, code: str, now: float | None = None) -> bool:
     if not hmac.compare_digest(mac, _mac(token, f"{minted}.{nonce}")):
         return False
     age = (time.time() if now is None else now) - int(minted)
-    return -CLOCK_SKEW_S <= age <= CODE_TTL_S
+    return -CLOCK_SKEW_S <= age <= CODE_TTL_S and int(minted) >= not_before
 
 
 USED_CODES_FILE = "dashboard-used-login-codes.json"
@@ -83,7 +84,7 @@ class UsedCodes:
         at = time.time() if now is None else now
         key = hashlib.sha256(code.encode()).hexdigest()
         self._forget_expired(at)
-        if key in self._accepted or not code_is_valid(token, code, at) or _minted(code) < self._refuse_before:
+        if key in self._accepted or not code_is_valid(token, code, at, not_before=self._refuse_before):
             return False
         self._accepted[key] = at
         self._save()
@@ -103,8 +104,3 @@ class UsedCodes:
             f.flush()
             os.fsync(f.fileno())
         os.replace(partial, self.path)
-
-
-def _minted(code: str) -> float:
-    minted = code.partition(".")[0]
-    return float(minted) if minted.isdigit() else 0.0
