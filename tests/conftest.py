@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -13,12 +14,23 @@ import asyncpg
 import pytest
 
 from butlers.db import ServerAddress, create_pool
+from butlers.settings import Settings, environment_variable
 from butlers.testing.postgres import TestPostgres
 from support.system_packages import ensure_command
 
+# The tests never meet the user's own daemon. The shell's daemon settings (BUTLERS_TOKEN,
+# BUTLERS_DIR, POSTGRES_HOST, ...) and systemd credentials are dropped, and what falls back to the default data
+# dir (~/.local/share/butlers) gets a throwaway one instead: butlerctl would otherwise send the
+# user's operator token to the tests' daemons, and a test's daemon would write into the user's data.
+for _field in Settings.model_fields:
+    os.environ.pop(environment_variable(_field), None)
+os.environ.pop("CREDENTIALS_DIRECTORY", None)
+_DATA_HOME = tempfile.mkdtemp(prefix="butlers-test-data-")
+atexit.register(shutil.rmtree, _DATA_HOME, ignore_errors=True)
+os.environ["BUTLERS_DATA_DIR"] = _DATA_HOME
 # Daemons the tests start serve no dashboard unless a test asks for one on a free port:
 # never on the real port 8200, which the user's own daemon may hold.
-os.environ.setdefault("BUTLERS_DASHBOARD_ENABLED", "false")
+os.environ["BUTLERS_DASHBOARD_ENABLED"] = "false"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

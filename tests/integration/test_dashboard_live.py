@@ -8,6 +8,7 @@ open (Hang), so the session stays `running` until it is cancelled.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -81,3 +82,53 @@ def test_a_triggered_session_appears_live_and_its_end_updates_the_page(daemon: D
         context.close()
     (record,) = daemon.sql("alpha", "SELECT status FROM sessions WHERE id = %s", session_id)
     assert record["status"] == "cancelled"
+
+
+def test_a_change_announced_while_a_live_part_reloads_is_shown_too(daemon: Daemon, browser: Any) -> None:
+    """Two changes in a row: the list's reload for the first is still on its way (held here, with the
+    page as it was then) when the second is announced. The list must end showing the second."""
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import Route
+
+    first, second = (
+        daemon.sql("alpha", RUNNING_SESSION, f"running {n}")[0]["id"] for n in (1, 2)
+    )  # no process behind them
+    context = logged_in_context(browser, daemon.url, daemon.supervisor.settings)
+    held: list[tuple[Route, Any]] = []
+
+    def hold_the_first_reload(route: Route) -> None:
+        if held or route.request.headers.get("hx-request") != "true":
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # the list as it is now: the first change only
+        daemon.sql("alpha", FINISH, "failed", str(second))
+
+    try:
+        page = context.new_page()
+        page.goto(daemon.url + f"sessions?butler={daemon.names['alpha']}")
+        page.wait_for_selector(f"#session-{second}[data-status=running]")
+        hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
+        wait_until(lambda: hub.subscribers >= 1 and daemon.names["alpha"] in hub.listening, 30)
+        page.evaluate(
+            "id => document.body.addEventListener('htmx:sseMessage', e => {"
+            "  if (JSON.parse(e.detail.data).id === id) window.secondArrived = true })",
+            str(second),
+        )
+        page.route("**/sessions?*", hold_the_first_reload)
+
+        daemon.sql("alpha", FINISH, "cancelled", str(first))
+        page.wait_for_function("() => window.secondArrived === true", timeout=30_000)
+        route, stale = held[0]
+        assert f'id="session-{second}" data-status="running"' in stale.text()
+        with contextlib.suppress(PlaywrightError):  # htmx may have given the first reload up for the second
+            route.fulfill(response=stale)
+        page.wait_for_selector(f"#session-{second}[data-status=failed]", timeout=30_000)
+        assert page.locator(f"#session-{first}").get_attribute("data-status") == "cancelled"
+    finally:
+        context.close()
+
+
+# Owned by the test's daemon (its only instance), which then leaves it to its owner instead of reaping it.
+RUNNING_SESSION = """INSERT INTO sessions (trigger_source, prompt, status, started_at, owner)
+    VALUES ('tick', %s, 'running', now(), (SELECT id FROM daemon_instances)) RETURNING id"""
+FINISH = "UPDATE sessions SET status = %s, finished_at = now() WHERE id = %s"

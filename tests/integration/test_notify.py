@@ -24,6 +24,7 @@ from butlers.core.scheduler import ScheduleRun
 from butlers.db import ServerAddress
 from butlers.modules.base import NotifyRequest
 from butlers.modules.telegram import TOKEN_ENV
+from butlers.settings import Settings
 from butlers.testing.asgi import serve_asgi
 from butlers.testing.model_api import ModelApiStandIn
 from butlers.testing.telegram_api import TelegramBotAPI
@@ -56,9 +57,13 @@ def send_calls(standin: TelegramBotAPI) -> int:
     return sum(1 for c in standin.calls if c.lower() == "sendmessage")
 
 
-async def butlerctl(*args: str) -> tuple[int, str]:
-    """Run butlerctl in a thread (it runs its own event loop), against the daemon of this test."""
-    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(app, list(args)))
+async def butlerctl(settings: Settings, *args: str) -> tuple[int, str]:
+    """Run butlerctl in a thread (it runs its own event loop), against the daemon of this test.
+
+    As its operator: butlerctl finds the daemon's token in the daemon's data dir, as it would on the user's machine.
+    """
+    env = {"BUTLERS_DATA_DIR": str(settings.data_dir)}
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(app, list(args), env=env))
     return result.exit_code, result.output
 
 
@@ -126,14 +131,14 @@ async def test_transient_failures_are_retried_until_sent_and_lasting_ones_end_fa
             # butlerctl lists it and retries it; the channel accepts this time.
             sw = ["--dir", str(settings.dir), "--host", "127.0.0.1"]
             sw += ["--butler", fleet.names["switchboard"]]
-            code, out = await butlerctl("notifications", "list", "--status", "failed", "--json", *sw)
+            code, out = await butlerctl(settings, "notifications", "list", "--status", "failed", "--json", *sw)
             assert code == 0, out
             assert [n["id"] for n in json.loads(out)["notifications"]] == [failed["id"]]
-            code, out = await butlerctl("notifications", "retry", failed["id"][:8], *sw)
+            code, out = await butlerctl(settings, "notifications", "retry", failed["id"][:8], *sw)
             assert code == 0, out
             assert "sent" in out
             assert sent_to(standin, OWNER_CHAT) == ["after two failures", "never accepted"]
-            code, out = await butlerctl("notifications", "retry", failed["id"], *sw)
+            code, out = await butlerctl(settings, "notifications", "retry", failed["id"], *sw)
             assert code == 1 and "only a failed one is retried" in out
 
             # Asked of a butler without the module, each command says which module to enable (a config problem: 2).
@@ -152,7 +157,7 @@ async def test_transient_failures_are_retried_until_sent_and_lasting_ones_end_fa
                 (["inbound", "retry", "0a1b", "--switchboard", general], no_inbox),
                 (["inbound", "reroute", str(uuid.uuid4()), general, "--switchboard", general], no_inbox),
             ]:
-                code, out = await butlerctl(*args, *at)
+                code, out = await butlerctl(settings, *args, *at)
                 assert (code, out.strip()) == (2, said), args
 
 

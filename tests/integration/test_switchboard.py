@@ -241,7 +241,8 @@ async def test_the_same_telegram_update_twice_is_dispatched_once(fleet: Fleet) -
     assert "chat 999 is not on the allow-list" in stranger["error"]
     assert data(await fleet.call("switchboard", "inbound_get", {"inbound_id": stranger["id"]}))["routing"] == []
     argv = ["inbound", "list", "--status", "ignored", "--json", "--dir", str(fleet.supervisor.settings.dir)]
-    shown = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(butlerctl, argv))
+    env = {"BUTLERS_DATA_DIR": str(fleet.supervisor.settings.data_dir)}  # where butlerctl finds the token
+    shown = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(butlerctl, argv, env=env))
     assert shown.exit_code == 0 and stranger["id"] in [m["id"] for m in json.loads(shown.output)["messages"]]
     row = await wait_finished(fleet, mine[0]["id"])
     assert len(row["routing"]) == 1 and row["routing"][0]["reason"] == "rule 'weight'"
@@ -385,9 +386,10 @@ async def test_butlerctl_inbound_lists_shows_and_reroutes_a_message(fleet: Fleet
     mid = answer["inbound_id"]
     await wait_finished(fleet, mid)
     root = str(fleet.supervisor.settings.dir)
+    env = {"BUTLERS_DATA_DIR": str(fleet.supervisor.settings.data_dir)}  # where butlerctl finds the token
 
     def run(*args: str) -> Any:
-        return CliRunner().invoke(butlerctl, ["inbound", *args, "--dir", root])
+        return CliRunner().invoke(butlerctl, ["inbound", *args, "--dir", root], env=env)
 
     listed = await anyio.to_thread.run_sync(run, "list", "--status", "handled", "--json")
     assert listed.exit_code == 0, listed.output
