@@ -65,6 +65,22 @@ async def fleet(pg_address: ServerAddress) -> AsyncIterator[Fleet]:
     structlog.reset_defaults()
 
 
+@pytest_asyncio.fixture(autouse=True, loop_scope="module")
+async def sessions_settled(fleet: Fleet) -> AsyncIterator[None]:
+    """After each test, its sessions have ended: a test that failed early must not leave one running
+    that takes the next test's scripted model answer (one failure would read as two)."""
+    yield
+
+    async def settled() -> bool:
+        for name in SHIPPED:
+            pool = await fleet.pool(name)
+            if await pool.fetchval("SELECT count(*) FROM sessions WHERE status IN ('queued', 'running')"):
+                return False
+        return True
+
+    await wait_until(settled, "every session of the test ended", timeout=120)
+
+
 def data(result: Any) -> Any:
     assert not result.is_error, result.content
     return result.structured_content
