@@ -30,8 +30,9 @@ fi
 
 if [ "$SOURCE" != "$PREFIX" ]; then
     install -d -m 755 "$PREFIX"
-    # The code, without a venv or local data from the checkout.
-    tar -C "$SOURCE" --exclude=./.venv --exclude=./.git -cf - . | tar -C "$PREFIX" -xf -
+    # The code, without the checkout's venv, history or tool caches (bytecode is compiled below).
+    tar -C "$SOURCE" --exclude=./.venv --exclude=./.git --exclude=./.hypothesis --exclude=./.pytest_cache \
+        --exclude=./.mypy_cache --exclude=./.ruff_cache --exclude=__pycache__ -cf - . | tar -C "$PREFIX" -xf -
 fi
 
 cd "$PREFIX"

@@ -14,6 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_USER = "butlers-ci"
+LOCAL_ONLY = (".venv", ".git", ".hypothesis", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__")
 
 
 @pytest.fixture
@@ -36,8 +37,16 @@ def test_install_gives_the_service_user_a_venv_it_can_run(prefix: Path) -> None:
         "ETC_DIR": str(prefix / "etc"),
     }
     (prefix / "units").mkdir()
+    # From a copy of the checkout: other tests write into the checkout meanwhile (screenshots, pytest's
+    # cache), and tar fails an archive whose files change while it reads them.
+    checkout = prefix / "checkout"
+    shutil.copytree(REPO, checkout, ignore=shutil.ignore_patterns(*LOCAL_ONLY))
+    (checkout / ".mypy_cache").mkdir()  # a developer's checkout has tool caches: they stay out of the install
+    (checkout / ".mypy_cache" / "CACHEDIR.TAG").write_text("Signature: 8a477f597d28d172789f06886806bc55\n")
     for attempt in ("install", "upgrade"):  # a second run (an upgrade) must work the same
-        done = subprocess.run(["bash", str(REPO / "deploy" / "install.sh")], env=env, capture_output=True, text=True)
+        done = subprocess.run(
+            ["bash", str(checkout / "deploy" / "install.sh")], env=env, capture_output=True, text=True
+        )
         assert done.returncode == 0, (attempt, done.stdout[-2000:], done.stderr[-3000:])
     pwd.getpwnam(SERVICE_USER)
     venv_python = (prefix / "opt" / ".venv" / "bin" / "python").resolve()
@@ -56,5 +65,6 @@ def test_install_gives_the_service_user_a_venv_it_can_run(prefix: Path) -> None:
     opt = prefix / "opt"
     assert list((opt / "src" / "butlers" / "__pycache__").glob("butler.*.pyc"))
     assert list(opt.glob(".venv/lib/python3*/site-packages/fastmcp/server/__pycache__/server.*.pyc"))
+    assert not (opt / ".mypy_cache").exists()
     # Dev tools stay out of a production venv.
     assert not (prefix / "opt" / ".venv" / "bin" / "pytest").exists()
