@@ -128,6 +128,42 @@ def test_a_change_announced_while_a_live_part_reloads_is_shown_too(daemon: Daemo
         context.close()
 
 
+def test_a_change_announced_while_a_page_is_read_is_shown_once_it_loaded(
+    daemon: Daemon, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session ends after the session page read it and before the page was rendered: the page
+    (which shows `running`) must still end up showing the end."""
+    import anyio
+
+    [sid] = (r["id"] for r in daemon.sql("alpha", RUNNING_SESSION, "ends while its page is read"))
+    hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
+    sessions = daemon.supervisor.butlers[daemon.names["alpha"]].spawner.sessions
+    read = sessions.get
+    ended: list[bool] = []
+
+    async def read_then_end(session_id: Any) -> Any:
+        record = await read(session_id)
+        if str(session_id) == str(sid) and not ended:  # the first read only: a reload reads it as it is
+            ended.append(True)
+            before = hub.published
+            await sessions.pool.execute("UPDATE sessions SET status = 'failed', finished_at = now() WHERE id = $1", sid)
+            with anyio.fail_after(30):  # the hub has announced the end before the page is rendered
+                while hub.published == before:  # noqa: ASYNC110 - the hub counts in this same event loop
+                    await anyio.sleep(0.01)
+        return record
+
+    context = logged_in_context(browser, daemon.url, daemon.supervisor.settings)
+    try:
+        page = context.new_page()
+        page.goto(daemon.url + f"sessions?butler={daemon.names['alpha']}")
+        wait_until(lambda: daemon.names["alpha"] in hub.listening, 30)
+        monkeypatch.setattr(sessions, "get", read_then_end)
+        page.goto(daemon.url + f"sessions/{daemon.names['alpha']}/{sid}")
+        page.wait_for_selector("#session-status.status-failed", timeout=30_000)
+    finally:
+        context.close()
+
+
 # Owned by the test's daemon (its only instance), which then leaves it to its owner instead of reaping it.
 RUNNING_SESSION = """INSERT INTO sessions (trigger_source, prompt, status, started_at, owner)
     VALUES ('tick', %s, 'running', now(), (SELECT id FROM daemon_instances)) RETURNING id"""

@@ -64,7 +64,8 @@ def build_app(dashboard: Dashboard, policy: DashboardPolicy) -> Starlette:
         HTTPException: _http_error,
         Exception: _unexpected,
     }
-    app = Starlette(routes=routes, middleware=[Middleware(DashboardGuard, policy=policy)], exception_handlers=handlers)
+    middleware = [Middleware(DashboardGuard, policy=policy), Middleware(stream.NoteEventsSeen, hub=dashboard.hub)]
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers=handlers)
     app.state.dashboard = dashboard
     app.state.policy = policy
     app.state.used_login_codes = UsedCodes(dashboard.settings.data_dir / USED_CODES_FILE)  # login.py

@@ -54,8 +54,7 @@ class ApiResponse(JSONResponse):
 def page(request: Request, template: str, **data: Any) -> HTMLResponse:
     """A full page: `template` extends base.html, which shows the navigation and the CSRF token."""
     logged_in = getattr(request.state, "logged_in", False)
-    hub = getattr(getattr(request.app.state, "dashboard", None), "hub", None)
-    seen = hub.published if hub is not None else -1  # sent back by /events: what the page may have missed
+    seen = getattr(request.state, "events_seen", -1)  # stream.NoteEventsSeen; sent back by /events
     context = {"nav": NAV, "path": request.url.path, "csrf": request.state.csrf, "logged_in": logged_in,
                "events_seen": seen, **data}  # fmt: skip
     return templates().TemplateResponse(request, template, context)
