@@ -23,6 +23,10 @@ fmt:
     uv run ruff format src tests benches scripts
     uv run ruff check --fix src tests benches scripts
 
+# Retake the dashboard's screenshots in docs/screenshots (a plain test run puts them in $TMPDIR/butlers-screenshots)
+screenshots:
+    BUTLERS_TEST_SCREENSHOTS="$PWD/docs/screenshots" uv run pytest tests/integration -k dashboard -q
+
 # Regenerate docs/cli.md from the code
 docs:
     uv run python scripts/gen_cli_docs.py

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,9 @@ from butlers.supervisor import Supervisor
 from butlers.testing.daemon_thread import serve_in_thread
 from butlers.testing.ports import free_port
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# A test run leaves the working copy as it was: screenshots go to the temp dir, and into the docs only
+# when asked (`just screenshots`, which sets BUTLERS_TEST_SCREENSHOTS to docs/screenshots).
+SCREENSHOTS = Path(os.environ.get("BUTLERS_TEST_SCREENSHOTS") or Path(tempfile.gettempdir()) / "butlers-screenshots")
 READY_TIMEOUT_S = 30
 
 
