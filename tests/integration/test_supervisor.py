@@ -221,6 +221,9 @@ async def check_drain(supervisor: Supervisor, ports: dict[str, int]) -> None:
     async def call_slow() -> None:
         try:
             async with Client(f"http://127.0.0.1:{ports['good']}/mcp") as client:
+                # Listed first: the MCP client lists the tools after calling one it has not seen (for
+                # its output schema), a new request the stopping server may already refuse.
+                await client.list_tools()
                 result["value"] = (await client.call_tool("slow_wait", {})).data
         except Exception:
             # Closing the session (an HTTP DELETE) meets a server that no longer accepts: expected.
