@@ -28,6 +28,7 @@ from butlers.settings import Settings
 from butlers.supervisor import Supervisor
 from butlers.testing.daemon_thread import serve_in_thread
 from butlers.testing.ports import free_port
+from support.cli_env import butlerctl_env
 
 ALPHA_EXTRA = """
 [[butler.schedule]]
@@ -47,8 +48,7 @@ class Daemon:
     address: ServerAddress
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-        base = {"BUTLERS_DIR": str(self.settings.dir), "BUTLERS_DATA_DIR": str(self.settings.data_dir)}
-        result = CliRunner().invoke(butlerctl, list(args), env={**base, **(env or {})})
+        result = CliRunner().invoke(butlerctl, list(args), env={**butlerctl_env(self.settings), **(env or {})})
         return result.exit_code, result.output
 
     def mcp(self, short: str, tool: str, **args: Any) -> Any:

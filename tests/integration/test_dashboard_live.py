@@ -23,6 +23,7 @@ from dashboard_helpers import Daemon, dashboard_daemon, logged_in_context, wait_
 
 from butlers.db import ServerAddress
 from butlers.testing.model_api import Hang, ModelApiStandIn
+from support.cli_env import butlerctl_env
 
 BUTLERCTL = str(Path(sys.executable).parent / "butlerctl")
 LIVE_TIMEOUT_MS = 90_000  # the CLI's start is slow on a loaded machine
@@ -43,7 +44,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory, pg_address: ServerAddress) 
 
 def butlerctl_trigger(daemon: Daemon, short: str, prompt: str) -> str:
     settings = daemon.supervisor.settings
-    env = {**os.environ, "BUTLERS_DIR": str(settings.dir), "BUTLERS_DATA_DIR": str(settings.data_dir)}
+    env = {**os.environ, **butlerctl_env(settings)}
     done = subprocess.run(
         [BUTLERCTL, "trigger", daemon.names[short], prompt, "--json"],
         env=env,

@@ -28,6 +28,7 @@ from butlers.settings import Settings
 from butlers.testing.asgi import serve_asgi
 from butlers.testing.model_api import ModelApiStandIn
 from butlers.testing.telegram_api import TelegramBotAPI
+from support.cli_env import butlerctl_env
 
 STRANGER_CHAT = 9999
 
@@ -58,12 +59,8 @@ def send_calls(standin: TelegramBotAPI) -> int:
 
 
 async def butlerctl(settings: Settings, *args: str) -> tuple[int, str]:
-    """Run butlerctl in a thread (it runs its own event loop), against the daemon of this test.
-
-    As its operator: butlerctl finds the daemon's token in the daemon's data dir, as it would on the user's machine.
-    """
-    env = {"BUTLERS_DATA_DIR": str(settings.data_dir)}
-    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(app, list(args), env=env))
+    """Run butlerctl in a thread (it runs its own event loop), against the daemon of this test, as its operator."""
+    result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(app, list(args), env=butlerctl_env(settings)))
     return result.exit_code, result.output
 
 

@@ -29,6 +29,7 @@ from butlers.db import ServerAddress
 from butlers.settings import Settings
 from butlers.supervisor import Supervisor
 from butlers.testing.daemon_thread import serve_in_thread
+from support.cli_env import butlerctl_env
 
 BUTLERD = str(Path(sys.executable).parent / "butlerd")
 INIT = {
@@ -173,7 +174,7 @@ def test_butlerctl_finds_the_token_and_records_who_decided(daemon: Daemon, monke
     approval_id = anyio.run(hold)
     sent_before = list(OutboxModule.sent)  # class-wide: other tests in this worker may have sent mail
     runner = CliRunner()
-    env = {"BUTLERS_DIR": str(daemon.settings.dir), "BUTLERS_DATA_DIR": str(daemon.settings.data_dir)}
+    env = butlerctl_env(daemon.settings)
     monkeypatch.delenv("BUTLERS_TOKEN", raising=False)
     nowhere = {**env, "BUTLERS_DATA_DIR": str(daemon.settings.data_dir / "elsewhere")}
     refused = runner.invoke(butlerctl, ["approvals", "approve", daemon.names["alpha"], approval_id], env=nowhere)
@@ -191,7 +192,7 @@ def test_mcp_config_output_is_used_as_is(daemon: Daemon) -> None:
     import anyio
 
     runner = CliRunner()
-    env = {"BUTLERS_DIR": str(daemon.settings.dir), "BUTLERS_DATA_DIR": str(daemon.settings.data_dir)}
+    env = butlerctl_env(daemon.settings)
     name = daemon.names["beta"]
     plain = json.loads(runner.invoke(butlerctl, ["mcp-config", name], env=env).output)
     assert plain == {"name": name, "transport": "streamable-http", "url": daemon.url("beta"), "headers": {}}

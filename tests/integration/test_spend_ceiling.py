@@ -28,6 +28,7 @@ from butlers.settings import Settings
 from butlers.supervisor import Supervisor
 from butlers.testing.model_api import ModelApiStandIn, Text
 from butlers.testing.ports import free_port
+from support.cli_env import butlerctl_env
 
 CEILING = 3.0
 
@@ -100,6 +101,6 @@ async def test_every_butler_refuses_sessions_once_the_monthly_ceiling_is_reached
                 assert "BUTLERS_MONTHLY_SPEND_CEILING_USD" in refused["error"]
             assert len(api.requests) == asked  # no model call was made
 
-            env = {"BUTLERS_DIR": str(root), "BUTLERS_DATA_DIR": str(settings.data_dir)}
+            env = butlerctl_env(settings)
             result = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(butlerctl, ["status"], env=env))
             assert "monthly ceiling: REACHED" in result.output, result.output

@@ -34,6 +34,7 @@ from butlers.switchboard.module import SwitchboardModule
 from butlers.switchboard.route import queue_session
 from butlers.switchboard.store import Decision, Origin, Part, ReasonKind
 from butlers.testing.model_api import ApiError, Text, classification_answer
+from support.cli_env import butlerctl_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -257,7 +258,7 @@ async def test_the_same_telegram_update_twice_is_dispatched_once(fleet: Fleet) -
     assert "chat 999 is not on the allow-list" in stranger["error"]
     assert data(await fleet.call("switchboard", "inbound_get", {"inbound_id": stranger["id"]}))["routing"] == []
     argv = ["inbound", "list", "--status", "ignored", "--json", "--dir", str(fleet.supervisor.settings.dir)]
-    env = {"BUTLERS_DATA_DIR": str(fleet.supervisor.settings.data_dir)}  # where butlerctl finds the token
+    env = butlerctl_env(fleet.supervisor.settings)
     shown = await anyio.to_thread.run_sync(lambda: CliRunner().invoke(butlerctl, argv, env=env))
     assert shown.exit_code == 0 and stranger["id"] in [m["id"] for m in json.loads(shown.output)["messages"]]
     row = await wait_finished(fleet, mine[0]["id"])
@@ -402,7 +403,7 @@ async def test_butlerctl_inbound_lists_shows_and_reroutes_a_message(fleet: Fleet
     mid = answer["inbound_id"]
     await wait_finished(fleet, mid)
     root = str(fleet.supervisor.settings.dir)
-    env = {"BUTLERS_DATA_DIR": str(fleet.supervisor.settings.data_dir)}  # where butlerctl finds the token
+    env = butlerctl_env(fleet.supervisor.settings)
 
     def run(*args: str) -> Any:
         return CliRunner().invoke(butlerctl, ["inbound", *args, "--dir", root], env=env)
