@@ -91,9 +91,7 @@ def test_a_change_announced_while_a_live_part_reloads_is_shown_too(daemon: Daemo
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import Route
 
-    first, second = (
-        daemon.sql("alpha", RUNNING_SESSION, f"running {n}")[0]["id"] for n in (1, 2)
-    )  # no process behind them
+    first, second = running_session(daemon, "running 1"), running_session(daemon, "running 2")
     context = logged_in_context(browser, daemon.url, daemon.supervisor.settings)
     held: list[tuple[Route, Any]] = []
 
@@ -136,7 +134,7 @@ def test_a_change_announced_while_a_page_is_read_is_shown_once_it_loaded(
     (which shows `running`) must still end up showing the end."""
     import anyio
 
-    [sid] = (r["id"] for r in daemon.sql("alpha", RUNNING_SESSION, "ends while its page is read"))
+    sid = running_session(daemon, "ends while its page is read")
     hub = daemon.supervisor.dashboard.hub  # type: ignore[union-attr]
     sessions = daemon.supervisor.butlers[daemon.names["alpha"]].spawner.sessions
     read = sessions.get
@@ -165,7 +163,13 @@ def test_a_change_announced_while_a_page_is_read_is_shown_once_it_loaded(
         context.close()
 
 
-# Owned by the test's daemon (its only instance), which then leaves it to its owner instead of reaping it.
+def running_session(daemon: Daemon, prompt: str) -> Any:
+    """A session of alpha's recorded as running, with no process behind it. Owned by the test's daemon
+    (its only instance), which then leaves it to its owner instead of reaping it."""
+    [row] = daemon.sql("alpha", RUNNING_SESSION, prompt)
+    return row["id"]
+
+
 RUNNING_SESSION = """INSERT INTO sessions (trigger_source, prompt, status, started_at, owner)
     VALUES ('tick', %s, 'running', now(), (SELECT id FROM daemon_instances)) RETURNING id"""
 FINISH = "UPDATE sessions SET status = %s, finished_at = now() WHERE id = %s"
