@@ -66,7 +66,6 @@ class UsedCodes:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._accepted: dict[str, float] = {}
         self._refuse_before = 0.0  # codes minted before this are refused (the file could not be read)
         try:
             loaded: object = json.loads(path.read_text())
@@ -77,7 +76,7 @@ class UsedCodes:
         if not isinstance(loaded, dict):  # unreadable, torn or not ours: refusing every older code is safe
             self._refuse_before = time.time()
             loaded = {}
-        self._accepted = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
+        self._accepted: dict[str, float] = {k: float(v) for k, v in loaded.items() if isinstance(v, int | float)}
 
     def accept(self, token: str, code: str, now: float | None = None) -> bool:
         """True, once, for a valid code; the acceptance is on disk before the browser is logged in."""
