@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import statistics
 import subprocess
 import sys
@@ -53,7 +52,7 @@ import asyncpg
 from common import Workspace, generated_workspace, phases, start_daemon, stop_daemon
 from fastmcp import Client
 from floor import pct, postgres_pids, rss_kb, rss_sum_kb
-from probe import wait_all_list_tools
+from probe import cpu_seconds, wait_all_list_tools
 from schedule_lateness import pg_address
 
 from butlers.auth import TOKEN_FILE
@@ -125,12 +124,11 @@ def start(ws: Workspace, log: Path) -> tuple[subprocess.Popen, Start]:
 def postgres_cpu_s(data_dir: Path) -> float:
     """CPU seconds of the embedded server so far: its live processes, and through the postmaster's
     reaped-children times the backends that already exited."""
-    ticks = 0
+    total = 0.0
     for pid in postgres_pids(data_dir):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):  # a backend that exited meanwhile: its parent counts it
+            total += cpu_seconds(pid, with_reaped_children=True)
+    return total
 
 
 @dataclass

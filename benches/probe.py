@@ -25,11 +25,13 @@ PROTOCOL = "2025-06-18"
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (/proc/<pid>/stat): its own CPU, whatever else loads the machine."""
+def cpu_seconds(pid: int, *, with_reaped_children: bool = False) -> float:
+    """utime + stime of one process (/proc/<pid>/stat): its own CPU, whatever else loads the machine;
+    with `with_reaped_children` also cutime + cstime, the CPU of the children it has reaped."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = fields[11:15] if with_reaped_children else fields[11:13]
+    return sum(int(f) for f in used) / os.sysconf("SC_CLK_TCK")
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
